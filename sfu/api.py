@@ -1,0 +1,198 @@
+"""REST routes: health, stats, metrics, rooms and the admin API.
+
+Thin like the signaling layer: validate, call the room registry, shape the reply. Errors are
+``{"error": CODE, "message": ...}`` with a fitting HTTP status.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from sfu import __version__
+from sfu.ratelimit import KeyedBuckets
+from sfu.rooms import Room, RoomError, RoomRegistry
+from sfu.settings import Settings, SettingsError, apply_changes, flatten
+from sfu.signaling import Signaling, ice_servers
+from sfu.validation import CreateRoomIn, InvalidInput, parse
+
+log = logging.getLogger("sfu.api")
+
+_STATUS = {
+    "invalid_payload": 400,
+    "invalid_setting": 400,
+    "unauthorized": 401,
+    "unknown_room": 404,
+    "room_exists": 409,
+    "rate_limited": 429,
+    "too_many_rooms": 503,
+}
+
+
+def error(code: str, message: str, status: int | None = None) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status or _STATUS[code])
+
+
+class Api:
+    """The REST API of one server."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rooms: RoomRegistry,
+        signaling: Signaling,
+        started: float,
+        render_metrics: Callable[[], bytes],
+    ) -> None:
+        self.settings = settings
+        self.rooms = rooms
+        self.signaling = signaling
+        self.started = started
+        self.render_metrics = render_metrics
+        self.create_limit = KeyedBuckets(settings.rooms.create_per_minute / 60, 5)
+        # Each effective-settings change, newest last (shown in /stats).
+        self.settings_changes: list[dict[str, Any]] = []
+        # Called with the applied keys after PATCH /api/settings (e.g. log level).
+        self.on_settings_changed: list[Callable[[list[str]], Awaitable[None] | None]] = []
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/stats", self.stats)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/api/config", self.config)
+        app.router.add_post("/api/rooms", self.create_room)
+        app.router.add_get("/api/rooms", self.list_rooms)
+        app.router.add_get("/api/rooms/{room_id}", self.get_room)
+        app.router.add_delete("/api/rooms/{room_id}", self.close_room)
+        app.router.add_get("/api/settings", self.get_settings)
+        app.router.add_patch("/api/settings", self.patch_settings)
+
+    # -- auth ------------------------------------------------------------------------------
+    def is_admin(self, request: web.Request) -> bool:
+        """True when the request carries the admin token (compared in constant time)."""
+        token = self.settings.auth.admin_token
+        header = request.headers.get("Authorization", "")
+        if token is None or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[7:].encode(), token.get_secret_value().encode())
+
+    def _require_admin(self, request: web.Request) -> None:
+        if not self.is_admin(request):
+            raise web.HTTPUnauthorized(
+                text=json.dumps({"error": "unauthorized", "message": "admin token required"}),
+                content_type="application/json",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    # -- public ----------------------------------------------------------------------------
+    def uptime(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"status": "ok", "version": __version__, "uptimeSeconds": self.uptime()}
+        )
+
+    async def stats(self, request: web.Request) -> web.Response:
+        body = {**self.rooms.stats(), "uptimeSeconds": self.uptime()}
+        body["settingsChanges"] = self.settings_changes[-20:]
+        return web.json_response(body)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.render_metrics(), content_type="text/plain", charset="utf-8")
+
+    async def config(self, request: web.Request) -> web.Response:
+        limits = self.settings.limits
+        return web.json_response(
+            {
+                "iceServers": ice_servers(self.settings),
+                "defaultMode": self.settings.rooms.default_mode,
+                "limits": {
+                    "idMaxLength": limits.id_max_length,
+                    "nameMaxLength": limits.name_max_length,
+                    "chatMaxLength": limits.chat_max_length,
+                },
+                "version": __version__,
+            }
+        )
+
+    async def create_room(self, request: web.Request) -> web.Response:
+        if not self.create_limit.allow(request.remote or "?"):
+            return error("rate_limited", "too many rooms created from your address; wait a minute")
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error("invalid_payload", "body must be JSON")
+        try:
+            msg = parse(CreateRoomIn, data)
+            room_id = (
+                self.signaling.limits.ident(msg.roomId, "roomId")
+                if msg.roomId is not None
+                else None
+            )
+            room = self.rooms.create(room_id, msg.mode, expires=True)
+        except (InvalidInput, RoomError) as exc:
+            return error(exc.code, exc.message)
+        return web.json_response({"roomId": room.room_id, "mode": room.mode}, status=201)
+
+    def _room(self, request: web.Request) -> Room:
+        room = self.rooms.get(request.match_info["room_id"])
+        if room is None:
+            raise web.HTTPNotFound(
+                text=json.dumps({"error": "unknown_room", "message": "no such room"}),
+                content_type="application/json",
+            )
+        return room
+
+    async def get_room(self, request: web.Request) -> web.Response:
+        room = self._room(request)
+        body = {"roomId": room.room_id, "mode": room.mode, "participants": len(room.participants)}
+        if self.is_admin(request):
+            body["createdAt"] = room.created_at
+            body["participantList"] = [p.public() for p in room.participants.values()]
+        return web.json_response(body)
+
+    # -- admin -----------------------------------------------------------------------------
+    async def list_rooms(self, request: web.Request) -> web.Response:
+        self._require_admin(request)
+        return web.json_response({"rooms": [r.summary() for r in self.rooms.rooms.values()]})
+
+    async def close_room(self, request: web.Request) -> web.Response:
+        self._require_admin(request)
+        room = self._room(request)
+        await self.signaling.close_room(room, reason="closed by the administrator")
+        return web.json_response({"closed": True, "roomId": room.room_id})
+
+    async def get_settings(self, request: web.Request) -> web.Response:
+        self._require_admin(request)
+        return web.json_response({"settings": flatten(self.settings)})
+
+    async def patch_settings(self, request: web.Request) -> web.Response:
+        self._require_admin(request)
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error("invalid_payload", "body must be JSON")
+        changes = data.get("changes") if isinstance(data, dict) else None
+        if not isinstance(changes, dict) or not changes:
+            return error("invalid_payload", 'body must be {"changes": {"section.key": value}}')
+        try:
+            applied, restart = apply_changes(self.settings, changes)
+        except SettingsError as exc:
+            return error("invalid_setting", str(exc))
+        shown = flatten(self.settings)
+        log.info("settings changed: %s", ", ".join(f"{k}={shown[k]!r}" for k in changes))
+        self.settings_changes.append({"keys": list(changes), "at": time.time()})
+        for hook in self.on_settings_changed:
+            result = hook(applied)
+            if result is not None:
+                await result
+        return web.json_response(
+            {"applied": applied, "restart_required": restart, "settings": shown}
+        )

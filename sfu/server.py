@@ -1,0 +1,119 @@
+"""Builds the aiohttp application: Socket.IO, the REST API and the web app on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from sfu import __version__
+from sfu.api import Api
+from sfu.metrics import Metrics
+from sfu.rooms import RoomRegistry
+from sfu.settings import Settings
+from sfu.signaling import Signaling
+
+log = logging.getLogger("sfu.server")
+
+PACKAGE_DIR = Path(__file__).parent
+WEB_DIR = PACKAGE_DIR / "web"  # `npm run build` in client/ writes here
+PLACEHOLDER = PACKAGE_DIR / "placeholder.html"
+# Paths that belong to the server, never to the single-page app's fallback.
+_SERVER_PREFIXES = ("/api/", "/socket.io", "/health", "/stats", "/metrics")
+
+APP_KEY = web.AppKey("sfu", object)
+
+
+class Server:
+    """Everything one running server holds: settings, rooms, signaling, API."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started = time.monotonic()
+        self.metrics = Metrics()
+        self.rooms = RoomRegistry(settings)
+        self.metrics.add_room_stats(self.rooms.stats)
+        self.signaling = Signaling(settings, self.rooms, self.metrics)
+        self.api = Api(settings, self.rooms, self.signaling, self.started, self.metrics.render)
+        self.api.on_settings_changed.append(self._settings_changed)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def _settings_changed(self, keys: list[str]) -> None:
+        if "server.log_level" in keys:
+            logging.getLogger("sfu").setLevel(self.settings.server.log_level)
+
+    def static_dir(self) -> Path | None:
+        chosen = self.settings.server.static_dir or WEB_DIR
+        return chosen if (chosen / "index.html").is_file() else None
+
+    async def spa(self, request: web.Request) -> web.StreamResponse:
+        """The web app: a built file if it exists, else index.html (client-side routes)."""
+        path = request.match_info.get("path", "")
+        if ("/" + path).startswith(_SERVER_PREFIXES):
+            raise web.HTTPNotFound()
+        root = self.static_dir()
+        if root is None:
+            return web.FileResponse(PLACEHOLDER)
+        candidate = (root / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(root.resolve()):
+            return web.FileResponse(candidate)
+        return web.FileResponse(root / "index.html", headers={"Cache-Control": "no-cache"})
+
+    def build_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024**2)
+        app[APP_KEY] = self
+        self.signaling.sio.attach(app)
+        self.api.add_routes(app)
+        app.router.add_get("/{path:.*}", self.spa)
+        app.on_startup.append(self._on_startup)
+        app.on_shutdown.append(self._on_shutdown)
+        return app
+
+    async def _on_startup(self, app: web.Application) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+        log.info(
+            "sfu %s listening on http://%s:%d (web app: %s)",
+            __version__,
+            self.settings.server.host,
+            self.settings.server.port,
+            self.static_dir() or "placeholder",
+        )
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        log.info("shutting down: telling %d participants", self.rooms.stats()["participants"])
+        if self._sweeper:
+            self._sweeper.cancel()
+        await self.signaling.shutdown()
+        for room_id in list(self.rooms.rooms):
+            self.rooms.delete(room_id)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            self.rooms.sweep_expired()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("sfu").setLevel(level)
+
+
+def run(settings: Settings) -> int:
+    """Serve until SIGINT or SIGTERM; returns the process exit code (0 on a clean stop)."""
+    configure_logging(settings.server.log_level)
+    app = Server(settings).build_app()
+    web.run_app(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        print=None,
+        shutdown_timeout=5,
+        access_log=None,
+    )
+    log.info("stopped")
+    return 0

@@ -1,0 +1,345 @@
+"""The typed settings model: one place for every tunable of the server.
+
+Sources, lowest to highest precedence: defaults, a TOML file (``--config`` or ``SFU_CONFIG``),
+the guide's plain variables ``PORT`` and ``CLIENT_URL``, environment variables
+``SFU_<SECTION>__<KEY>``, and command-line flags (passed as init values).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "SFU_CONFIG"
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class Section(BaseModel):
+    """A settings section: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServerSettings(Section):
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(5000, ge=1, le=65535, description="TCP port for HTTP, Socket.IO and the app.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS and Socket.IO besides the server's own "
+        "(the guide's CLIENT_URL adds one). Empty: same origin only.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Logging level."
+    )
+    shutdown_grace_seconds: float = Field(
+        1.0, ge=0, le=60, description="How long participants are given after the shutdown notice."
+    )
+    static_dir: Path | None = Field(
+        None, description="Serve the web app from this folder instead of the packaged build."
+    )
+
+
+class AuthSettings(Section):
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for the admin routes. Unset: admin routes answer 401."
+    )
+
+
+class IceServer(Section):
+    urls: list[str] = Field(min_length=1, description="stun:, turn: or turns: URLs.")
+    username: str | None = None
+    credential: str | None = None
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_url(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("urls")
+    @classmethod
+    def _scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"{url!r} is not a stun:, turn: or turns: URL")
+        return urls
+
+
+class IceSettings(Section):
+    servers: list[IceServer] = Field(
+        default_factory=list,
+        description="STUN/TURN servers handed to browsers and used by the SFU. Empty by default.",
+    )
+    host_addresses: list[str] = Field(
+        default_factory=list,
+        description="Addresses the SFU gathers candidates on. Empty: all non-loopback interfaces.",
+    )
+    announced_address: str | None = Field(
+        None, description="Public address announced in SFU candidates (server behind 1:1 NAT)."
+    )
+
+
+class RoomsSettings(Section):
+    max_participants: int = Field(16, ge=1, le=1000, description="Participants per room.")
+    max_rooms: int = Field(100, ge=1, le=100000, description="Rooms per server.")
+    default_mode: Literal["p2p", "sfu"] = Field(
+        "p2p", description="Mode of a room created by a join that names none."
+    )
+    chat_history: int = Field(50, ge=0, le=1000, description="Chat messages kept for joiners.")
+    empty_room_ttl_seconds: float = Field(
+        300, ge=0, description="How long a room made by POST /api/rooms waits for its first joiner."
+    )
+    create_per_minute: int = Field(
+        30, ge=1, description="POST /api/rooms requests allowed per client address per minute."
+    )
+
+
+class SfuSettings(Section):
+    video_codec: Literal["VP8", "H264"] = Field("VP8", description="Codec for all SFU video.")
+    max_video_bitrate_kbps: int = Field(
+        1500, ge=50, le=20000, description="Cap on publishers' video bitrate (SDP and REMB)."
+    )
+    keyframe_min_interval_ms: int = Field(
+        500, ge=0, le=10000, description="Least time between keyframe requests to one publisher."
+    )
+    subscriber_queue_frames: int = Field(
+        60, ge=4, le=2000, description="Frames queued per subscriber before dropping to a keyframe."
+    )
+    jitter_timeout_ms: int = Field(
+        300, ge=20, le=5000, description="Longest wait for a lost packet before skipping ahead."
+    )
+    disconnected_timeout_seconds: float = Field(
+        10, ge=1, le=300, description="A connection failed or disconnected this long is closed."
+    )
+
+
+class RecordingSettings(Section):
+    directory: Path = Field(Path("recordings"), description="Where recordings are written.")
+    layout: Literal["grid", "speaker"] = Field("grid", description="Composite layout.")
+    width: int = Field(1280, ge=160, le=3840, multiple_of=2, description="Output width.")
+    height: int = Field(720, ge=120, le=2160, multiple_of=2, description="Output height.")
+    fps: int = Field(30, ge=1, le=60, description="Output frame rate.")
+    container: Literal["mp4", "webm"] = Field(
+        "mp4", description="mp4: H.264 + AAC, fragmented. webm: VP8 + Opus."
+    )
+    video_crf: int = Field(23, ge=0, le=51, description="Constant rate factor for H.264.")
+    video_bitrate_kbps: int | None = Field(
+        None, ge=100, description="Target video bitrate; overrides CRF when set."
+    )
+    preset: str = Field("veryfast", description="x264 preset.")
+    audio_bitrate_kbps: int = Field(128, ge=16, le=512, description="Audio bitrate.")
+    background: str = Field("#101418", description="Background colour, #rrggbb.")
+    labels: bool = Field(True, description="Draw participant names on tiles.")
+    auto_start: bool = Field(False, description="Record when the first participant publishes.")
+    who_can_record: Literal["creator", "anyone"] = Field(
+        "creator", description="Who may start and stop a recording from the app."
+    )
+    raw: bool = Field(False, description="Also remux each track to its own file, undecoded.")
+    retention_days: float = Field(
+        0, ge=0, description="Delete recordings older than this; 0: keep."
+    )
+    max_total_mb: int = Field(0, ge=0, description="Delete oldest beyond this total; 0: no cap.")
+
+    @field_validator("background")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        if not _HEX_COLOUR.match(value):
+            raise ValueError("must be a colour like #101418")
+        return value
+
+
+class LimitsSettings(Section):
+    max_payload_bytes: int = Field(
+        65536, ge=1024, le=10_000_000, description="Largest Socket.IO event payload accepted."
+    )
+    id_max_length: int = Field(64, ge=8, le=256, description="Longest room or user id.")
+    name_max_length: int = Field(64, ge=1, le=256, description="Longest display name.")
+    chat_max_length: int = Field(2000, ge=1, le=100000, description="Longest chat message.")
+    emoji_max_length: int = Field(16, ge=1, le=64, description="Longest emoji reaction string.")
+    chat_per_second: float = Field(2, gt=0, description="Chat messages per second per socket.")
+    chat_burst: int = Field(10, ge=1, description="Chat burst size per socket.")
+    emoji_per_second: float = Field(4, gt=0, description="Emoji reactions per second per socket.")
+    emoji_burst: int = Field(10, ge=1, description="Emoji burst size per socket.")
+    signal_per_second: float = Field(50, gt=0, description="Signaling messages/s per socket.")
+    signal_burst: int = Field(300, ge=1, description="Signaling burst size per socket.")
+    other_per_second: float = Field(10, gt=0, description="Other events per second per socket.")
+    other_burst: int = Field(30, ge=1, description="Other events burst size per socket.")
+
+
+class _GuideVariables(PydanticBaseSettingsSource):
+    """The architecture guide's plain PORT and CLIENT_URL variables."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        server: dict[str, Any] = {}
+        if os.environ.get("PORT"):
+            server["port"] = os.environ["PORT"]
+        if os.environ.get("CLIENT_URL"):
+            server["cors_origins"] = [os.environ["CLIENT_URL"]]
+        return {"server": server} if server else {}
+
+
+class Settings(BaseSettings):
+    """Every setting of the server, by section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SFU_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+        nested_model_default_partial_update=True,
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    ice: IceSettings = Field(default_factory=IceSettings)
+    rooms: RoomsSettings = Field(default_factory=RoomsSettings)
+    sfu: SfuSettings = Field(default_factory=SfuSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+
+    # Set per load() call; pydantic-settings reads sources through the class.
+    _config_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            EnvSettingsSource(settings_cls, env_prefix="SFU_", env_nested_delimiter="__"),
+            _GuideVariables(settings_cls),
+        ]
+        if _LOADING_FILE is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_LOADING_FILE))
+        return tuple(sources)
+
+
+_LOADING_FILE: Path | None = None
+
+
+class SettingsError(ValueError):
+    """Settings could not be loaded; the message is one line naming the key and the problem."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem: ``server.port: Input should be ... (got 99999)``."""
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "settings"
+        got = item.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        parts.append(f"{key}: {item['msg']}{shown}")
+    return "; ".join(parts)
+
+
+def config_path(explicit: str | Path | None = None) -> Path | None:
+    """The TOML file in use: an explicit path, else ``$SFU_CONFIG``, else none."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else None
+
+
+def load_settings(
+    config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build the settings from every source. Raises SettingsError with one clear line."""
+    global _LOADING_FILE
+    path = config_path(config_file)
+    if path is not None and not path.is_file():
+        raise SettingsError(f"config file {path}: not found")
+    _LOADING_FILE = path
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        where = f" (config {path})" if path else ""
+        raise SettingsError(f"invalid setting{where}: {describe_validation_error(exc)}") from None
+    except Exception as exc:  # a TOML syntax error, for one
+        raise SettingsError(f"cannot read settings from {path}: {exc}") from None
+    finally:
+        _LOADING_FILE = None
+
+
+def flatten(model: BaseModel, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys to JSON-ready values (secrets masked), e.g. ``{"server.port": 5000}``."""
+    out: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, Section) and not isinstance(value, IceServer):
+            out.update(flatten(value, key + "."))
+        elif isinstance(value, SecretStr):
+            out[key] = "********" if value.get_secret_value() else None
+        elif isinstance(value, list):
+            out[key] = [v.model_dump() if isinstance(v, BaseModel) else v for v in value]
+        elif isinstance(value, Path):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out
+
+
+# Keys read only at start-up: a change through the admin API is stored but needs a restart.
+RESTART_REQUIRED = frozenset(
+    {
+        "server.host",
+        "server.port",
+        "server.static_dir",
+        "ice.host_addresses",
+        "ice.announced_address",
+        "limits.max_payload_bytes",
+    }
+)
+
+
+def apply_changes(settings: Settings, changes: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Validate dotted-key changes, then apply them all in place (or none).
+
+    Returns ``(applied, restart_required)``. Raises SettingsError naming the first bad key.
+    """
+    staged: list[tuple[Section, str, Any]] = []
+    for key, value in changes.items():
+        section_name, _, field = key.partition(".")
+        section = (
+            getattr(settings, section_name, None) if section_name in Settings.model_fields else None
+        )
+        if not isinstance(section, Section) or field not in type(section).model_fields:
+            raise SettingsError(f"unknown setting {key!r}")
+        try:
+            checked = type(section).model_validate({**section.model_dump(), field: value})
+        except ValidationError as exc:
+            raise SettingsError(
+                f"invalid setting {key}: {describe_validation_error(exc).split(': ', 1)[-1]}"
+            ) from None
+        staged.append((section, field, getattr(checked, field)))
+    for section, field, value in staged:
+        setattr(section, field, value)
+    keys = list(changes)
+    return [k for k in keys if k not in RESTART_REQUIRED], [
+        k for k in keys if k in RESTART_REQUIRED
+    ]

@@ -1,0 +1,136 @@
+"""Shapes and limits of what clients send: one place that says what is acceptable.
+
+The payload models check types strictly; :class:`Limits` checks the lengths and characters
+that come from settings. Any failure raises :class:`InvalidInput` with a message for the client.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
+
+from sfu.settings import LimitsSettings
+
+_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class InvalidInput(ValueError):
+    """Client input that breaks the protocol; ``code`` is the error code to answer with."""
+
+    def __init__(self, message: str, code: str = "invalid_payload") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class MediaIn(Payload):
+    audio: StrictBool | None = None
+    video: StrictBool | None = None
+    screen: StrictBool | None = None
+
+
+class JoinRoomIn(Payload):
+    roomId: StrictStr
+    userId: StrictStr
+    userName: StrictStr
+    mode: Literal["p2p", "sfu"] | None = None
+    media: MediaIn | None = None
+
+
+class SignalSendIn(Payload):
+    targetUserId: StrictStr
+    userId: StrictStr
+    signal: dict[str, Any]
+
+
+class ChatMessageIn(Payload):
+    message: StrictStr
+
+
+class EmojiReactionIn(Payload):
+    emoji: StrictStr
+
+
+class CreateRoomIn(Payload):
+    roomId: StrictStr | None = None
+    mode: Literal["p2p", "sfu"] = "p2p"
+
+
+M = TypeVar("M", bound="Payload")
+
+
+def parse(model: type[M], data: Any) -> M:
+    """Validate ``data`` against ``model``; one readable line on failure."""
+    if not isinstance(data, dict):
+        raise InvalidInput("payload must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise InvalidInput(f"{where}: {first['msg']}") from None
+
+
+def payload_size(data: Any) -> int:
+    """Bytes of ``data`` as JSON, the way it crossed the wire (near enough)."""
+    try:
+        return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+    except (TypeError, ValueError):
+        return 0
+
+
+class Limits:
+    """Length and character checks driven by the ``limits`` settings."""
+
+    def __init__(self, settings: LimitsSettings) -> None:
+        self.s = settings
+
+    def check_size(self, data: Any) -> None:
+        if payload_size(data) > self.s.max_payload_bytes:
+            raise InvalidInput(
+                f"payload is over {self.s.max_payload_bytes} bytes", code="payload_too_large"
+            )
+
+    def ident(self, value: str, what: str) -> str:
+        if not 1 <= len(value) <= self.s.id_max_length or not _ID.match(value):
+            raise InvalidInput(
+                f"{what} must be 1-{self.s.id_max_length} characters of A-Z a-z 0-9 _ -"
+            )
+        return value
+
+    def text(self, value: str, what: str, max_length: int) -> str:
+        """Trimmed text without control characters, 1..max_length long."""
+        cleaned = "".join(
+            ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cf") or ch == "\u200d"
+        ).strip()
+        if not cleaned:
+            raise InvalidInput(f"{what} must not be empty")
+        if len(cleaned) > max_length:
+            raise InvalidInput(f"{what} is longer than {max_length} characters")
+        return cleaned
+
+    def name(self, value: str) -> str:
+        return self.text(value, "userName", self.s.name_max_length)
+
+    def chat(self, value: str) -> str:
+        # Chat keeps newlines; other control characters go.
+        lines = [
+            self.text(line, "message", 10**9) if line.strip() else "" for line in value.split("\n")
+        ]
+        text = "\n".join(lines).strip()
+        if not text:
+            raise InvalidInput("message must not be empty")
+        if len(text) > self.s.chat_max_length:
+            raise InvalidInput(f"message is longer than {self.s.chat_max_length} characters")
+        return text
+
+    def emoji(self, value: str) -> str:
+        return self.text(value, "emoji", self.s.emoji_max_length)

@@ -128,6 +128,12 @@ class SfuSettings(Section):
     disconnected_timeout_seconds: float = Field(
         10, ge=1, le=300, description="A connection failed or disconnected this long is closed."
     )
+    negotiation_timeout_seconds: float = Field(
+        15, ge=1, le=300, description="Longest wait for a browser's answer to an SFU offer."
+    )
+    audio_level_interval_ms: int = Field(
+        250, ge=50, le=10000, description="How often changed audio levels are pushed."
+    )
 
 
 class RecordingSettings(Section):
@@ -156,6 +162,22 @@ class RecordingSettings(Section):
         0, ge=0, description="Delete recordings older than this; 0: keep."
     )
     max_total_mb: int = Field(0, ge=0, description="Delete oldest beyond this total; 0: no cap.")
+    latency_ms: int = Field(
+        300,
+        ge=0,
+        le=5000,
+        description="How far the recording runs behind live, so late packets still make it in.",
+    )
+    keyframe_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="Keyframe (and MP4 fragment) interval: at most this much "
+        "is lost if the server dies mid-recording.",
+    )
+    min_free_mb: int = Field(
+        200, ge=0, description="Stop a recording cleanly when free disk space falls below this."
+    )
 
     @field_validator("background")
     @classmethod

@@ -1,0 +1,605 @@
+"""The ``sfu`` command: serve, edit the settings file, and administer a running server.
+
+Exit codes: 0 success; 1 a runtime failure (server unreachable, refused token, no such room);
+2 bad input (usage, an invalid setting or file, a value the server refused). Every failure is
+one line on stderr starting with ``sfu:``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from sfu import __version__
+from sfu.config_file import (
+    ConfigFileError,
+    effective,
+    env_name,
+    is_secret,
+    parse_value,
+    read_document,
+    render_configuration_doc,
+    resolve_path,
+    serve_path,
+    set_value,
+    split_key,
+    unset_value,
+    validate_document,
+    value_for,
+    write_document,
+)
+from sfu.settings import SettingsError, load_settings
+
+DEFAULT_SERVER_URL = "http://127.0.0.1:5000"
+# Lets a VALUE start with "-" (e.g. -1) without being taken for an option.
+_VALUE_ARGS = {"ignore_unknown_options": True}
+
+app = typer.Typer(
+    name="sfu",
+    help="A meeting server: P2P signaling, an SFU and server recordings.",
+    epilog="\b\nExamples:\n"
+    "  sfu serve --port 8080\n"
+    "  sfu config set rooms.max_participants 8\n"
+    "  sfu rooms list --token $SFU_ADMIN_TOKEN\n\n"
+    "Settings reference: docs/configuration.md. Commands: docs/cli.md.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(
+    help="Read and edit the TOML settings file (comments and layout are kept).",
+    epilog="\b\nThe file: --config FILE, else $SFU_CONFIG, else ./sfu.toml.\n"
+    "Examples:\n"
+    "  sfu config show\n"
+    "  sfu config set server.port 8080\n"
+    "  sfu config set server.cors_origins '[\"https://meet.example.org\"]'\n"
+    "  sfu config validate /etc/sfu/sfu.toml",
+    no_args_is_help=True,
+)
+settings_app = typer.Typer(
+    help="Show or change the settings of a running server (admin token needed).",
+    epilog="\b\nExamples:\n"
+    "  sfu settings show --server http://127.0.0.1:5000 --token TOKEN\n"
+    "  SFU_ADMIN_TOKEN=TOKEN sfu settings set rooms.max_participants 4",
+    no_args_is_help=True,
+)
+rooms_app = typer.Typer(
+    help="List, inspect and close the rooms of a running server (admin token needed).",
+    epilog="\b\nExamples:\n"
+    "  sfu rooms list --token TOKEN\n"
+    "  sfu rooms show standup --token TOKEN --json\n"
+    "  sfu rooms close standup --token TOKEN",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+app.add_typer(settings_app, name="settings")
+app.add_typer(rooms_app, name="rooms")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Settings file. Default: $SFU_CONFIG, else ./sfu.toml.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ServerOpt = Annotated[
+    str,
+    typer.Option(
+        "--server",
+        "-s",
+        envvar="SFU_SERVER_URL",
+        help="Base URL of the running server.",
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        "-t",
+        envvar="SFU_ADMIN_TOKEN",
+        help="The server's auth.admin_token, sent as a Bearer token.",
+        show_default=False,
+    ),
+]
+KeyArg = Annotated[str, typer.Argument(help="Dotted key, e.g. server.port.", show_default=False)]
+ValueArg = Annotated[
+    str,
+    typer.Argument(help='A TOML value (8080, true, ["a", "b"]) or plain text.', show_default=False),
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr, then exit: the contract of every command."""
+    typer.echo(f"sfu: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def console() -> Console:
+    # Made per call so COLUMNS and redirections in effect now are honoured.
+    return Console(highlight=False)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def show_value(value: Any, unset: str = "unset") -> str:
+    """Strings as they are; everything else as JSON (true, [..])."""
+    if value is None:
+        return unset
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"sfu {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = None,
+) -> None:
+    """A meeting server: P2P signaling, an SFU and server recordings."""
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+@app.command(
+    epilog="\b\nExamples:\n"
+    "  sfu serve\n"
+    "  sfu serve --host 0.0.0.0 --port 8080 --log-level debug\n"
+    "  sfu serve --config /etc/sfu/sfu.toml\n"
+    "  SFU_ROOMS__MAX_PARTICIPANTS=4 sfu serve"
+)
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Listen address (server.host).", show_default=False)
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Listen port (server.port).", show_default=False)
+    ] = None,
+    config: ConfigOpt = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="DEBUG, INFO, WARNING or ERROR (server.log_level).", show_default=False),
+    ] = None,
+) -> None:
+    """Run the server until SIGINT or SIGTERM.
+
+    Settings come from the defaults, the settings file, the environment and these flags, each
+    overriding the one before (see docs/configuration.md).
+    """
+    flags: dict[str, Any] = {}
+    if host is not None:
+        flags["host"] = host
+    if port is not None:
+        flags["port"] = port
+    if log_level is not None:
+        flags["log_level"] = log_level.upper()
+    try:
+        settings = load_settings(serve_path(config), {"server": flags} if flags else None)
+    except SettingsError as exc:
+        fail(str(exc), 2)
+    from sfu.server import run  # the server's imports are heavy; config commands skip them
+
+    try:
+        code = run(settings)
+    except OSError as exc:  # the port is taken, the address is not ours, ...
+        where = f"{settings.server.host}:{settings.server.port}"
+        fail(f"cannot serve on {where}: {exc.strerror or exc}", 1)
+    raise typer.Exit(code)
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+def _guard(func: Any, *args: Any) -> Any:
+    """Run a config step, turning a settings or file problem into one line and exit 2."""
+    try:
+        return func(*args)
+    except (SettingsError, ConfigFileError) as exc:
+        fail(str(exc), 2)
+
+
+@config_app.command(
+    "path", epilog='\b\nExamples:\n  sfu config path\n  $EDITOR "$(sfu config path)"'
+)
+def config_path(config: ConfigOpt = None) -> None:
+    """Print the path of the settings file the config commands use."""
+    path = resolve_path(config)
+    typer.echo(str(path.absolute()))
+    if not path.exists():
+        typer.echo("(does not exist yet; 'sfu config set' creates it)", err=True)
+
+
+@config_app.command("show", epilog="\b\nExamples:\n  sfu config show\n  sfu config show --json")
+def config_show(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Print every setting with its effective value and where it comes from.
+
+    The source is the default, the file, or an environment variable (named).
+    """
+    path = serve_path(config)
+    entries = _guard(effective, path)
+    if as_json:
+        print_json(
+            {e.key: {"value": e.value, "source": e.source, "origin": e.origin} for e in entries}
+        )
+        return
+    table = Table(title=f"Settings ({path if path else 'no settings file'})", title_justify="left")
+    table.add_column("key", no_wrap=True)
+    table.add_column("value")
+    table.add_column("source")
+    for e in entries:
+        style = "dim" if e.source == "default" else ""
+        table.add_row(Text(e.key), Text(show_value(e.value), style=style), Text(e.label()))
+    console().print(table)
+
+
+@config_app.command(
+    "get", epilog="\b\nExamples:\n  sfu config get server.port\n  sfu config get ice.servers --json"
+)
+def config_get(key: KeyArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the effective value of one setting (secrets are masked)."""
+    _guard(split_key, key)
+    entry = next(e for e in _guard(effective, serve_path(config)) if e.key == key)
+    if as_json:
+        print_json(
+            {"key": key, "value": entry.value, "source": entry.source, "origin": entry.origin}
+        )
+    else:
+        typer.echo(show_value(entry.value, unset=""))  # unset: an empty line
+
+
+@config_app.command(
+    "set",
+    context_settings=_VALUE_ARGS,
+    epilog="\b\nExamples:\n"
+    "  sfu config set server.port 8080\n"
+    "  sfu config set server.host 0.0.0.0\n"
+    "  sfu config set recording.auto_start true\n"
+    "  sfu config set ice.servers '[{urls = [\"stun:stun.example.org:3478\"]}]'",
+)
+def config_set(key: KeyArg, value: ValueArg, config: ConfigOpt = None) -> None:
+    """Set a key in the settings file after checking the value; the file is created if needed.
+
+    A bad key or value changes nothing.
+    """
+    path = resolve_path(config)
+    doc = _guard(read_document, path)
+    checked = _guard(value_for, key, value)
+    _guard(set_value, doc, key, checked)
+    try:
+        write_document(path, doc)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", 1)
+    shown = "********" if is_secret(key) else show_value(checked)
+    typer.echo(f"{key} = {shown} in {path}")
+    _warn_if_env_overrides(key)
+
+
+@config_app.command("unset", epilog="\b\nExample:\n  sfu config unset server.port")
+def config_unset(key: KeyArg, config: ConfigOpt = None) -> None:
+    """Remove a key from the settings file, so its default (or the environment) applies."""
+    path = resolve_path(config)
+    _guard(split_key, key)
+    doc = _guard(read_document, path)
+    if not unset_value(doc, key):
+        typer.echo(f"{key} is not set in {path}; nothing to do")
+        return
+    try:
+        write_document(path, doc)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", 1)
+    typer.echo(f"{key} removed from {path}")
+    _warn_if_env_overrides(key)
+
+
+def _warn_if_env_overrides(key: str) -> None:
+    name = env_name(key)
+    if any(n.upper() == name for n in os.environ):
+        typer.echo(f"note: {name} is set and overrides the file for {key}", err=True)
+
+
+@config_app.command(
+    "validate",
+    epilog="\b\nExamples:\n  sfu config validate\n  sfu config validate /etc/sfu/sfu.toml",
+)
+def config_validate(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="File to check. Default: the settings file.", show_default=False),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Check a settings file against the settings model; exit 0 if valid, else 2.
+
+    Only the file is judged, not the environment.
+    """
+    path = file or resolve_path(config)
+    doc = _guard(lambda: read_document(path, missing_ok=False))
+    _guard(validate_document, doc, path)
+    typer.echo(f"{path}: valid")
+
+
+@config_app.command("doc", hidden=True)
+def config_doc(
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    check: Annotated[bool, typer.Option(help="Exit 1 if OUTPUT is out of date.")] = False,
+) -> None:
+    """Generate docs/configuration.md from the settings model (scripts/gen-config-doc)."""
+    text = render_configuration_doc()
+    if output is None:
+        typer.echo(text, nl=False)
+    elif check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            fail(f"{output} is out of date: run scripts/gen-config-doc", 1)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
+# -- the admin API of a running server --------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # A redirect would carry the admin token to wherever it points: refuse instead.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# No proxies either: the token goes straight to the server named on the command line.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+
+
+def call(
+    server: str, token: str | None, method: str, path: str, body: Any = None, *, what: str = ""
+) -> Any:
+    """One admin API request; any failure becomes one line and a non-zero exit."""
+    if not server.startswith(("http://", "https://")):
+        fail(f"--server must be an http:// or https:// URL (got {server!r})", 2)
+    url = server.rstrip("/") + path
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with _opener.open(request, timeout=10) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        _http_error(exc, server, token, what)
+    except urllib.error.URLError as exc:
+        reason = getattr(exc.reason, "strerror", None) or exc.reason
+        fail(f"cannot reach the server at {server}: {reason}")
+    except http.client.InvalidURL as exc:
+        fail(f"--server {server!r} is not a valid URL: {exc}", 2)
+    except (TimeoutError, ConnectionError) as exc:
+        fail(f"cannot reach the server at {server}: {exc or type(exc).__name__}")
+    except http.client.HTTPException as exc:
+        fail(f"{server} did not answer like an HTTP server: {type(exc).__name__} {exc}")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        fail(f"{server} did not answer JSON for {path}; is it an sfu server?")
+
+
+def _http_error(exc: urllib.error.HTTPError, server: str, token: str | None, what: str) -> NoReturn:
+    try:
+        body = json.loads(exc.read())
+    except ValueError:
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    code = body.get("error") if isinstance(body, dict) else None
+    if exc.code == 401:
+        if not token:
+            fail("an admin token is needed: pass --token or set SFU_ADMIN_TOKEN")
+        fail(f"the server at {server} refused the admin token (401: {message or exc.reason})")
+    if exc.code == 404 and code == "unknown_room":
+        fail(f"no {what or 'such room'} on {server}")
+    if exc.code == 404:
+        fail(f"{server} has no {exc.url.removeprefix(server.rstrip('/'))}; is it an sfu server?")
+    if exc.code == 400:
+        fail(f"the server refused the request: {message or exc.reason}", 2)
+    fail(f"the server answered {exc.code} {exc.reason}" + (f": {message}" if message else ""))
+
+
+def _room_path(room: str) -> str:
+    return "/api/rooms/" + urllib.parse.quote(room, safe="")
+
+
+def _when(timestamp: Any) -> str:
+    if not isinstance(timestamp, int | float):
+        return "" if timestamp is None else str(timestamp)
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@settings_app.command(
+    "show",
+    epilog="\b\nExamples:\n  sfu settings show --token TOKEN\n"
+    "  sfu settings show --server http://127.0.0.1:8080 --token TOKEN --json",
+)
+def settings_show(
+    server: ServerOpt = DEFAULT_SERVER_URL, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Print the running server's effective settings (GET /api/settings)."""
+    answer = call(server, token, "GET", "/api/settings")
+    if as_json:
+        print_json(answer)
+        return
+    sources = answer.get("sources") or {}  # optional: {key: "default" | "file" | ...}
+    table = Table(title=f"Settings of {server}", title_justify="left")
+    table.add_column("key", no_wrap=True)
+    table.add_column("value")
+    if sources:
+        table.add_column("source")
+    for key, value in answer.get("settings", {}).items():
+        cells = [Text(key), Text(show_value(value))]
+        if sources:
+            cells.append(Text(show_value(sources.get(key), unset="")))
+        table.add_row(*cells)
+    console().print(table)
+
+
+@settings_app.command(
+    "set",
+    context_settings=_VALUE_ARGS,
+    epilog="\b\nExamples:\n"
+    "  sfu settings set rooms.max_participants 4 --token TOKEN\n"
+    "  sfu settings set server.log_level DEBUG --token TOKEN",
+)
+def settings_set(
+    key: KeyArg,
+    value: ValueArg,
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change one setting of the running server (PATCH /api/settings).
+
+    The change lasts until the server stops; use 'sfu config set' to keep it. Keys read only
+    at start-up are stored and reported as needing a restart.
+    """
+    try:
+        checked = value_for(key, value)
+    except (SettingsError, ConfigFileError):
+        checked = parse_value(value)  # the server has the last word (it may be newer)
+    answer = call(server, token, "PATCH", "/api/settings", {"changes": {key: checked}})
+    if as_json:
+        print_json(answer)
+        return
+    shown = show_value(answer.get("settings", {}).get(key, checked))
+    if key in answer.get("restart_required", []):
+        typer.echo(f"{key} = {shown} stored; takes effect after a restart")
+    else:
+        typer.echo(f"{key} = {shown} applied")
+
+
+@rooms_app.command(
+    "list",
+    epilog="\b\nExamples:\n  sfu rooms list --token TOKEN\n  sfu rooms list --token TOKEN --json",
+)
+def rooms_list(
+    server: ServerOpt = DEFAULT_SERVER_URL, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
+    """List the rooms of the running server (GET /api/rooms)."""
+    answer = call(server, token, "GET", "/api/rooms")
+    if as_json:
+        print_json(answer)
+        return
+    rooms = answer.get("rooms", [])
+    if not rooms:
+        typer.echo("no rooms")
+        return
+    table = Table(title=f"Rooms on {server}", title_justify="left")
+    for column in ("room", "mode", "participants", "created"):
+        table.add_column(column, no_wrap=column == "room")
+    for room in rooms:
+        table.add_row(
+            Text(str(room.get("roomId"))),
+            Text(str(room.get("mode"))),
+            Text(str(room.get("participants"))),
+            Text(_when(room.get("createdAt"))),
+        )
+    console().print(table)
+
+
+@rooms_app.command(
+    "show",
+    epilog="\b\nExamples:\n  sfu rooms show standup\n  sfu rooms show standup --token TOKEN --json",
+)
+def rooms_show(
+    room: Annotated[str, typer.Argument(help="Room id.", show_default=False)],
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one room and, with the admin token, its participants (GET /api/rooms/ROOM)."""
+    answer = call(server, token, "GET", _room_path(room), what=f"room {room!r}")
+    if as_json:
+        print_json(answer)
+        return
+    out = console()
+    out.print(
+        Text(
+            f"room {answer.get('roomId')}: {answer.get('mode')}, "
+            f"{answer.get('participants')} participant(s)"
+            + (f", created {_when(answer['createdAt'])}" if "createdAt" in answer else "")
+        )
+    )
+    people = answer.get("participantList")
+    if people is None:
+        out.print(Text("(participants are listed with the admin token)", style="dim"))
+        return
+    table = Table()
+    for column in ("user", "name", "audio", "video", "screen"):
+        table.add_column(column)
+    for p in people:
+        media = p.get("media") or {}
+        flags = [Text("on" if media.get(m) else "off") for m in ("audio", "video", "screen")]
+        table.add_row(Text(str(p.get("userId"))), Text(str(p.get("userName"))), *flags)
+    if people:
+        out.print(table)
+
+
+@rooms_app.command("close", epilog="\b\nExample:\n  sfu rooms close standup --token TOKEN")
+def rooms_close(
+    room: Annotated[str, typer.Argument(help="Room id.", show_default=False)],
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Close a room: its participants are told and disconnected (DELETE /api/rooms/ROOM)."""
+    answer = call(server, token, "DELETE", _room_path(room), what=f"room {room!r}")
+    if as_json:
+        print_json(answer)
+    else:
+        typer.echo(f"closed room {room}")
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The console script: like ``app()`` but usage errors are one line too."""
+    try:
+        code = app(args=argv, prog_name="sfu", standalone_mode=False)
+    except typer.Abort:
+        typer.echo("sfu: aborted", err=True)
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument, ...
+        message = exc.format_message()
+        if not message:  # no_args_is_help: the help is already printed
+            sys.exit(getattr(exc, "exit_code", 2))
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        typer.echo(f"sfu: {message}{hint}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

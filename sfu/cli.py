@@ -84,9 +84,29 @@ rooms_app = typer.Typer(
     "  sfu rooms close standup --token TOKEN",
     no_args_is_help=True,
 )
+record_app = typer.Typer(
+    help="Start and stop the server recording of an SFU room (admin token needed).",
+    epilog="\b\nExamples:\n"
+    "  sfu record start standup --token TOKEN\n"
+    "  sfu record start standup --layout speaker --token TOKEN\n"
+    "  sfu record stop standup --token TOKEN",
+    no_args_is_help=True,
+)
+recordings_app = typer.Typer(
+    help="List, inspect, download and delete the recordings of a running server.",
+    epilog="\b\nThe token is the admin token (a participant's room token may list and\n"
+    "download that room's recordings).\n"
+    "Examples:\n"
+    "  sfu recordings list --token TOKEN\n"
+    "  sfu recordings download standup-20260301T120000Z -o standup.mp4 --token TOKEN\n"
+    "  sfu recordings prune --token TOKEN",
+    no_args_is_help=True,
+)
 app.add_typer(config_app, name="config")
 app.add_typer(settings_app, name="settings")
 app.add_typer(rooms_app, name="rooms")
+app.add_typer(record_app, name="record")
+app.add_typer(recordings_app, name="recordings")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -376,10 +396,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
-def call(
+def _open(
     server: str, token: str | None, method: str, path: str, body: Any = None, *, what: str = ""
 ) -> Any:
-    """One admin API request; any failure becomes one line and a non-zero exit."""
+    """Send one API request and return the open response; any failure is one line and exit."""
     if not server.startswith(("http://", "https://")):
         fail(f"--server must be an http:// or https:// URL (got {server!r})", 2)
     url = server.rstrip("/") + path
@@ -392,8 +412,7 @@ def call(
         headers["Content-Type"] = "application/json"
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with _opener.open(request, timeout=10) as response:
-            raw = response.read()
+        return _opener.open(request, timeout=10)
     except urllib.error.HTTPError as exc:
         _http_error(exc, server, token, what)
     except urllib.error.URLError as exc:
@@ -405,6 +424,20 @@ def call(
         fail(f"cannot reach the server at {server}: {exc or type(exc).__name__}")
     except http.client.HTTPException as exc:
         fail(f"{server} did not answer like an HTTP server: {type(exc).__name__} {exc}")
+
+
+def call(
+    server: str, token: str | None, method: str, path: str, body: Any = None, *, what: str = ""
+) -> Any:
+    """One admin API request; any failure becomes one line and a non-zero exit."""
+    try:
+        with _open(server, token, method, path, body, what=what) as response:
+            raw = response.read()
+            status = response.status
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        fail(f"the connection to {server} broke: {exc or type(exc).__name__}")
+    if status == 204:  # No Content: a deletion
+        return {}
     try:
         return json.loads(raw)
     except ValueError:
@@ -418,11 +451,13 @@ def _http_error(exc: urllib.error.HTTPError, server: str, token: str | None, wha
         body = None
     message = body.get("message") if isinstance(body, dict) else None
     code = body.get("error") if isinstance(body, dict) else None
+    if message is None and isinstance(code, str) and " " in code:
+        message = code  # the recordings routes answer {"error": "human readable"}
     if exc.code == 401:
         if not token:
             fail("an admin token is needed: pass --token or set SFU_ADMIN_TOKEN")
         fail(f"the server at {server} refused the admin token (401: {message or exc.reason})")
-    if exc.code == 404 and code == "unknown_room":
+    if exc.code == 404 and (code == "unknown_room" or (isinstance(body, dict) and what)):
         fail(f"no {what or 'such room'} on {server}")
     if exc.code == 404:
         fail(f"{server} has no {exc.url.removeprefix(server.rstrip('/'))}; is it an sfu server?")
@@ -582,6 +617,258 @@ def rooms_close(
         print_json(answer)
     else:
         typer.echo(f"closed room {room}")
+
+
+# -- recordings -------------------------------------------------------------------------------
+
+RoomArg = Annotated[str, typer.Argument(help="Room id.", show_default=False)]
+RecordingArg = Annotated[
+    str, typer.Argument(help="Recording id (see 'sfu recordings list').", show_default=False)
+]
+
+
+def _recording_path(recording_id: str, suffix: str = "") -> str:
+    return "/api/recordings/" + urllib.parse.quote(recording_id, safe="") + suffix
+
+
+def _size(size: Any) -> str:
+    if not isinstance(size, int | float):
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def _seconds(value: Any) -> str:
+    return f"{value:.1f} s" if isinstance(value, int | float) else ""
+
+
+@record_app.command(
+    "start",
+    epilog="\b\nExamples:\n  sfu record start standup --token TOKEN\n"
+    "  sfu record start standup --layout speaker --token TOKEN --json",
+)
+def record_start(
+    room: RoomArg,
+    layout: Annotated[
+        str | None,
+        typer.Option(help="grid or speaker (default: recording.layout).", show_default=False),
+    ] = None,
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start recording an SFU room (POST /api/rooms/ROOM/recording)."""
+    if layout is not None and layout not in ("grid", "speaker"):
+        fail(f"--layout must be grid or speaker (got {layout!r})", 2)
+    body = {"layout": layout} if layout else {}
+    answer = call(
+        server, token, "POST", _room_path(room) + "/recording", body, what=f"room {room!r}"
+    )
+    if as_json:
+        print_json(answer)
+    else:
+        typer.echo(f"recording room {room}: {answer.get('recordingId')}")
+
+
+@record_app.command("stop", epilog="\b\nExample:\n  sfu record stop standup --token TOKEN")
+def record_stop(
+    room: RoomArg,
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop a room's recording; returns once the file is complete."""
+    answer = call(server, token, "DELETE", _room_path(room) + "/recording", what=f"room {room!r}")
+    if as_json:
+        print_json(answer)
+    else:
+        typer.echo(
+            f"stopped {answer.get('recordingId')} of room {room}: "
+            f"{_seconds(answer.get('duration'))}, {_size(answer.get('size'))}"
+        )
+
+
+@recordings_app.command(
+    "list",
+    epilog="\b\nExamples:\n  sfu recordings list --token TOKEN\n"
+    "  sfu recordings list --token TOKEN --json",
+)
+def recordings_list(
+    server: ServerOpt = DEFAULT_SERVER_URL, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
+    """List the recordings, newest first (GET /api/recordings)."""
+    answer = call(server, token, "GET", "/api/recordings")
+    if as_json:
+        print_json(answer)
+        return
+    items = answer.get("recordings", [])
+    if not items:
+        typer.echo("no recordings")
+        return
+    table = Table(title=f"Recordings on {server}", title_justify="left")
+    for column in ("id", "room", "state", "start", "duration", "size"):
+        table.add_column(column, no_wrap=column == "id")
+    for meta in items:
+        table.add_row(
+            Text(str(meta.get("id"))),
+            Text(str(meta.get("room"))),
+            Text(str(meta.get("state"))),
+            Text(str(meta.get("start") or "")),
+            Text(_seconds(meta.get("duration"))),
+            Text(_size(meta.get("size"))),
+        )
+    console().print(table)
+
+
+@recordings_app.command(
+    "info", epilog="\b\nExample:\n  sfu recordings info standup-20260301T120000Z --token TOKEN"
+)
+def recordings_info(
+    recording: RecordingArg,
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one recording's metadata and participants (GET /api/recordings/ID)."""
+    meta = call(server, token, "GET", _recording_path(recording), what=f"recording {recording!r}")
+    if as_json:
+        print_json(meta)
+        return
+    out = console()
+    for key in ("id", "room", "state", "start", "end", "layout", "file"):
+        out.print(Text(f"{key}: {show_value(meta.get(key), unset='')}"))
+    out.print(Text(f"duration: {_seconds(meta.get('duration'))}"))
+    out.print(Text(f"size: {_size(meta.get('size'))}"))
+    video = f"{meta.get('width')}x{meta.get('height')} @ {meta.get('fps')} fps"
+    out.print(Text(f"video: {meta.get('video_codec')} {video}; audio: {meta.get('audio_codec')}"))
+    if meta.get("error"):
+        out.print(Text(f"error: {meta['error']}"))
+    people = meta.get("participants") or []
+    if people:
+        table = Table()
+        for column in ("user", "name", "joined", "left"):
+            table.add_column(column)
+        for p in people:
+            for session in p.get("sessions") or [{}]:
+                table.add_row(
+                    Text(str(p.get("user_id"))),
+                    Text(str(p.get("name"))),
+                    Text(str(session.get("joined") or "")),
+                    Text(str(session.get("left") or "")),
+                )
+        out.print(table)
+
+
+@recordings_app.command(
+    "download",
+    epilog="\b\nExamples:\n  sfu recordings download ID --token TOKEN\n"
+    "  sfu recordings download ID -o meeting.mp4 --token TOKEN",
+)
+def recordings_download(
+    recording: RecordingArg,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Where to save. Default: the recording's file name here."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite OUTPUT if it exists.")] = False,
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Download a recording's file (GET /api/recordings/ID/file), with a progress bar."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    what = f"recording {recording!r}"
+    meta = call(server, token, "GET", _recording_path(recording), what=what)
+    target = output or Path(str(meta.get("file") or f"{recording}.mp4")).name
+    target = Path(target)
+    if target.is_dir():
+        target = target / str(meta.get("file") or f"{recording}.mp4")
+    if target.exists() and not force:
+        fail(f"{target} exists; pass --force to overwrite it", 2)
+    partial = target.with_name(target.name + ".part")
+    written = 0
+    try:
+        with (
+            _open(server, token, "GET", _recording_path(recording, "/file"), what=what) as resp,
+            partial.open("wb") as out,
+            Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+                disable=as_json,
+            ) as progress,
+        ):
+            length = resp.headers.get("Content-Length")
+            task = progress.add_task(
+                str(target.name), total=int(length) if length and length.isdigit() else None
+            )
+            while chunk := resp.read(256 * 1024):
+                out.write(chunk)
+                written += len(chunk)
+                progress.update(task, advance=len(chunk))
+        if length and length.isdigit() and written != int(length):
+            raise ConnectionError(f"got {written} of {length} bytes")
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, ConnectionError | TimeoutError):
+            fail(f"the download from {server} broke: {exc or type(exc).__name__}")
+        fail(f"cannot write {target}: {exc.strerror or exc}")
+    except http.client.HTTPException as exc:
+        partial.unlink(missing_ok=True)
+        fail(f"the download from {server} broke: {type(exc).__name__} {exc}")
+    if as_json:
+        print_json({"id": recording, "file": str(target), "size": written})
+    else:
+        typer.echo(f"saved {recording} to {target} ({_size(written)})")
+
+
+@recordings_app.command(
+    "delete", epilog="\b\nExample:\n  sfu recordings delete standup-20260301T120000Z --token TOKEN"
+)
+def recordings_delete(
+    recording: RecordingArg,
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a recording and its files (DELETE /api/recordings/ID; admin token)."""
+    call(server, token, "DELETE", _recording_path(recording), what=f"recording {recording!r}")
+    if as_json:
+        print_json({"deleted": recording})
+    else:
+        typer.echo(f"deleted {recording}")
+
+
+@recordings_app.command("prune", epilog="\b\nExample:\n  sfu recordings prune --token TOKEN --json")
+def recordings_prune(
+    server: ServerOpt = DEFAULT_SERVER_URL, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Apply the retention settings now (recording.retention_days, recording.max_total_mb)."""
+    answer = call(server, token, "POST", "/api/recordings/prune", {})
+    if as_json:
+        print_json(answer)
+        return
+    deleted = answer.get("deleted", [])
+    typer.echo(
+        f"deleted {len(deleted)} recording(s)" + (": " + ", ".join(deleted) if deleted else "")
+    )
 
 
 # -- entry point ------------------------------------------------------------------------------

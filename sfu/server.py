@@ -11,7 +11,9 @@ from aiohttp import web
 
 from sfu import __version__
 from sfu.api import Api
+from sfu.media_rooms import MediaRooms
 from sfu.metrics import Metrics
+from sfu.room_recording import RoomRecordings
 from sfu.rooms import RoomRegistry
 from sfu.settings import Settings
 from sfu.signaling import Signaling
@@ -37,6 +39,8 @@ class Server:
         self.rooms = RoomRegistry(settings)
         self.metrics.add_room_stats(self.rooms.stats)
         self.signaling = Signaling(settings, self.rooms, self.metrics)
+        self.media = MediaRooms(settings, self.rooms, self.signaling)
+        self.recordings = RoomRecordings(settings, self.rooms, self.signaling)
         self.api = Api(settings, self.rooms, self.signaling, self.started, self.metrics.render)
         self.api.on_settings_changed.append(self._settings_changed)
         self._sweeper: asyncio.Task[None] | None = None
@@ -67,6 +71,7 @@ class Server:
         app[APP_KEY] = self
         self.signaling.sio.attach(app)
         self.api.add_routes(app)
+        self.recordings.add_routes(app, self.api.is_admin)
         app.router.add_get("/{path:.*}", self.spa)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
@@ -74,6 +79,7 @@ class Server:
 
     async def _on_startup(self, app: web.Application) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        await self.recordings.start_background()
         log.info(
             "sfu %s listening on http://%s:%d (web app: %s)",
             __version__,
@@ -86,9 +92,12 @@ class Server:
         log.info("shutting down: telling %d participants", self.rooms.stats()["participants"])
         if self._sweeper:
             self._sweeper.cancel()
+        # First finish every recording's file (and tell its room): SIGTERM leaves them complete.
+        await self.recordings.close()
         await self.signaling.shutdown()
         for room_id in list(self.rooms.rooms):
             self.rooms.delete(room_id)
+        await self.media.close()
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -175,6 +175,13 @@ class RecordingSettings(Section):
         description="Keyframe (and MP4 fragment) interval: at most this much "
         "is lost if the server dies mid-recording.",
     )
+    encoder_threads: int = Field(
+        2,
+        ge=0,
+        le=16,
+        description="Threads for the video encoder; 0: one per core. Fewer threads cost less "
+        "CPU in all.",
+    )
     min_free_mb: int = Field(
         200, ge=0, description="Stop a recording cleanly when free disk space falls below this."
     )

@@ -61,6 +61,8 @@ class Signaling:
         # Awaited with (room, participant) after a join or a leave (the media layer subscribes).
         self.on_join: list[Callable[[Room, Participant], Awaitable[None]]] = []
         self.on_leave: list[Callable[[Room, Participant], Awaitable[None]]] = []
+        # Each adds fields to the join-room answer (e.g. the recording state and token).
+        self.join_extras: list[Callable[[Room, Participant], dict[str, Any]]] = []
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("*", self._unknown)
@@ -103,6 +105,10 @@ class Signaling:
         self.sfu_events.add(name)
         self.sio.on(name, self._guarded(name, "signal", handler))
 
+    def register_event(self, name: str, bucket: str, handler: Handler) -> None:
+        """Adds a client event of another layer (e.g. recording), guarded like every other."""
+        self.sio.on(name, self._guarded(name, bucket, handler))
+
     def _guarded(self, name: str, bucket: str, handler: Handler) -> Callable[..., Any]:
         async def guarded(sid: str, *args: Any) -> dict[str, Any]:
             data = args[0] if args else None
@@ -119,6 +125,10 @@ class Signaling:
                 self.metrics.events.labels(name, "internal_error").inc()
                 log.exception("error handling %s from %s", name, sid)
                 return {"ok": False, "error": "internal_error", "message": "internal server error"}
+            if result and result.get("ok") is False:  # a lower layer's own refusal
+                self.metrics.events.labels(name, str(result.get("error"))).inc()
+                log.info("refused %s from %s: %s", name, sid, result.get("error"))
+                return result
             self.metrics.events.labels(name, "ok").inc()
             return {"ok": True, **(result or {})}
 
@@ -170,7 +180,7 @@ class Signaling:
         await self.sio.emit("user-joined", participant.public(), room=room.room_id, skip_sid=sid)
         for hook in self.on_join:
             await hook(room, participant)
-        return {
+        answer = {
             "roomId": room.room_id,
             "userId": user_id,
             "mode": room.mode,
@@ -179,6 +189,9 @@ class Signaling:
             "iceServers": ice_servers(self.settings),
             "isCreator": room.creator_user_id == user_id,
         }
+        for extra in self.join_extras:
+            answer.update(extra(room, participant))
+        return answer
 
     async def _leave_room(self, sid: str, data: Any) -> None:
         if not await self._depart(sid, why="left"):

@@ -1,0 +1,25 @@
+import { parseRoute } from './lib/url'
+import { Home } from './pages/Home'
+import { RoomPage } from './pages/RoomPage'
+import { navigate, useLocation } from './router'
+
+export function App() {
+  const { pathname, search } = useLocation()
+  const route = parseRoute(pathname, search)
+  switch (route.name) {
+    case 'home':
+      return <Home />
+    case 'room':
+      return <RoomPage key={route.roomId} roomId={route.roomId} initialName={route.userName} rawAudio={route.rawAudio} />
+    default:
+      return (
+        <main className="page center">
+          <h1>Page not found</h1>
+          <p>There is nothing at {route.path}.</p>
+          <button type="button" onClick={() => navigate('/')}>
+            Go to the start page
+          </button>
+        </main>
+      )
+  }
+}

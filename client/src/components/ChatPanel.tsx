@@ -1,0 +1,73 @@
+import { useEffect, useRef, useState } from 'react'
+import type { ChatMessage } from '../services/protocol'
+
+function time(ts: number): string {
+  const d = new Date(ts)
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`
+}
+
+export function ChatPanel({
+  messages,
+  selfId,
+  onSend,
+  onClose,
+  maxLength = 1000,
+}: {
+  messages: ChatMessage[]
+  selfId: string | null
+  onSend: (text: string) => Promise<boolean>
+  onClose: () => void
+  maxLength?: number
+}) {
+  const [text, setText] = useState('')
+  const listRef = useRef<HTMLOListElement>(null)
+  useEffect(() => {
+    const el = listRef.current
+    if (el) el.scrollTop = el.scrollHeight
+  }, [messages.length])
+
+  return (
+    <aside className="panel chat-panel" aria-label="Chat">
+      <header className="panel-head">
+        <h2>Chat</h2>
+        <button type="button" className="icon-btn" onClick={onClose} aria-label="Close chat">
+          ✕
+        </button>
+      </header>
+      <ol className="chat-list" ref={listRef} data-testid="chat-list">
+        {messages.length === 0 && <li className="muted">No messages yet.</li>}
+        {messages.map((m) => (
+          <li key={m.id} className={`chat-msg${m.userId === selfId ? ' own' : ''}`} data-testid="chat-message">
+            <div className="chat-meta">
+              <span className="chat-author">{m.userName}</span>
+              <span className="chat-time">{time(m.timestamp)}</span>
+            </div>
+            <div className="chat-text">{m.message}</div>
+          </li>
+        ))}
+      </ol>
+      <form
+        className="chat-form"
+        onSubmit={async (e) => {
+          e.preventDefault()
+          const value = text
+          if (!value.trim()) return
+          setText('')
+          const ok = await onSend(value)
+          if (!ok) setText(value)
+        }}
+      >
+        <input
+          aria-label="Message"
+          placeholder="Type a message"
+          value={text}
+          maxLength={maxLength}
+          onChange={(e) => setText(e.target.value)}
+        />
+        <button type="submit" disabled={!text.trim()}>
+          Send
+        </button>
+      </form>
+    </aside>
+  )
+}

@@ -1,0 +1,261 @@
+import { useCallback, useEffect, useMemo, useState } from 'react'
+import { useRecorder, type RecordingSource } from '../hooks/useRecorder'
+import { useWebRTC } from '../hooks/useWebRTC'
+import { roomUrl } from '../lib/url'
+import type { DeviceChoice } from '../services/media'
+import { ChatPanel } from './ChatPanel'
+import { DeviceSelect } from './DeviceSelect'
+import { EmojiPicker } from './EmojiPicker'
+import { ParticipantsPanel } from './ParticipantsPanel'
+import { ScreenShareWarning } from './ScreenShareWarning'
+import { Toasts } from './Toast'
+import { AUTOPLAY_BLOCKED_EVENT, enableRemoteSound, VideoTile } from './VideoTile'
+import { audioContext } from '../services/media'
+
+export interface MeetingRoomProps {
+  roomId: string
+  userId: string
+  userName: string
+  rawAudio: boolean
+  devices: DeviceChoice
+  startAudio: boolean
+  startVideo: boolean
+  onLeft: () => void
+}
+
+type Panel = 'chat' | 'participants' | 'settings' | null
+
+export function gridColumns(n: number): number {
+  if (n <= 1) return 1
+  if (n <= 4) return 2
+  if (n <= 9) return 3
+  return 4
+}
+
+export function MeetingRoom(props: MeetingRoomProps) {
+  const room = useWebRTC({
+    roomId: props.roomId,
+    userId: props.userId,
+    userName: props.userName,
+    rawAudio: props.rawAudio,
+    devices: props.devices,
+    startAudio: props.startAudio,
+    startVideo: props.startVideo,
+  })
+  const { state, dispatch } = room
+  const [panel, setPanelState] = useState<Panel>(null)
+  const [emojiOpen, setEmojiOpen] = useState(false)
+  const [copied, setCopied] = useState(false)
+  const [chosen, setChosen] = useState<DeviceChoice>(props.devices)
+  const [soundBlocked, setSoundBlocked] = useState(false)
+  useEffect(() => {
+    const onBlocked = () => setSoundBlocked(true)
+    window.addEventListener(AUTOPLAY_BLOCKED_EVENT, onBlocked)
+    return () => window.removeEventListener(AUTOPLAY_BLOCKED_EVENT, onBlocked)
+  }, [])
+
+  const setPanel = (p: Panel) => {
+    setPanelState(p)
+    dispatch({ type: 'chat-open', open: p === 'chat' })
+  }
+
+  const participants = state.order.map((id) => state.participants[id]).filter(Boolean)
+  if (participants.length === 0) {
+    // Before the join answer: show ourselves.
+    participants.push({ userId: props.userId, userName: props.userName, media: room.localMedia, isLocal: true })
+  }
+
+  const localView = useMemo(() => {
+    if (!room.screenStream) return room.localStream
+    return new MediaStream([...room.screenStream.getVideoTracks(), ...(room.localStream?.getAudioTracks() ?? [])])
+  }, [room.localStream, room.screenStream])
+
+  const getSources = useCallback((): RecordingSource[] => {
+    const videos = Array.from(document.querySelectorAll<HTMLVideoElement>('video[data-user-id]'))
+    return videos.map((v) => ({
+      label: v.getAttribute('aria-label') ?? '',
+      video: v,
+      stream: (v.srcObject as MediaStream | null) ?? null,
+      mirrored: v.classList.contains('mirrored'),
+    }))
+  }, [])
+  const recorder = useRecorder(getSources)
+
+  const copyLink = async () => {
+    const url = roomUrl(location.origin, props.roomId)
+    try {
+      await navigator.clipboard.writeText(url)
+    } catch {
+      window.prompt('Copy this link', url)
+    }
+    setCopied(true)
+    setTimeout(() => setCopied(false), 2000)
+  }
+
+  const leave = async () => {
+    if (recorder.recording) recorder.stop()
+    await room.leave()
+    props.onLeft()
+  }
+
+  const cols = gridColumns(participants.length)
+  const rows = Math.ceil(participants.length / cols)
+  const dismissToast = useCallback((id: number) => dispatch({ type: 'toast-dismiss', id }), [dispatch])
+
+  return (
+    <div className="room" data-testid="room" data-join-status={room.joinStatus} data-mode={state.mode ?? ''}>
+      <header className="room-head">
+        <div className="room-title">
+          <span className="room-id">Room {props.roomId}</span>
+          {state.mode && (
+            <span className={`badge mode-badge mode-${state.mode}`} data-testid="mode-badge">
+              {state.mode.toUpperCase()}
+            </span>
+          )}
+          <button type="button" className="small-btn" onClick={copyLink} data-testid="copy-link">
+            {copied ? 'Link copied' : 'Copy link'}
+          </button>
+        </div>
+        <div className={`conn conn-${room.connection}`} data-testid="connection-status">
+          {room.joinStatus === 'failed'
+            ? `Could not join: ${room.joinError ?? ''}`
+            : room.connection === 'connected'
+              ? room.joinStatus === 'joined'
+                ? 'Connected'
+                : 'Joining…'
+              : room.connection === 'reconnecting'
+                ? 'Reconnecting…'
+                : 'Connecting…'}
+        </div>
+      </header>
+
+      {room.mediaProblem && (
+        <div className="notice" role="status" data-testid="media-problem">
+          {room.mediaProblem}
+        </div>
+      )}
+      {room.notice && (
+        <div className="notice notice-error" role="alert" data-testid="sfu-notice">
+          {room.notice}
+        </div>
+      )}
+      {soundBlocked && (
+        <div className="notice" role="status">
+          The browser blocked sound until you interact with the page.{' '}
+          <button
+            type="button"
+            data-testid="enable-sound"
+            onClick={() => {
+              audioContext()
+              void enableRemoteSound()
+              setSoundBlocked(false)
+            }}
+          >
+            Enable sound
+          </button>
+        </div>
+      )}
+      {room.screenWarning && (
+        <ScreenShareWarning onDismiss={room.dismissScreenWarning} onStop={() => void room.stopScreenShare()} />
+      )}
+
+      <div className="room-body">
+        <section className="grid" style={{ gridTemplateColumns: `repeat(${cols}, minmax(0, 1fr))`, gridTemplateRows: `repeat(${rows}, minmax(0, 1fr))` }} aria-label="Participants' videos">
+          {participants.map((p) => (
+            <VideoTile
+              key={p.userId}
+              userId={p.userId}
+              name={p.userName}
+              isLocal={p.isLocal}
+              stream={p.isLocal ? localView : (room.remoteStreams[p.userId] ?? null)}
+              media={p.isLocal ? room.localMedia : p.media}
+              mirrored={p.isLocal && !room.screenStream}
+              reactions={state.reactions.filter((r) => r.userId === p.userId)}
+              peerState={p.isLocal ? undefined : room.peerStates[p.userId]}
+            />
+          ))}
+        </section>
+        {panel === 'chat' && (
+          <ChatPanel messages={state.chat} selfId={state.selfId} onSend={room.sendChat} onClose={() => setPanel(null)} />
+        )}
+        {panel === 'participants' && (
+          <ParticipantsPanel participants={participants} peerStates={room.peerStates} onClose={() => setPanel(null)} />
+        )}
+        {panel === 'settings' && (
+          <aside className="panel" aria-label="Settings">
+            <header className="panel-head">
+              <h2>Devices</h2>
+              <button type="button" className="icon-btn" onClick={() => setPanel(null)} aria-label="Close settings">
+                ✕
+              </button>
+            </header>
+            <DeviceSelect
+              audioDeviceId={chosen.audioDeviceId}
+              videoDeviceId={chosen.videoDeviceId}
+              refreshKey={room.localStream}
+              onChange={(kind, id) => {
+                if (!id) return
+                setChosen((d) => (kind === 'audio' ? { ...d, audioDeviceId: id } : { ...d, videoDeviceId: id }))
+                void room.switchDevice(kind, id)
+              }}
+            />
+          </aside>
+        )}
+      </div>
+
+      <footer className="controls" aria-label="Controls">
+        <button type="button" className={room.localMedia.audio ? '' : 'off'} onClick={() => void room.toggleMic()} aria-pressed={!room.localMedia.audio} data-testid="toggle-mic">
+          {room.localMedia.audio ? 'Mute' : 'Unmute'}
+        </button>
+        <button type="button" className={room.localMedia.video ? '' : 'off'} onClick={() => void room.toggleCamera()} aria-pressed={!room.localMedia.video} data-testid="toggle-camera">
+          {room.localMedia.video ? 'Stop video' : 'Start video'}
+        </button>
+        <button
+          type="button"
+          className={room.localMedia.screen ? 'active' : ''}
+          onClick={() => void (room.localMedia.screen ? room.stopScreenShare() : room.startScreenShare())}
+          data-testid="toggle-screen"
+        >
+          {room.localMedia.screen ? 'Stop sharing' : 'Share screen'}
+        </button>
+        <div className="emoji-wrap">
+          <button type="button" onClick={() => setEmojiOpen((o) => !o)} aria-expanded={emojiOpen} data-testid="emoji-button">
+            React
+          </button>
+          {emojiOpen && <EmojiPicker onPick={(e) => void room.sendEmoji(e)} onClose={() => setEmojiOpen(false)} />}
+        </div>
+        <button type="button" className={panel === 'chat' ? 'active' : ''} onClick={() => setPanel(panel === 'chat' ? null : 'chat')} data-testid="chat-button">
+          Chat
+          {state.unread > 0 && (
+            <span className="unread" data-testid="unread-count" aria-label={`${state.unread} unread`}>
+              {state.unread}
+            </span>
+          )}
+        </button>
+        <button type="button" className={panel === 'participants' ? 'active' : ''} onClick={() => setPanel(panel === 'participants' ? null : 'participants')} data-testid="participants-button">
+          People ({participants.length})
+        </button>
+        <button type="button" className={panel === 'settings' ? 'active' : ''} onClick={() => setPanel(panel === 'settings' ? null : 'settings')} data-testid="settings-button">
+          Devices
+        </button>
+        <button type="button" className={recorder.recording ? 'recording' : ''} onClick={() => (recorder.recording ? recorder.stop() : recorder.start())} data-testid="record-button">
+          {recorder.recording ? 'Stop recording' : 'Record'}
+        </button>
+        {recorder.download && !recorder.recording && (
+          <a className="download" href={recorder.download.url} download={recorder.download.name} data-testid="recording-download">
+            Download recording
+          </a>
+        )}
+        <button type="button" className="leave" onClick={() => void leave()} data-testid="leave-button">
+          Leave
+        </button>
+      </footer>
+      {recorder.error && (
+        <div className="notice notice-error" role="alert">
+          {recorder.error}
+        </div>
+      )}
+      <Toasts toasts={state.toasts} onDismiss={dismissToast} />
+    </div>
+  )
+}

@@ -1,0 +1,137 @@
+import { useEffect, useRef, useState } from 'react'
+import { SPEAKING_THRESHOLD, watchAudioLevel } from '../services/media'
+import type { EmojiReaction, MediaState } from '../services/protocol'
+import type { PeerState } from '../services/transport'
+import { FloatingEmoji } from './FloatingEmoji'
+import { CameraIcon, MicIcon } from './Icons'
+
+export const AUTOPLAY_BLOCKED_EVENT = 'sfu-autoplay-blocked'
+
+/** Unmutes every remote video after a user gesture; returns whether all now play. */
+export async function enableRemoteSound(): Promise<void> {
+  const videos = document.querySelectorAll<HTMLVideoElement>('video[data-local="no"]')
+  for (const v of videos) {
+    v.muted = false
+    await v.play().catch(() => undefined)
+  }
+}
+
+export interface VideoTileProps {
+  userId: string
+  name: string
+  stream: MediaStream | null
+  media: MediaState
+  isLocal: boolean
+  /** Local camera preview is mirrored like a mirror; a shared screen never is. */
+  mirrored: boolean
+  reactions: EmojiReaction[]
+  peerState?: PeerState
+}
+
+function initials(name: string): string {
+  return name
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((w) => [...w][0]?.toUpperCase() ?? '')
+    .join('')
+}
+
+export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reactions, peerState }: VideoTileProps) {
+  const videoRef = useRef<HTMLVideoElement>(null)
+  const [speaking, setSpeaking] = useState(false)
+
+  useEffect(() => {
+    const v = videoRef.current
+    if (!v) return
+    if (v.srcObject !== stream) v.srcObject = stream
+    if (!stream) return
+    v.play().catch((err: { name?: string }) => {
+      // Autoplay with sound needs a user gesture (e.g. a room link opened directly): play
+      // muted for now and let the room offer an "Enable sound" button.
+      if (err?.name !== 'NotAllowedError' || isLocal) return
+      v.muted = true
+      void v.play().catch(() => undefined)
+      window.dispatchEvent(new Event(AUTOPLAY_BLOCKED_EVENT))
+    })
+  }, [stream, isLocal])
+
+  const audioTrackId = stream?.getAudioTracks()[0]?.id
+  useEffect(() => {
+    if (!stream || !audioTrackId) return
+    let last = false
+    const stop = watchAudioLevel(stream, (level) => {
+      const now = level > SPEAKING_THRESHOLD
+      if (now !== last) {
+        last = now
+        setSpeaking(now)
+      }
+    })
+    return () => {
+      stop()
+      setSpeaking(false)
+    }
+  }, [stream, audioTrackId])
+
+  const isSpeaking = speaking && media.audio
+  const showVideo = (media.video || media.screen) && !!stream?.getVideoTracks().length
+  const connecting = !isLocal && peerState && peerState !== 'connected'
+
+  return (
+    <div
+      className={`tile${isSpeaking ? ' speaking' : ''}${media.screen ? ' screen' : ''}`}
+      data-testid="video-tile"
+      data-user-id={userId}
+      data-name={name}
+      data-audio={media.audio ? 'on' : 'off'}
+      data-video={media.video ? 'on' : 'off'}
+      data-screen={media.screen ? 'on' : 'off'}
+      data-speaking={isSpeaking ? 'yes' : 'no'}
+    >
+      <video
+        ref={videoRef}
+        aria-label={name}
+        data-user-id={userId}
+        data-local={isLocal ? 'yes' : 'no'}
+        autoPlay
+        playsInline
+        muted={isLocal}
+        className={`${mirrored ? 'mirrored' : ''}${showVideo ? '' : ' hidden-video'}`}
+      />
+      {!showVideo && (
+        <div className="avatar" aria-hidden="true">
+          {initials(name) || '?'}
+        </div>
+      )}
+      <div className="tile-bar">
+        <span className="tile-name">
+          {name}
+          {isLocal ? ' (you)' : ''}
+        </span>
+        {media.screen && <span className="badge screen-badge">Screen</span>}
+        <span
+          className={`icon ${media.audio ? 'on' : 'off'}`}
+          data-testid={media.audio ? 'mic-on' : 'mic-off'}
+          title={media.audio ? 'Microphone on' : 'Microphone off'}
+          aria-label={media.audio ? 'Microphone on' : 'Microphone off'}
+        >
+          <MicIcon off={!media.audio} />
+        </span>
+        <span
+          className={`icon ${media.video ? 'on' : 'off'}`}
+          data-testid={media.video ? 'camera-on' : 'camera-off'}
+          title={media.video ? 'Camera on' : 'Camera off'}
+          aria-label={media.video ? 'Camera on' : 'Camera off'}
+        >
+          <CameraIcon off={!media.video} />
+        </span>
+      </div>
+      {connecting && <div className="tile-status">{peerState === 'failed' ? 'Connection failed' : 'Connecting…'}</div>}
+      <div className="emoji-layer">
+        {reactions.map((r) => (
+          <FloatingEmoji key={r.id} reaction={r} />
+        ))}
+      </div>
+    </div>
+  )
+}

@@ -1,0 +1,75 @@
+import { useState } from 'react'
+import { DeviceSelect } from '../components/DeviceSelect'
+import { MeetingRoom } from '../components/MeetingRoom'
+import { getUserId, rememberName, rememberedName } from '../lib/identity'
+import { cleanName } from '../lib/url'
+import type { DeviceChoice } from '../services/media'
+import { navigate } from '../router'
+
+/** /room/<id>: asks for a name (unless ?name= gave one), then joins. */
+export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; initialName: string | null; rawAudio: boolean }) {
+  const [name, setName] = useState<string | null>(() => (initialName ? cleanName(initialName) : null))
+  const [draft, setDraft] = useState(rememberedName)
+  const [devices, setDevices] = useState<DeviceChoice>({})
+  const [startAudio, setStartAudio] = useState(true)
+  const [startVideo, setStartVideo] = useState(true)
+  const [error, setError] = useState<string | null>(null)
+  const [userId] = useState(() => getUserId())
+
+  if (name) {
+    return (
+      <MeetingRoom
+        roomId={roomId}
+        userId={userId}
+        userName={name}
+        rawAudio={rawAudio}
+        devices={devices}
+        startAudio={startAudio}
+        startVideo={startVideo}
+        onLeft={() => navigate('/')}
+      />
+    )
+  }
+  return (
+    <main className="page center">
+      <h1>Join room {roomId}</h1>
+      <form
+        className="card join-form"
+        onSubmit={(e) => {
+          e.preventDefault()
+          const n = cleanName(draft)
+          if (!n) {
+            setError('Please enter your name (up to 64 characters).')
+            return
+          }
+          rememberName(n)
+          setName(n)
+        }}
+      >
+        <label className="field">
+          Your name
+          <input aria-label="Your name" autoFocus value={draft} maxLength={64} onChange={(e) => setDraft(e.target.value)} />
+        </label>
+        <DeviceSelect
+          audioDeviceId={devices.audioDeviceId}
+          videoDeviceId={devices.videoDeviceId}
+          onChange={(kind, id) =>
+            setDevices((d) => (kind === 'audio' ? { ...d, audioDeviceId: id || undefined } : { ...d, videoDeviceId: id || undefined }))
+          }
+        />
+        <label className="check">
+          <input type="checkbox" checked={startAudio} onChange={(e) => setStartAudio(e.target.checked)} /> Join with the microphone on
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={startVideo} onChange={(e) => setStartVideo(e.target.checked)} /> Join with the camera on
+        </label>
+        {error && (
+          <p className="error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit">Join</button>
+      </form>
+    </main>
+  )
+}

@@ -1,0 +1,82 @@
+// Types of the signaling protocol (docs/protocol.md). Kept in one place so the reducer, the
+// socket service and the transports agree on the shapes.
+
+export type RoomMode = 'p2p' | 'sfu'
+
+export interface MediaState {
+  audio: boolean
+  video: boolean
+  screen: boolean
+}
+
+export interface ParticipantInfo {
+  userId: string
+  userName: string
+  media: MediaState
+}
+
+export interface ChatMessage {
+  id: string
+  userId: string
+  userName: string
+  message: string
+  timestamp: number
+}
+
+export interface EmojiReaction {
+  id: string
+  userId: string
+  userName: string
+  emoji: string
+  timestamp: number
+}
+
+export interface AckError {
+  ok: false
+  error: string
+  message?: string
+}
+
+export type Ack<T = Record<string, unknown>> = ({ ok: true } & T) | AckError
+
+export interface JoinAnswer {
+  roomId: string
+  userId: string
+  mode: RoomMode
+  participants: ParticipantInfo[]
+  chatHistory: ChatMessage[]
+  iceServers: RTCIceServer[]
+  isCreator: boolean
+}
+
+/** A WebRTC signal as relayed by `signal-send`/`signal-receive`: an SDP description or a candidate. */
+export type Signal =
+  | { type: RTCSdpType; sdp?: string }
+  | { candidate: RTCIceCandidateInit }
+
+export interface ServerConfig {
+  iceServers: RTCIceServer[]
+  limits?: { idMaxLength?: number; nameMaxLength?: number; chatMaxLength?: number }
+  defaultMode?: RoomMode
+  version?: string
+}
+
+export const NO_MEDIA: MediaState = { audio: false, video: false, screen: false }
+
+export function normalizeMedia(m: Partial<MediaState> | undefined | null): MediaState {
+  return { audio: !!m?.audio, video: !!m?.video, screen: !!m?.screen }
+}
+
+export function isDescription(s: unknown): s is { type: RTCSdpType; sdp?: string } {
+  return !!s && typeof s === 'object' && typeof (s as { type?: unknown }).type === 'string'
+}
+
+export function isCandidate(s: unknown): s is { candidate: RTCIceCandidateInit } {
+  return (
+    !!s &&
+    typeof s === 'object' &&
+    'candidate' in s &&
+    !!(s as { candidate?: unknown }).candidate &&
+    typeof (s as { candidate: unknown }).candidate === 'object'
+  )
+}

@@ -1,0 +1,111 @@
+// The signaling client: one Socket.IO connection to the page's own origin (default path
+// /socket.io/). It wraps the guide's events (join-room, signal-send, ...) with typed helpers
+// that resolve to the server's acknowledgement ({ok: true, ...} or {ok: false, error}).
+import { io, type Socket } from 'socket.io-client'
+import type {
+  Ack,
+  ChatMessage,
+  EmojiReaction,
+  JoinAnswer,
+  MediaState,
+  ParticipantInfo,
+  RoomMode,
+  Signal,
+} from './protocol'
+
+export interface ServerEvents {
+  'room-participants': (list: ParticipantInfo[]) => void
+  'user-joined': (p: ParticipantInfo) => void
+  'user-left': (p: { userId: string }) => void
+  'signal-receive': (p: { userId: string; signal: Signal }) => void
+  'chat-message': (m: ChatMessage) => void
+  'emoji-reaction': (r: EmojiReaction) => void
+  'media-state': (p: { userId: string; media: MediaState }) => void
+  'server-shutdown': (p: { reason?: string }) => void
+}
+
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected'
+
+const ACK_TIMEOUT_MS = 10_000
+
+export class SignalingClient {
+  readonly socket: Socket
+
+  constructor(socket?: Socket) {
+    // Same origin, default path: the Python server serves the app and Socket.IO together.
+    this.socket = socket ?? io({ autoConnect: false, transports: ['websocket', 'polling'] })
+  }
+
+  connect(): void {
+    if (!this.socket.connected) this.socket.connect()
+  }
+
+  disconnect(): void {
+    this.socket.disconnect()
+  }
+
+  get connected(): boolean {
+    return this.socket.connected
+  }
+
+  on<E extends keyof ServerEvents>(event: E, handler: ServerEvents[E]): () => void {
+    // socket.io-client's typing of untyped sockets is loose; handlers are checked above.
+    this.socket.on(event as string, handler as (...args: unknown[]) => void)
+    return () => {
+      this.socket.off(event as string, handler as (...args: unknown[]) => void)
+    }
+  }
+
+  /** Listens to any event, including ones outside the P2P protocol (e.g. `sfu-*`). */
+  onRaw(event: string, handler: (...args: unknown[]) => void): () => void {
+    this.socket.on(event, handler)
+    return () => {
+      this.socket.off(event, handler)
+    }
+  }
+
+  /** Emits an event and resolves to its acknowledgement; a timeout becomes {ok: false, error: 'timeout'}. */
+  async request<T = Record<string, unknown>>(
+    event: string,
+    payload: unknown,
+    timeoutMs = ACK_TIMEOUT_MS,
+  ): Promise<Ack<T>> {
+    try {
+      const answer = await this.socket.timeout(timeoutMs).emitWithAck(event, payload)
+      if (answer && typeof answer === 'object' && 'ok' in answer) return answer as Ack<T>
+      return { ok: false, error: 'invalid_answer', message: 'The server sent an unexpected answer.' }
+    } catch {
+      return { ok: false, error: 'timeout', message: `No answer from the server to ${event}.` }
+    }
+  }
+
+  join(p: {
+    roomId: string
+    userId: string
+    userName: string
+    mode?: RoomMode
+    media?: MediaState
+  }): Promise<Ack<JoinAnswer>> {
+    return this.request<JoinAnswer>('join-room', p)
+  }
+
+  leave(): Promise<Ack> {
+    return this.request('leave-room', {}, 3000)
+  }
+
+  sendSignal(userId: string, targetUserId: string, signal: Signal): Promise<Ack> {
+    return this.request('signal-send', { targetUserId, userId, signal })
+  }
+
+  sendChat(message: string): Promise<Ack<{ id: string; timestamp: number }>> {
+    return this.request('chat-message', { message })
+  }
+
+  sendEmoji(emoji: string): Promise<Ack<{ id: string }>> {
+    return this.request('emoji-reaction', { emoji })
+  }
+
+  sendMediaState(media: Partial<MediaState>): Promise<Ack<{ media: MediaState }>> {
+    return this.request('media-state', media)
+  }
+}

@@ -1,0 +1,168 @@
+// The room's UI state as a pure reducer: who is here (and their media state), the chat with
+// its unread count, floating emoji reactions and toasts. No WebRTC objects live here.
+import type {
+  ChatMessage,
+  EmojiReaction,
+  JoinAnswer,
+  MediaState,
+  ParticipantInfo,
+  RoomMode,
+} from '../services/protocol'
+import { normalizeMedia } from '../services/protocol'
+
+export interface Participant extends ParticipantInfo {
+  isLocal: boolean
+}
+
+export type ToastKind = 'info' | 'success' | 'error'
+
+export interface Toast {
+  id: number
+  kind: ToastKind
+  message: string
+}
+
+export interface RoomState {
+  roomId: string | null
+  mode: RoomMode | null
+  selfId: string | null
+  joined: boolean
+  participants: Record<string, Participant>
+  /** userIds in order of arrival, the local participant first. */
+  order: string[]
+  chat: ChatMessage[]
+  chatOpen: boolean
+  unread: number
+  reactions: EmojiReaction[]
+  toasts: Toast[]
+  nextToastId: number
+}
+
+export const MAX_CHAT = 200
+export const MAX_TOASTS = 5
+
+export const initialRoomState: RoomState = {
+  roomId: null,
+  mode: null,
+  selfId: null,
+  joined: false,
+  participants: {},
+  order: [],
+  chat: [],
+  chatOpen: false,
+  unread: 0,
+  reactions: [],
+  toasts: [],
+  nextToastId: 1,
+}
+
+export type RoomAction =
+  | { type: 'joined'; answer: JoinAnswer; userName: string; media: MediaState }
+  | { type: 'participants'; list: ParticipantInfo[] }
+  | { type: 'user-joined'; participant: ParticipantInfo }
+  | { type: 'user-left'; userId: string }
+  | { type: 'media-state'; userId: string; media: Partial<MediaState> }
+  | { type: 'chat-message'; message: ChatMessage }
+  | { type: 'chat-open'; open: boolean }
+  | { type: 'emoji'; reaction: EmojiReaction }
+  | { type: 'emoji-expired'; id: string }
+  | { type: 'toast'; kind: ToastKind; message: string }
+  | { type: 'toast-dismiss'; id: number }
+  | { type: 'left' }
+
+function withToast(s: RoomState, kind: ToastKind, message: string): RoomState {
+  const toasts = [...s.toasts, { id: s.nextToastId, kind, message }].slice(-MAX_TOASTS)
+  return { ...s, toasts, nextToastId: s.nextToastId + 1 }
+}
+
+function addParticipant(s: RoomState, p: ParticipantInfo, isLocal: boolean): RoomState {
+  const participant: Participant = {
+    userId: p.userId,
+    userName: p.userName,
+    media: normalizeMedia(p.media),
+    isLocal,
+  }
+  const order = s.order.includes(p.userId) ? s.order : [...s.order, p.userId]
+  return { ...s, participants: { ...s.participants, [p.userId]: participant }, order }
+}
+
+function mergeChat(existing: ChatMessage[], incoming: ChatMessage[]): ChatMessage[] {
+  const seen = new Set(existing.map((m) => m.id))
+  const merged = [...existing]
+  for (const m of incoming) if (!seen.has(m.id)) merged.push(m)
+  merged.sort((a, b) => a.timestamp - b.timestamp)
+  return merged.slice(-MAX_CHAT)
+}
+
+export function roomReducer(s: RoomState, a: RoomAction): RoomState {
+  switch (a.type) {
+    case 'joined': {
+      const { answer } = a
+      // A rejoin (after a reconnect) rebuilds the participant list from the server's view.
+      let next: RoomState = {
+        ...s,
+        roomId: answer.roomId,
+        mode: answer.mode,
+        selfId: answer.userId,
+        joined: true,
+        participants: {},
+        order: [],
+        chat: mergeChat(s.chat, answer.chatHistory ?? []),
+      }
+      next = addParticipant(next, { userId: answer.userId, userName: a.userName, media: a.media }, true)
+      for (const p of answer.participants ?? []) {
+        if (p.userId !== answer.userId) next = addParticipant(next, p, false)
+      }
+      return next
+    }
+    case 'participants': {
+      let next = s
+      for (const p of a.list) if (p.userId !== s.selfId) next = addParticipant(next, p, false)
+      return next
+    }
+    case 'user-joined': {
+      if (a.participant.userId === s.selfId) return s
+      const known = !!s.participants[a.participant.userId]
+      const next = addParticipant(s, a.participant, false)
+      return known ? next : withToast(next, 'info', `${a.participant.userName} joined`)
+    }
+    case 'user-left': {
+      const p = s.participants[a.userId]
+      if (!p || p.isLocal) return s
+      const participants = { ...s.participants }
+      delete participants[a.userId]
+      const next = {
+        ...s,
+        participants,
+        order: s.order.filter((id) => id !== a.userId),
+        reactions: s.reactions.filter((r) => r.userId !== a.userId),
+      }
+      return withToast(next, 'info', `${p.userName} left`)
+    }
+    case 'media-state': {
+      const p = s.participants[a.userId]
+      if (!p) return s
+      const media = normalizeMedia({ ...p.media, ...a.media })
+      return { ...s, participants: { ...s.participants, [a.userId]: { ...p, media } } }
+    }
+    case 'chat-message': {
+      if (s.chat.some((m) => m.id === a.message.id)) return s
+      const chat = [...s.chat, a.message].slice(-MAX_CHAT)
+      const own = a.message.userId === s.selfId
+      return { ...s, chat, unread: s.chatOpen ? 0 : own ? s.unread : s.unread + 1 }
+    }
+    case 'chat-open':
+      return { ...s, chatOpen: a.open, unread: a.open ? 0 : s.unread }
+    case 'emoji':
+      if (s.reactions.some((r) => r.id === a.reaction.id)) return s
+      return { ...s, reactions: [...s.reactions, a.reaction].slice(-30) }
+    case 'emoji-expired':
+      return { ...s, reactions: s.reactions.filter((r) => r.id !== a.id) }
+    case 'toast':
+      return withToast(s, a.kind, a.message)
+    case 'toast-dismiss':
+      return { ...s, toasts: s.toasts.filter((t) => t.id !== a.id) }
+    case 'left':
+      return { ...initialRoomState, toasts: s.toasts, nextToastId: s.nextToastId }
+  }
+}

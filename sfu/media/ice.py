@@ -1,0 +1,61 @@
+"""ICE for the SFU's peer connections: RTCConfiguration, host addresses, 1:1 NAT."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from aiortc import RTCConfiguration, RTCIceServer
+
+from ..settings import IceSettings
+from . import forwarding
+
+
+def rtc_configuration(ice: IceSettings) -> RTCConfiguration:
+    """The configuration of every SFU peer connection.
+
+    Always explicit: aiortc's default (``iceServers=None``) is a public Google STUN server.
+    """
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+            for s in ice.servers
+        ]
+    )
+
+
+def apply_host_addresses(ice: IceSettings) -> None:
+    """Gathers host candidates only on ``ice.host_addresses`` (all interfaces if empty)."""
+    for address in ice.host_addresses:
+        ipaddress.ip_address(address)  # a typo fails here, not as a silent lack of media
+    forwarding.pin_host_addresses(ice.host_addresses)
+
+
+_CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$", re.M)
+
+
+def announce(sdp: str, ice: IceSettings) -> str:
+    """Rewrites the host candidates of an SDP the SFU sends to ``ice.announced_address``.
+
+    For a server behind 1:1 NAT: browsers then send to the public address, which the NAT
+    maps to the private one the SFU listens on.
+    """
+    if not ice.announced_address:
+        return sdp
+    return _CANDIDATE.sub(lambda m: m.group(1) + ice.announced_address + m.group(3), sdp)
+
+
+def limit_video_bitrate(sdp: str, kbps: int) -> str:
+    """Adds ``b=AS`` and ``b=TIAS`` to every video m-line: a publisher's sending ceiling."""
+    out: list[str] = []
+    video = False
+    for line in sdp.split("\r\n"):
+        if line.startswith("m="):
+            video = line.startswith("m=video")
+        elif line.startswith("b=") and video:
+            continue  # replaced below
+        out.append(line)
+        if video and line.startswith("c="):
+            out.append(f"b=AS:{kbps}")
+            out.append(f"b=TIAS:{kbps * 1000}")
+    return "\r\n".join(out)

@@ -1,0 +1,558 @@
+"""The media router of an SFU room: publishers' incoming tracks to every other participant.
+
+Frames are forwarded encoded, never decoded or re-encoded (see :mod:`sfu.media.forwarding`).
+The router also owns the keyframe logic: new subscribers wait for a keyframe and one is
+requested, subscribers' PLI/FIR are merged and throttled per publisher, a slow subscriber
+drops to the next keyframe. It knows nothing of Socket.IO: the signaling layer calls
+:meth:`Router.handle` with the client's ``sfu-*`` events and gives :meth:`Router.join` a
+``send(event, payload)`` coroutine for server-initiated messages (docs/sfu.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..settings import Settings
+from . import forwarding, ice
+from .forwarding import EncodedFrame, ForwardingTrack, Packer, ReceiverTap
+from .session import (
+    MediaError,
+    OfferedTrack,
+    Outgoing,
+    PublishSession,
+    Send,
+    SubscribeSession,
+    carrying,
+    parse_description,
+)
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("camera", "microphone", "screen", "screen-audio")
+_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.M)
+Sink = Callable[[str, str, str, EncodedFrame], None]
+
+
+@dataclass(eq=False)
+class Producer:
+    """One track a participant publishes, as the router forwards it."""
+
+    id: str
+    user_id: str
+    mid: str
+    kind: str
+    source: str
+    tap: ReceiverTap
+    consumers: dict[str, Outgoing] = field(default_factory=dict)
+    frames: int = 0
+    keyframes: int = 0
+    broken: bool = False  # frames were lost: forward nothing until the next keyframe
+    keyframe_requests: int = 0
+    last_request: float = float("-inf")
+    request_pending: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "userId": self.user_id,
+            "source": self.source,
+            "kind": self.kind,
+            "mid": self.mid,
+            "frames": self.frames,
+            "keyframes": self.keyframes,
+            "keyframeRequests": self.keyframe_requests,
+            "consumers": len(self.consumers),
+            "stalls": self.tap.stalls,
+        }
+
+
+@dataclass(eq=False)
+class Participant:
+    """A participant of the room as the media layer sees it."""
+
+    user_id: str
+    send: Send
+    publish: PublishSession | None = None
+    subscribe: SubscribeSession | None = None
+    sessions: int = 0  # subscribe sessions opened so far
+    # The server closed the downlink (failed, timed out): no new one until sfu-subscribe.
+    downlink_closed: bool = False
+
+
+class Router:
+    """The media router of one SFU room: producers (publishers' incoming tracks) to consumers."""
+
+    def __init__(self, settings: Settings, room_id: str) -> None:
+        self.settings = settings
+        self.room_id = room_id
+        self.participants: dict[str, Participant] = {}
+        self.producers: dict[str, Producer] = {}
+        self._sinks: list[Sink] = []
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._serial = itertools.count(1)
+        self._last_levels: dict[str, int] = {}
+        self._last_levels_push = 0.0
+        self._closed = False
+        ice.apply_host_addresses(settings.ice)
+
+    # --- the signaling layer's interface ---------------------------------------------
+
+    async def join(self, user_id: str, send: Callable[[str, dict], Awaitable[None]]) -> None:
+        """Adds a participant; it will be offered every other participant's tracks."""
+        if self._closed:
+            raise RuntimeError("router closed")
+        if user_id in self.participants:
+            await self.leave(user_id)
+        participant = Participant(user_id, send)
+        self.participants[user_id] = participant
+        if self._ticker is None:
+            self._ticker = asyncio.ensure_future(self._tick())
+        for producer in self.producers.values():
+            if producer.user_id != user_id:
+                self._consume(participant, producer)
+
+    async def handle(self, user_id: str, event: str, payload: dict) -> dict:
+        """Handles a client ``sfu-*`` event; returns its acknowledgement. Never raises."""
+        participant = self.participants.get(user_id)
+        if participant is None:
+            return _error("not_in_room", "join the room first")
+        if payload is None:
+            payload = {}  # an event emitted without data
+        if not isinstance(payload, dict):
+            return _error("invalid_payload", "payload must be an object")
+        handler = self._handlers.get(event)
+        if handler is None:
+            return _error("unknown_event", f"unknown event {event!r}")
+        try:
+            return await handler(self, participant, payload)
+        except MediaError as exc:
+            return _error(exc.code, exc.message)
+        except Exception:
+            logger.exception("room %s: %s from %s failed", self.room_id, event, user_id)
+            return _error("internal_error", "the media server failed to handle this")
+
+    async def leave(self, user_id: str) -> None:
+        """Closes everything of a participant: connections, producers, consumers."""
+        participant = self.participants.pop(user_id, None)
+        if participant is None:
+            return
+        await self._close_publish(participant)
+        await self._close_subscribe(participant)
+
+    async def close(self) -> None:
+        """Closes every participant's connections (room deleted or server shutdown)."""
+        self._closed = True
+        for user_id in list(self.participants):
+            await self.leave(user_id)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def stats(self) -> dict:
+        """Counters for /stats, metrics and tests."""
+        outgoing = [
+            o
+            for p in self.participants.values()
+            if p.subscribe is not None
+            for o in p.subscribe.outgoing
+        ]
+        return {
+            "participants": len(self.participants),
+            "connections": sum(
+                (p.publish is not None) + (p.subscribe is not None)
+                for p in self.participants.values()
+            ),
+            "producers": [p.describe() for p in self.producers.values()],
+            "consumers": sum(o.active for o in outgoing),
+            "forwardedFrames": sum(o.track.forwarded for o in outgoing),
+            "droppedFrames": sum(o.track.dropped for o in outgoing),
+            "queueOverflows": sum(o.track.overflows for o in outgoing),
+            "maxQueueDepth": max((o.track.max_depth for o in outgoing), default=0),
+            "forwardingEncodes": forwarding.FORWARDING_ENCODES,
+        }
+
+    # --- extras: recording, active speaker --------------------------------------------
+
+    def add_sink(self, sink: Sink) -> Callable[[], None]:
+        """Adds an in-process consumer of every producer's encoded frames.
+
+        ``sink(user_id, source, kind, frame)`` is called on the event loop for each
+        :class:`~sfu.media.forwarding.EncodedFrame` (video starts at a keyframe after a
+        loss); it must not block. Returns a function that removes the sink.
+        """
+        self._sinks.append(sink)
+        for producer in self.producers.values():
+            self.request_keyframe(producer)
+
+        def remove() -> None:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+        return remove
+
+    def audio_levels(self) -> dict[str, dict[str, Any]]:
+        """Each publishing participant's latest microphone level (RFC 6464, from RTP).
+
+        ``{userId: {"level": 0..1, "dBov": -127..0, "voice": bool}}``; silence if the
+        publisher sent no level in the last second.
+        """
+        now = time.monotonic()
+        levels: dict[str, dict[str, Any]] = {}
+        for producer in self.producers.values():
+            if producer.kind != "audio" or producer.source != "microphone":
+                continue
+            tap = producer.tap
+            vad, dbov = False, 127
+            if tap.audio_level is not None and now - tap.audio_level_time < 1.0:
+                vad, dbov = tap.audio_level
+            levels[producer.user_id] = {
+                "level": round(10 ** (-dbov / 20), 4),
+                "dBov": -dbov,
+                "voice": vad,
+            }
+        return levels
+
+    # --- events -----------------------------------------------------------------------
+
+    async def _on_publish(self, participant: Participant, payload: dict) -> dict:
+        description = parse_description(payload.get("description"), "offer")
+        sources = payload.get("sources", {})
+        if not isinstance(sources, dict) or any(
+            not isinstance(k, str) or v not in SOURCES for k, v in sources.items()
+        ):
+            raise MediaError("invalid_payload", f"sources must map track ids to {SOURCES}")
+        ufrag = _ice_ufrag(description.sdp)
+        if participant.publish is not None and ufrag != participant.publish.remote_ufrag:
+            # A new browser RTCPeerConnection (aiortc cannot restart ICE): start afresh.
+            await self._close_publish(participant)
+        if participant.publish is None:
+            user_id = participant.user_id
+            participant.publish = PublishSession(
+                self.settings,
+                on_frame=lambda mid, frame: self._on_frame(user_id, mid, frame),
+                on_loss=lambda mid: self._on_loss(user_id, mid),
+                remb_cap=lambda mid: self._remb_cap(user_id, mid),
+            )
+        publish = participant.publish
+        publish.remote_ufrag = ufrag
+        sdp, tracks = await publish.offer(description)
+        if participant.publish is publish:
+            self._update_producers(participant, tracks, sources)
+        published = []
+        for track in tracks:
+            producer = self.producers.get(f"{participant.user_id}/{track.mid}")
+            published.append(
+                {
+                    "mid": track.mid,
+                    "kind": track.kind,
+                    "source": producer.source if producer else None,
+                    "active": producer is not None,
+                }
+            )
+        return {
+            "ok": True,
+            "description": {"type": "answer", "sdp": sdp},
+            "tracks": published,
+        }
+
+    async def _on_unpublish(self, participant: Participant, payload: dict) -> dict:
+        await self._close_publish(participant)
+        return {"ok": True}
+
+    async def _on_subscribe(self, participant: Participant, payload: dict) -> dict:
+        await self._close_subscribe(participant)
+        participant.downlink_closed = False
+        for producer in self.producers.values():
+            if producer.user_id != participant.user_id:
+                self._consume(participant, producer)
+        return {"ok": True}
+
+    async def _on_subscribe_answer(self, participant: Participant, payload: dict) -> dict:
+        description = parse_description(payload.get("description"), "answer")
+        session = participant.subscribe
+        if session is None or payload.get("session", session.number) != session.number:
+            raise MediaError("no_pending_offer", "there is no subscribe offer to answer")
+        session.answer(description)
+        return {"ok": True}
+
+    async def _on_candidate(self, participant: Participant, payload: dict) -> dict:
+        target = payload.get("target")
+        candidate = payload.get("candidate")
+        if target not in ("publish", "subscribe") or not isinstance(candidate, dict):
+            raise MediaError(
+                "invalid_payload", "expected {target: 'publish'|'subscribe', candidate}"
+            )
+        session = participant.publish if target == "publish" else participant.subscribe
+        if session is None:
+            raise MediaError("not_ready", f"there is no {target} connection")
+        await session.add_candidate(candidate)
+        return {"ok": True}
+
+    _handlers: dict[str, Callable[[Router, Participant, dict], Awaitable[dict]]] = {
+        "sfu-publish": _on_publish,
+        "sfu-unpublish": _on_unpublish,
+        "sfu-subscribe": _on_subscribe,
+        "sfu-subscribe-answer": _on_subscribe_answer,
+        "sfu-candidate": _on_candidate,
+    }
+    #: The client events :meth:`handle` accepts (docs/sfu.md).
+    CLIENT_EVENTS: tuple[str, ...] = tuple(_handlers)
+
+    # --- producers and consumers ------------------------------------------------------
+
+    def _update_producers(
+        self, participant: Participant, tracks: list[OfferedTrack], sources: dict[str, str]
+    ) -> None:
+        assert participant.publish is not None
+        for track in tracks:
+            producer_id = f"{participant.user_id}/{track.mid}"
+            current = self.producers.get(producer_id)
+            tap = participant.publish.taps.get(track.mid)
+            source = sources.get(track.track_id or "") or sources.get(track.mid)
+            if source is None:
+                source = current.source if current else _default_source(track.kind)
+            if current is not None and (not track.sending or current.source != source):
+                self._remove_producer(current)
+                current = None
+            if current is None and track.sending and tap is not None:
+                producer = Producer(
+                    producer_id, participant.user_id, track.mid, track.kind, source, tap
+                )
+                self.producers[producer_id] = producer
+                for other in self.participants.values():
+                    if other is not participant:
+                        self._consume(other, producer)
+
+    def _remove_producer(self, producer: Producer) -> None:
+        self.producers.pop(producer.id, None)
+        for subscriber_id in producer.consumers:
+            subscriber = self.participants.get(subscriber_id)
+            if subscriber is not None and subscriber.subscribe is not None:
+                subscriber.subscribe.remove(producer.id)
+        for outgoing in producer.consumers.values():
+            outgoing.track.stop()
+        producer.consumers.clear()
+
+    def _consume(self, participant: Participant, producer: Producer) -> None:
+        """Starts forwarding a producer to a participant (a new m-line on its downlink)."""
+        if participant.downlink_closed:
+            return
+        if participant.subscribe is None:
+            participant.sessions += 1
+            user_id = participant.user_id
+            participant.subscribe = SubscribeSession(
+                self.settings,
+                participant.send,
+                participant.sessions,
+                on_failure=lambda reason: self._spawn(self._subscribe_failed(user_id, reason)),
+            )
+        serial = next(self._serial)
+        track = ForwardingTrack(
+            producer.kind,
+            f"{producer.user_id}-{producer.source}-{serial}",
+            self.settings.sfu.subscriber_queue_frames,
+            on_overflow=lambda: self.request_keyframe(producer),
+        )
+        stream = producer.user_id + ("-screen" if producer.source.startswith("screen") else "")
+        outgoing = Outgoing(
+            producer_id=producer.id,
+            user_id=producer.user_id,
+            source=producer.source,
+            kind=producer.kind,
+            track=track,
+            packer=Packer(
+                _codec_name(producer, self.settings),
+                on_remb=lambda bitrate: self._on_remb(outgoing, bitrate),
+            ),
+            on_keyframe_request=lambda: self.request_keyframe(producer),
+            stream_id=stream,
+        )
+        producer.consumers[participant.user_id] = outgoing
+        participant.subscribe.add(outgoing)
+        self.request_keyframe(producer)
+
+    def _on_frame(self, user_id: str, mid: str, frame: EncodedFrame) -> None:
+        producer = self.producers.get(f"{user_id}/{mid}")
+        if producer is None:
+            return
+        producer.frames += 1
+        if frame.keyframe and frame.kind == "video":
+            producer.keyframes += 1
+            producer.broken = False
+        elif producer.broken:
+            return
+        for sink in self._sinks:
+            try:
+                sink(user_id, producer.source, producer.kind, frame)
+            except Exception:
+                logger.exception("media sink failed")
+        for outgoing in producer.consumers.values():
+            outgoing.track.push(frame)
+
+    def _on_loss(self, user_id: str, mid: str) -> None:
+        producer = self.producers.get(f"{user_id}/{mid}")
+        if producer is not None and producer.kind == "video":
+            producer.broken = True
+            self.request_keyframe(producer)
+
+    def request_keyframe(self, producer: Producer) -> None:
+        """Asks a video publisher for a keyframe, at most once per keyframe_min_interval_ms.
+
+        Requests inside the interval are merged into one sent when it ends.
+        """
+        if producer.kind != "video" or self.producers.get(producer.id) is not producer:
+            return
+        now = time.monotonic()
+        if now - producer.last_request >= self.settings.sfu.keyframe_min_interval_ms / 1000:
+            producer.last_request = now
+            producer.request_pending = False
+            producer.keyframe_requests += 1
+            self._spawn(producer.tap.request_keyframe())
+        else:
+            producer.request_pending = True
+
+    def _on_remb(self, outgoing: Outgoing, bitrate: int) -> None:
+        outgoing.remb = bitrate
+
+    def _remb_cap(self, user_id: str, mid: str) -> int:
+        cap = self.settings.sfu.max_video_bitrate_kbps * 1000
+        producer = self.producers.get(f"{user_id}/{mid}")
+        if producer is not None:
+            rembs = [o.remb for o in producer.consumers.values() if o.remb]
+            if rembs:
+                cap = min(cap, min(rembs))
+        return cap
+
+    # --- connections ------------------------------------------------------------------
+
+    async def _close_publish(self, participant: Participant) -> None:
+        for producer in list(self.producers.values()):
+            if producer.user_id == participant.user_id:
+                self._remove_producer(producer)
+        publish, participant.publish = participant.publish, None
+        if publish is not None:
+            await publish.close()
+
+    async def _close_subscribe(self, participant: Participant) -> None:
+        subscribe, participant.subscribe = participant.subscribe, None
+        for producer in self.producers.values():
+            producer.consumers.pop(participant.user_id, None)
+        if subscribe is not None:
+            await subscribe.close()
+
+    async def _subscribe_failed(self, user_id: str, reason: str) -> None:
+        participant = self.participants.get(user_id)
+        if participant is None:
+            return
+        await self._close_subscribe(participant)
+        participant.downlink_closed = True
+        await self._notify(participant, "subscribe", reason)
+
+    async def _notify(self, participant: Participant, target: str, reason: str) -> None:
+        try:
+            await participant.send("sfu-connection-closed", {"target": target, "reason": reason})
+        except Exception:
+            logger.warning(
+                "could not tell %s its %s connection closed", participant.user_id, target
+            )
+
+    # --- periodic work ----------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        """Keyframe retries, merged requests, connection watchdogs and audio levels."""
+        while True:
+            await asyncio.sleep(0.1)
+            try:
+                await self._tick_once()
+            except Exception:
+                logger.exception("room %s: media router tick failed", self.room_id)
+
+    async def _tick_once(self) -> None:
+        now = time.monotonic()
+        interval = self.settings.sfu.keyframe_min_interval_ms / 1000
+        for producer in list(self.producers.values()):
+            if producer.kind != "video":
+                continue
+            waiting = producer.broken or any(
+                o.track.waiting_keyframe for o in producer.consumers.values()
+            )
+            if (producer.request_pending or waiting) and now - producer.last_request >= interval:
+                self.request_keyframe(producer)
+        for participant in list(self.participants.values()):
+            for target, session in (
+                ("publish", participant.publish),
+                ("subscribe", participant.subscribe),
+            ):
+                if session is None:
+                    continue
+                if target == "publish":
+                    flowing = carrying(
+                        {
+                            p.kind
+                            for p in self.producers.values()
+                            if p.user_id == participant.user_id
+                        }
+                    )
+                else:
+                    flowing = participant.subscribe.carrying if participant.subscribe else None
+                reason = session.watchdog.expired(session.pc, now, flowing)
+                if reason is None:
+                    continue
+                if target == "publish":
+                    await self._close_publish(participant)
+                else:
+                    await self._close_subscribe(participant)
+                    participant.downlink_closed = True
+                await self._notify(participant, target, reason)
+        if now - self._last_levels_push >= self.settings.sfu.audio_level_interval_ms / 1000:
+            self._last_levels_push = now
+            await self._push_audio_levels()
+
+    async def _push_audio_levels(self) -> None:
+        levels = self.audio_levels()
+        quantised = {user: round(v["dBov"] / 3) for user, v in levels.items()}
+        if quantised == self._last_levels:
+            return
+        self._last_levels = quantised
+        payload = {"levels": [{"userId": user, **value} for user, value in levels.items()]}
+        for participant in list(self.participants.values()):
+            self._spawn(_quiet(participant.send("sfu-audio-levels", payload)))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _codec_name(producer: Producer, settings: Settings) -> str:
+    return "opus" if producer.kind == "audio" else settings.sfu.video_codec
+
+
+def _ice_ufrag(sdp: str) -> str | None:
+    match = _UFRAG.search(sdp)
+    return match.group(1) if match else None
+
+
+def _default_source(kind: str) -> str:
+    return "microphone" if kind == "audio" else "camera"
+
+
+def _error(code: str, message: str) -> dict:
+    return {"ok": False, "error": code, "message": message}
+
+
+async def _quiet(coro: Awaitable[Any]) -> None:
+    try:
+        await coro
+    except Exception:
+        logger.debug("audio level push failed", exc_info=True)

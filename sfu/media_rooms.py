@@ -1,0 +1,87 @@
+"""Gives every SFU room its media router and routes the room's ``sfu-*`` events to it.
+
+The router (sfu/media/router.py) knows nothing of Socket.IO; this module binds the two: a
+participant's server-initiated media messages go to its socket, its ``sfu-*`` events go to
+the router of its room, and joins, leaves and deleted rooms open and close media sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sfu.media import Router
+from sfu.rooms import Participant, Room, RoomRegistry
+from sfu.settings import Settings
+from sfu.signaling import Signaling
+from sfu.validation import InvalidInput
+
+log = logging.getLogger("sfu.media_rooms")
+
+ROUTER = "router"  # key in Room.extras
+
+
+class MediaRooms:
+    """The SFU side of the room registry."""
+
+    def __init__(self, settings: Settings, rooms: RoomRegistry, signaling: Signaling) -> None:
+        self.settings = settings
+        self.rooms = rooms
+        self.signaling = signaling
+        self._closing: set[asyncio.Task[None]] = set()
+        rooms.on_room_created.append(self._room_created)
+        rooms.on_room_deleted.append(self._room_deleted)
+        signaling.on_join.append(self._joined)
+        signaling.on_leave.append(self._left)
+        for event in Router.CLIENT_EVENTS:
+            signaling.register_sfu_event(event, self._handler(event))
+
+    @staticmethod
+    def router(room: Room) -> Router | None:
+        return room.extras.get(ROUTER)
+
+    def _room_created(self, room: Room) -> None:
+        if room.mode == "sfu":
+            room.extras[ROUTER] = Router(self.settings, room.room_id)
+
+    def _room_deleted(self, room: Room) -> None:
+        router = room.extras.pop(ROUTER, None)
+        if router is not None:
+            task = asyncio.ensure_future(router.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _joined(self, room: Room, participant: Participant) -> None:
+        router = self.router(room)
+        if router is None:
+            return
+        sid = participant.sid
+
+        async def send(event: str, payload: dict[str, Any]) -> None:
+            await self.signaling.sio.emit(event, payload, to=sid)
+
+        await router.join(participant.user_id, send)
+
+    async def _left(self, room: Room, participant: Participant) -> None:
+        router = self.router(room)
+        if router is not None:
+            await router.leave(participant.user_id)
+
+    def _handler(self, event: str):  # noqa: ANN202 - a Signaling handler
+        async def handle(sid: str, data: Any) -> dict[str, Any]:
+            where = self.rooms.locate(sid)
+            if where is None:
+                raise InvalidInput("join a room first", code="not_in_room")
+            room, participant = where
+            router = self.router(room)
+            if router is None:
+                raise InvalidInput("this room is not in SFU mode", code="not_sfu_room")
+            return await router.handle(participant.user_id, event, data)
+
+        return handle
+
+    async def close(self) -> None:
+        """Waits for routers being closed (server shutdown)."""
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

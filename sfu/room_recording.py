@@ -1,0 +1,492 @@
+"""Records SFU rooms: binds a :class:`~sfu.recording.Recorder` to a room's router and people.
+
+The recorder is one more subscriber of the room's router (``Router.add_sink``); this module
+feeds it the frames, joins, leaves, ended tracks and the active speaker, starts and stops it
+(Socket.IO, REST, ``recording.auto_start``), tells the room its state, and decides who may
+download a recording (the admin token, or the per-room token its participants got).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from sfu.media import Router
+from sfu.media.forwarding import EncodedFrame
+from sfu.recording import Recorder, RecordingStore
+from sfu.recording import http as recording_http
+from sfu.rooms import Participant, Room, RoomRegistry
+from sfu.settings import Settings
+from sfu.signaling import Signaling
+from sfu.validation import InvalidInput
+
+log = logging.getLogger("sfu.room_recording")
+
+TOKEN = "recording_token"  # key in Room.extras: the room's download token
+AUTO_DONE = "recording_auto_started"  # key in Room.extras: auto_start fires once per room
+LAYOUTS = ("grid", "speaker")
+POLL_SECONDS = 0.25  # speaker, ended tracks and auto_start are checked this often
+SPEAKER_DBOV = -40  # louder than this counts as speaking, whatever the voice flag says
+SPEAKER_HOLD_SECONDS = 1.0
+MAX_GRANTS = 10_000  # recording id -> room token entries kept for downloads
+
+_STATUS = {
+    "invalid_payload": 400,
+    "not_sfu_room": 400,
+    "unknown_room": 404,
+    "already_recording": 409,
+    "not_recording": 409,
+    "recording_failed": 500,
+}
+
+
+class RecordingError(InvalidInput):
+    """A refused start or stop; ``code`` is the protocol's error code."""
+
+
+@dataclass
+class Active:
+    """A recording in progress in one room."""
+
+    room_id: str
+    recorder: Recorder
+    started_by: str | None
+    started_at: int  # ms since the epoch
+    layout: str
+    remove_sink: Callable[[], None]
+    router: Router
+    tracks: set[tuple[str, str, str]] = field(default_factory=set)
+    speaker: str | None = None
+    candidate: str | None = None  # louder than the speaker since candidate_since
+    candidate_since: float = 0.0
+    finished: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "recording": True,
+            "recordingId": self.recorder.id,
+            "startedBy": self.started_by,
+            "startedAt": self.started_at,
+            "layout": self.layout,
+        }
+
+
+def parse_layout(data: Any) -> str | None:
+    """``{layout?}`` from a client or REST body; anything else is refused."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise RecordingError("payload must be an object like {layout?}")
+    layout = data.get("layout")
+    if layout is not None and layout not in LAYOUTS:
+        raise RecordingError(f"layout must be one of {', '.join(LAYOUTS)}")
+    return layout
+
+
+class RoomRecordings:
+    """Recordings of the SFU rooms of one server."""
+
+    def __init__(self, settings: Settings, rooms: RoomRegistry, signaling: Signaling) -> None:
+        self.settings = settings
+        self.rooms = rooms
+        self.signaling = signaling
+        self.store = RecordingStore.from_settings(settings.recording)
+        self.active: dict[str, Active] = {}
+        # recording id -> the token of the room it was made in (downloads by participants).
+        self._grants: dict[str, str] = {}
+        self._starting: set[str] = set()
+        self._stopping: set[asyncio.Task[Any]] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._closed = False  # server shutdown: no new recordings
+        rooms.on_room_created.append(self._room_created)
+        rooms.on_room_deleted.append(self._room_deleted)
+        signaling.on_join.append(self._joined)
+        signaling.on_leave.append(self._left)
+        signaling.join_extras.append(self._join_extras)
+        signaling.register_event("recording-start", "other", self._on_start_event)
+        signaling.register_event("recording-stop", "other", self._on_stop_event)
+
+    # -- room lifecycle --------------------------------------------------------------------
+    def _room_created(self, room: Room) -> None:
+        if room.mode == "sfu":
+            room.extras[TOKEN] = secrets.token_urlsafe(24)
+
+    def _room_deleted(self, room: Room) -> None:
+        active = self.active.get(room.room_id)
+        if active is not None:
+            # Stamp the end now (synchronously): later leave events must not extend it.
+            active.recorder.request_stop("room closed")
+            self._spawn(self._finish(active))
+
+    def state(self, room_id: str) -> dict[str, Any]:
+        active = self.active.get(room_id)
+        return active.state() if active is not None else {"recording": False}
+
+    def _join_extras(self, room: Room, participant: Participant) -> dict[str, Any]:
+        extras: dict[str, Any] = {"recording": self.state(room.room_id)}
+        if TOKEN in room.extras:
+            extras["recordingToken"] = room.extras[TOKEN]
+        return extras
+
+    async def _joined(self, room: Room, participant: Participant) -> None:
+        active = self.active.get(room.room_id)
+        if active is not None:
+            active.recorder.participant_joined(participant.user_id, participant.user_name)
+
+    async def _left(self, room: Room, participant: Participant) -> None:
+        active = self.active.get(room.room_id)
+        if active is not None:
+            active.recorder.participant_left(participant.user_id)
+
+    # -- start and stop --------------------------------------------------------------------
+    async def start(
+        self, room_id: str, started_by: str | None = None, layout: str | None = None
+    ) -> Active:
+        """Start recording a room; raises :class:`RecordingError` with the protocol's code."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            raise RecordingError("no such room", code="unknown_room")
+        router = room.extras.get("router")
+        if room.mode != "sfu" or not isinstance(router, Router):
+            raise RecordingError("only SFU rooms can be recorded", code="not_sfu_room")
+        if self._closed:
+            raise RecordingError("the server is shutting down", code="recording_failed")
+        if room_id in self.active or room_id in self._starting:
+            raise RecordingError("this room is already being recorded", code="already_recording")
+        if layout is not None and layout not in LAYOUTS:
+            raise RecordingError(f"layout must be one of {', '.join(LAYOUTS)}")
+        base = self.settings.recording
+        chosen = layout or base.layout
+        settings = base.model_copy(update={"layout": chosen})
+        loop = asyncio.get_running_loop()
+        holder: list[Active] = []
+        recorder = Recorder(
+            room_id,
+            settings,
+            on_stopped=lambda reason: holder and self._stopped(holder[0], reason),
+            request_keyframe=lambda user_id, source: self._keyframe(router, user_id, source),
+            loop=loop,
+        )
+        self._starting.add(room_id)  # a second start while the file opens is refused
+        try:
+            # Opening the file can block on a slow disk: not on the event loop.
+            await asyncio.to_thread(recorder.start)
+        except Exception as exc:
+            log.warning("cannot start recording of %s: %s", room_id, exc)
+            raise RecordingError(
+                f"cannot start the recording: {exc}", code="recording_failed"
+            ) from exc
+        finally:
+            self._starting.discard(room_id)
+        if self.rooms.get(room_id) is not room or self._closed:
+            # The room (or the server) went away while the file was opened: keep nothing.
+            await recorder.stop_async("room closed")
+            if recorder.id is not None:
+                await asyncio.to_thread(self.store.delete, recorder.id)
+            raise RecordingError("the room is gone", code="unknown_room")
+        assert recorder.id is not None
+        self.store.active.add(recorder.id)
+        token = room.extras.get(TOKEN)
+        if isinstance(token, str):
+            self._grant(recorder.id, token)
+        for p in room.participants.values():
+            recorder.participant_joined(p.user_id, p.user_name)
+
+        def sink(user_id: str, source: str, kind: str, frame: EncodedFrame) -> None:
+            recorder.on_packet(user_id, source, kind, frame.to_packet(), frame.keyframe)
+
+        active = Active(
+            room_id=room_id,
+            recorder=recorder,
+            started_by=started_by,
+            started_at=int(time.time() * 1000),
+            layout=chosen,
+            remove_sink=router.add_sink(sink),
+            router=router,
+            tracks=_tracks(router),
+        )
+        holder.append(active)
+        self.active[room_id] = active
+        self._ensure_poller()
+        log.info("recording %s of room %s started by %s", recorder.id, room_id, started_by)
+        await self._broadcast(room_id, active.state())
+        if recorder.state in ("stopped", "error"):
+            # It failed before ``holder`` was set (its callback found nobody): end it now.
+            self._stopped(active, recorder.stop_reason or "stopped")
+        return active
+
+    async def stop(self, room_id: str, reason: str = "stopped") -> dict[str, Any]:
+        """Stop a room's recording and wait until its file is complete; returns its metadata."""
+        active = self.active.get(room_id)
+        if active is None:
+            raise RecordingError("this room is not being recorded", code="not_recording")
+        active.recorder.request_stop(reason)
+        await self._finish(active)
+        return active.recorder.metadata()
+
+    async def _finish(self, active: Active) -> None:
+        await active.recorder.stop_async(active.recorder.stop_reason or "stopped")
+        self._stopped(active, active.recorder.stop_reason or "stopped")
+        await active.done.wait()
+
+    def _stopped(self, active: Active, reason: str) -> None:
+        """The recorder ended (asked to, or failed): detach it and tell the room. Once."""
+        if active.finished:
+            return
+        active.finished = True
+        active.remove_sink()
+        if self.active.get(active.room_id) is active:
+            del self.active[active.room_id]
+        recorder = active.recorder
+        failed = recorder.state == "error"
+        (log.warning if failed else log.info)(
+            "recording %s of room %s ended: %s", recorder.id, active.room_id, reason
+        )
+        state: dict[str, Any] = {"recording": False, "recordingId": recorder.id, "reason": reason}
+        if failed:
+            state["error"] = True
+
+        async def tell() -> None:
+            try:
+                # The worker may still be closing the file: wait before it counts as finished.
+                await recorder.stop_async(reason)
+                await self._broadcast(active.room_id, state)
+            finally:
+                if recorder.id is not None:
+                    self.store.active.discard(recorder.id)
+                active.done.set()
+                await asyncio.to_thread(self._apply_retention)
+
+        self._spawn(tell())
+
+    def _apply_retention(self) -> list[str]:
+        s = self.settings.recording
+        self.store.retention_days, self.store.max_total_mb = s.retention_days, s.max_total_mb
+        try:
+            return self.store.apply_retention()
+        except OSError as exc:
+            log.warning("retention: %s", exc)
+            return []
+
+    def _grant(self, recording_id: str, token: str) -> None:
+        self._grants[recording_id] = token
+        while len(self._grants) > MAX_GRANTS:
+            del self._grants[next(iter(self._grants))]
+
+    @staticmethod
+    def _keyframe(router: Router, user_id: str, source: str) -> None:
+        for producer in list(router.producers.values()):
+            if producer.user_id == user_id and producer.source == source:
+                router.request_keyframe(producer)
+
+    async def _broadcast(self, room_id: str, state: dict[str, Any]) -> None:
+        await self.signaling.sio.emit("recording-state", state, room=room_id)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def close(self) -> None:
+        """Server shutdown: finish every recording's file before the process exits."""
+        self._closed = True
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
+        for active in list(self.active.values()):
+            active.recorder.request_stop("server shutdown")
+            self._spawn(self._finish(active))
+        while self._stopping:
+            await asyncio.gather(*list(self._stopping), return_exceptions=True)
+
+    # -- the poller: speaker, ended tracks, auto_start --------------------------------------
+    def _ensure_poller(self) -> None:
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.ensure_future(self._poll_forever())
+
+    async def start_background(self) -> None:
+        """Server start-up: the poller runs from the start when auto_start may need it."""
+        self._ensure_poller()
+
+    async def _poll_forever(self) -> None:
+        while True:
+            try:
+                await self._poll_once()
+            except Exception:
+                log.exception("recording poll failed")
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _poll_once(self) -> None:
+        for active in list(self.active.values()):
+            if active.finished:
+                continue
+            current = _tracks(active.router)
+            for user_id, source, kind in active.tracks - current:
+                active.recorder.track_ended(user_id, source, kind)
+            active.tracks = current
+            self._update_speaker(active)
+        if not self.settings.recording.auto_start:
+            return
+        for room in list(self.rooms.rooms.values()):
+            router = room.extras.get("router")
+            if (
+                room.room_id in self.active
+                or room.extras.get(AUTO_DONE)
+                or not isinstance(router, Router)
+                or not room.participants
+                or not router.producers
+            ):
+                continue
+            # Once per room: someone who stops the auto-started recording means it.
+            room.extras[AUTO_DONE] = True
+            try:
+                await self.start(room.room_id, started_by=None)
+            except RecordingError as exc:
+                log.warning("auto_start of %s refused: %s", room.room_id, exc.message)
+
+    def _update_speaker(self, active: Active) -> None:
+        """The loudest speaking publisher (RFC 6464 levels from the router) takes the stage.
+
+        Speaking: the sender's voice flag, or a level above SPEAKER_DBOV (not every sender
+        sets the flag). A new voice must stay the loudest for SPEAKER_HOLD_SECONDS, so two
+        voices of one level do not make the layout flicker; silence keeps the last speaker.
+        """
+        levels = active.router.audio_levels()
+        speaking = {
+            user: v["level"]
+            for user, v in levels.items()
+            if v.get("voice") or v.get("dBov", -127) >= SPEAKER_DBOV
+        }
+        loudest = max(speaking, key=lambda u: speaking[u], default=None)
+        now = time.monotonic()
+        if loudest is None or loudest == active.speaker:
+            active.candidate = None
+            return
+        if active.speaker is not None and active.speaker in speaking:
+            if active.candidate != loudest:
+                active.candidate, active.candidate_since = loudest, now
+                return
+            if now - active.candidate_since < SPEAKER_HOLD_SECONDS:
+                return
+        active.speaker, active.candidate = loudest, None
+        active.recorder.set_active_speaker(loudest)
+
+    # -- Socket.IO -------------------------------------------------------------------------
+    def _who(self, sid: str) -> tuple[Room, Participant]:
+        where = self.rooms.locate(sid)
+        if where is None:
+            raise RecordingError("join a room first", code="not_in_room")
+        room, participant = where
+        if room.mode != "sfu":
+            raise RecordingError("only SFU rooms can be recorded", code="not_sfu_room")
+        if (
+            self.settings.recording.who_can_record == "creator"
+            and room.creator_user_id != participant.user_id
+        ):
+            raise RecordingError("only the room's creator may record", code="forbidden")
+        return room, participant
+
+    async def _on_start_event(self, sid: str, data: Any) -> dict[str, Any]:
+        layout = parse_layout(data)
+        room, participant = self._who(sid)
+        active = await self.start(room.room_id, participant.user_id, layout)
+        return {"recordingId": active.recorder.id}
+
+    async def _on_stop_event(self, sid: str, data: Any) -> dict[str, Any]:
+        if data is not None and not isinstance(data, dict):
+            raise RecordingError("payload must be an object")
+        room, participant = self._who(sid)
+        meta = await self.stop(room.room_id, reason=f"stopped by {participant.user_id}")
+        return {"recordingId": meta["id"]}
+
+    # -- REST ------------------------------------------------------------------------------
+    def add_routes(self, app: web.Application, is_admin: Callable[[web.Request], bool]) -> None:
+        """Start/stop per room, prune, and the recordings routes with their access policy."""
+
+        def require_admin(request: web.Request) -> None:
+            if not is_admin(request):
+                raise web.HTTPUnauthorized(
+                    text=json.dumps({"error": "unauthorized", "message": "admin token required"}),
+                    content_type="application/json",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+
+        async def body(request: web.Request) -> Any:
+            if not request.can_read_body:
+                return None
+            try:
+                return await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise RecordingError("body must be JSON") from exc
+
+        async def start(request: web.Request) -> web.Response:
+            require_admin(request)
+            try:
+                layout = parse_layout(await body(request))
+                active = await self.start(request.match_info["room_id"], None, layout)
+            except RecordingError as exc:
+                return _error(exc)
+            return web.json_response({"roomId": active.room_id, **active.state()}, status=201)
+
+        async def stop(request: web.Request) -> web.Response:
+            require_admin(request)
+            room_id = request.match_info["room_id"]
+            if self.rooms.get(room_id) is None and room_id not in self.active:
+                return _error(RecordingError("no such room", code="unknown_room"))
+            try:
+                meta = await self.stop(room_id, reason="stopped by the administrator")
+            except RecordingError as exc:
+                return _error(exc)
+            return web.json_response({"roomId": room_id, "recordingId": meta["id"], **meta})
+
+        async def prune(request: web.Request) -> web.Response:
+            require_admin(request)
+            return web.json_response({"deleted": await asyncio.to_thread(self._apply_retention)})
+
+        app.router.add_post("/api/rooms/{room_id}/recording", start)
+        app.router.add_delete("/api/rooms/{room_id}/recording", stop)
+        app.router.add_post("/api/recordings/prune", prune)
+        recording_http.add_routes(app, self.store, self._access(is_admin))
+
+    def _access(
+        self, is_admin: Callable[[web.Request], bool]
+    ) -> Callable[[web.Request, dict[str, Any]], bool]:
+        def check(request: web.Request, meta: dict[str, Any]) -> bool:
+            if is_admin(request):
+                return True
+            if request.method not in ("GET", "HEAD"):
+                return False  # participants may fetch their recordings, not delete them
+            given = request.query.get("token", "")
+            header = request.headers.get("Authorization", "")
+            if header.startswith("Bearer "):
+                given = header[7:]
+            expected = self._grants.get(str(meta.get("id")))
+            if not given or expected is None:
+                return False
+            return hmac.compare_digest(given.encode(), expected.encode())
+
+        return check
+
+
+def _tracks(router: Router) -> set[tuple[str, str, str]]:
+    return {(p.user_id, p.source, p.kind) for p in router.producers.values()}
+
+
+def _error(exc: RecordingError) -> web.Response:
+    return web.json_response(
+        {"error": exc.code, "message": exc.message}, status=_STATUS.get(exc.code, 400)
+    )
+
+
+__all__ = ["RoomRecordings", "RecordingError", "parse_layout"]

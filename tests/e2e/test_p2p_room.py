@@ -1,0 +1,262 @@
+"""A P2P room in real Chromium: three (then four) participants, each its own browser process.
+
+The tests of this module share one room and run in file order, like one meeting:
+Alice creates the room on the start page, Bob opens the room URL with ``?name=``, Carol opens
+the shared URL and types her name. Every participant sends a solid colour and a tone of its
+own (see conftest.PERSONAS), so pixels and frequencies tell whose media arrived where.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import (
+    OUTPUT_DIR,
+    PERSONAS,
+    LaunchFn,
+    Participant,
+    ServerProcess,
+    colour_close,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
+
+TONE_TOLERANCE_HZ = 15
+
+
+class Room:
+    def __init__(self, room_id: str, people: dict[str, Participant]) -> None:
+        self.id = room_id
+        self.people = people
+
+    def __getitem__(self, name: str) -> Participant:
+        return self.people[name]
+
+    def others(self, name: str) -> list[Participant]:
+        return [p for n, p in self.people.items() if n != name]
+
+
+@pytest.fixture(scope="module")
+def room(e2e_server: ServerProcess, launch: LaunchFn) -> Iterator[Room]:
+    # Alice: the start page, P2P mode, "Create room".
+    alice = launch("Alice", path="/?raw_audio=1")
+    alice.page.get_by_label("Your name").fill("Alice")
+    alice.page.get_by_label("P2P").check()
+    alice.page.get_by_role("button", name="Create room").click()
+    alice.page.wait_for_url(re.compile(r"/room/[A-Za-z0-9_-]+\?name=Alice"))
+    alice.wait_joined()
+    room_id = alice.page.url.split("/room/")[1].split("?")[0]
+
+    # Bob: the room URL with his name joins at once.
+    bob = launch("Bob", room=room_id)
+    bob.wait_joined()
+
+    # Carol: the shared URL (no name) asks for a name first.
+    carol = launch("Carol", path=f"/room/{room_id}?raw_audio=1")
+    carol.page.get_by_label("Your name").fill("Carol")
+    carol.page.get_by_role("button", name="Join").click()
+    carol.wait_joined()
+    yield Room(room_id, {"Alice": alice, "Bob": bob, "Carol": carol})
+
+
+def assert_sees(viewer: Participant, name: str, timeout: float = 30) -> None:
+    want = PERSONAS[name].rgb
+    wait_until(
+        lambda: colour_close(viewer.video_colour(name), want),
+        timeout=timeout,
+        what=f"{viewer.name} to see {name}'s colour {want} (got {viewer.video_colour(name)})",
+    )
+
+
+def connected_peers(p: Participant) -> set[str]:
+    return {x["userId"] for x in p.peers() if x["connectionState"] == "connected"}
+
+
+def test_three_participants_see_each_other(netns: None, room: Room) -> None:
+    for viewer in room.people.values():
+        for other in room.others(viewer.name):
+            assert_sees(viewer, other.name)
+        # a full mesh: two connected peer connections each
+        wait_until(lambda v=viewer: len(connected_peers(v)) == 2, what=f"{viewer.name}'s 2 peers")
+        # own preview: mirrored and muted, and the badge says P2P
+        own = viewer.page.locator(f'video[aria-label="{viewer.name}"]')
+        assert "mirrored" in (own.get_attribute("class") or "")
+        assert own.evaluate("v => v.muted") is True
+        assert viewer.page.get_by_test_id("mode-badge").inner_text() == "P2P"
+    assert room["Alice"].page.url.endswith(f"/room/{room.id}?name=Alice&raw_audio=1")
+
+
+def test_screenshot_of_three_person_room(netns: None, room: Room) -> None:
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    path = OUTPUT_DIR / "p2p-three-person-room.png"
+    room["Alice"].page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000
+
+
+def test_three_participants_hear_each_other(netns: None, room: Room) -> None:
+    for listener in room.people.values():
+        for other in room.others(listener.name):
+            want = PERSONAS[other.name].tone_hz
+
+            def tone_heard(
+                listener: Participant = listener, other: Participant = other, want: float = want
+            ) -> Any:
+                peak = listener.audio_peak(other.name)
+                ok = (
+                    peak is not None
+                    and peak["readyState"] == "live"
+                    and abs(peak["hz"] - want) <= TONE_TOLERANCE_HZ
+                    and peak["db"] > -70
+                )
+                return peak if ok else None
+
+            what = f"{listener.name} to hear {other.name}'s {want} Hz"
+            wait_until(tone_heard, timeout=20, what=what)
+        # the speaking indicator (WebAudio level of each remote stream) is lit for the tones
+        for other in room.others(listener.name):
+            listener.page.wait_for_selector(
+                f'[data-testid=video-tile][data-name="{other.name}"][data-speaking="yes"]'
+            )
+        stats = listener.stats()
+        energies = [s["audio"]["totalAudioEnergy"] for s in stats.values() if s.get("audio")]
+        assert len(energies) == 2 and all(e > 0 for e in energies), stats
+
+
+def test_chat_reaches_everyone_as_text(netns: None, room: Room) -> None:
+    bob, alice, carol = room["Bob"], room["Alice"], room["Carol"]
+    bob.page.get_by_test_id("chat-button").click()
+    text = "Hello from Bob <b>not bold</b>"
+    bob.page.get_by_label("Message").fill(text)
+    bob.page.get_by_role("button", name="Send").click()
+    for p in (alice, carol):
+        p.page.wait_for_selector('[data-testid=unread-count]:has-text("1")')
+    alice.page.get_by_test_id("chat-button").click()
+    msg = alice.page.get_by_test_id("chat-message").filter(has_text="Hello from Bob")
+    msg.wait_for()
+    assert text in msg.inner_text()
+    assert alice.page.locator("[data-testid=chat-list] b").count() == 0  # rendered as text
+    assert alice.page.get_by_test_id("unread-count").count() == 0
+    # closing Bob's panel again keeps the later tests' screens simple
+    bob.page.get_by_test_id("chat-button").click()
+    alice.page.get_by_test_id("chat-button").click()
+
+
+def test_emoji_floats_over_the_senders_tile_for_everyone(netns: None, room: Room) -> None:
+    carol = room["Carol"]
+    carol.page.get_by_test_id("emoji-button").click()
+    carol.page.get_by_role("menuitem", name="React 🎉").click()
+    for p in room.people.values():
+        floating = p.tile("Carol").get_by_test_id("floating-emoji")
+        floating.first.wait_for(timeout=10_000)
+        assert floating.first.inner_text() == "🎉"
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    room["Bob"].page.get_by_test_id("participants-button").click()
+    room["Bob"].page.screenshot(path=str(OUTPUT_DIR / "p2p-reaction-and-participants.png"))
+    room["Bob"].page.get_by_test_id("participants-button").click()
+
+
+def test_mute_shows_on_the_others_tiles(netns: None, room: Room) -> None:
+    bob = room["Bob"]
+    bob.page.get_by_test_id("toggle-mic").click()
+    for p in room.others("Bob"):
+        p.page.wait_for_selector('[data-testid=video-tile][data-name="Bob"][data-audio="off"]')
+        assert p.tile("Bob").get_by_test_id("mic-off").count() == 1
+    bob.page.get_by_test_id("toggle-mic").click()
+    for p in room.others("Bob"):
+        p.page.wait_for_selector('[data-testid=video-tile][data-name="Bob"][data-audio="on"]')
+
+
+JS_VIDEO_SIZE = """(name) => {
+  const v = document.querySelector(`video[aria-label="${CSS.escape(name)}"]`);
+  return v ? [v.videoWidth, v.videoHeight] : null;
+}"""
+
+
+def test_screen_share_reaches_the_others(netns: None, room: Room) -> None:
+    """Headless Chromium with --use-fake-ui-for-media-stream and --use-fake-device-for-media-stream
+    answers getDisplayMedia with a fake *entire screen* (displaySurface 'monitor', 16:9), so the
+    mirror warning shows too. The shared track replaces Alice's camera track in every sender."""
+    alice = room["Alice"]
+    alice.page.get_by_test_id("toggle-screen").click()
+    alice.page.get_by_test_id("screen-share-warning").wait_for()
+    own_video = alice.page.locator('video[aria-label="Alice"]')
+    assert "mirrored" not in (own_video.get_attribute("class") or "")
+    for p in room.others("Alice"):
+        p.page.wait_for_selector('[data-testid=video-tile][data-name="Alice"][data-screen="on"]')
+
+        def wide(p: Participant = p) -> Any:
+            size = p.eval(JS_VIDEO_SIZE, "Alice")
+            return size if size and size[0] > 0 and abs(size[0] / size[1] - 16 / 9) < 0.05 else None
+
+        wait_until(wide, what=f"{p.name} to receive Alice's 16:9 screen")
+        assert not colour_close(p.video_colour("Alice"), PERSONAS["Alice"].rgb)
+    # Stopping restores the camera for everyone.
+    alice.page.get_by_test_id("toggle-screen").click()
+    assert alice.page.get_by_test_id("screen-share-warning").count() == 0
+    for p in room.others("Alice"):
+        p.page.wait_for_selector('[data-testid=video-tile][data-name="Alice"][data-screen="off"]')
+        assert_sees(p, "Alice")
+    # So does the browser's own "Stop sharing" (the track's 'ended' event).
+    alice.page.get_by_test_id("toggle-screen").click()
+    for p in room.others("Alice"):
+        p.page.wait_for_selector('[data-testid=video-tile][data-name="Alice"][data-screen="on"]')
+    alice.eval("() => window.__sfuDebug.endScreenShareFromBrowser()")
+    alice.page.get_by_test_id("toggle-screen").filter(has_text="Share screen").wait_for()
+    for p in room.others("Alice"):
+        p.page.wait_for_selector('[data-testid=video-tile][data-name="Alice"][data-screen="off"]')
+        assert_sees(p, "Alice")
+
+
+def test_reconnect_after_a_network_blip_rejoins_as_the_same_user(netns: None, room: Room) -> None:
+    carol = room["Carol"]
+    before = carol.user_id()
+    carol.eval("() => window.__sfuDebug.simulateNetworkBlip()")
+    carol.page.get_by_text("Reconnected").wait_for()
+    carol.wait_joined()
+    assert carol.user_id() == before
+    for p in room.others("Carol"):
+        assert_sees(p, "Carol")
+        assert_sees(carol, p.name)
+        wait_until(lambda p=p: len(connected_peers(p)) == 2, what=f"{p.name}'s 2 peers")
+
+
+def test_late_joiner_connects_then_leaves(netns: None, room: Room, launch: LaunchFn) -> None:
+    dave = launch("Dave", room=room.id)
+    dave.wait_joined()
+    for name in ("Alice", "Bob", "Carol"):
+        assert_sees(dave, name)
+        assert_sees(room[name], "Dave")
+    dave_id = dave.user_id()
+    for p in room.people.values():
+        assert dave_id in {x["userId"] for x in p.peers()}
+    # the chat history of the join answer: Bob's earlier message
+    dave.page.get_by_test_id("chat-button").click()
+    dave.page.get_by_test_id("chat-message").filter(has_text="Hello from Bob").wait_for()
+
+    dave.page.get_by_test_id("leave-button").click()
+    dave.page.wait_for_url(re.compile(r"/$"))
+    for p in room.people.values():
+        p.tile("Dave").wait_for(state="detached")
+        wait_until(
+            lambda p=p: dave_id not in {x["userId"] for x in p.peers()},
+            what=f"{p.name} to close the connection to Dave",
+        )
+        assert p.page.locator('video[aria-label="Dave"]').count() == 0
+        assert len(connected_peers(p)) == 2
+
+
+def test_local_recording_gives_a_download(netns: None, room: Room) -> None:
+    bob = room["Bob"]
+    bob.page.get_by_test_id("record-button").click()
+    bob.page.wait_for_timeout(2500)
+    bob.page.get_by_test_id("record-button").click()
+    link = bob.page.get_by_test_id("recording-download")
+    link.wait_for()
+    assert re.match(r"meeting-.*\.(webm|mp4)$", link.get_attribute("download") or "")
+    size = link.evaluate("a => fetch(a.href).then(r => r.blob()).then(b => b.size)")
+    assert size > 10_000

@@ -1,5 +1,6 @@
 import { parseRoute } from './lib/url'
 import { Home } from './pages/Home'
+import { Recordings } from './pages/Recordings'
 import { RoomPage } from './pages/RoomPage'
 import { navigate, useLocation } from './router'
 
@@ -11,6 +12,8 @@ export function App() {
       return <Home />
     case 'room':
       return <RoomPage key={route.roomId} roomId={route.roomId} initialName={route.userName} rawAudio={route.rawAudio} />
+    case 'recordings':
+      return <Recordings token={route.token} />
     default:
       return (
         <main className="page center">

@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useMemo, useState } from 'react'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { useRecorder, type RecordingSource } from '../hooks/useRecorder'
+import { useRecordingState } from '../hooks/useRecordingState'
 import { useWebRTC } from '../hooks/useWebRTC'
-import { roomUrl } from '../lib/url'
+import { recordingsPath, roomUrl } from '../lib/url'
 import type { DeviceChoice } from '../services/media'
 import { ChatPanel } from './ChatPanel'
 import { DeviceSelect } from './DeviceSelect'
@@ -43,6 +44,13 @@ export function MeetingRoom(props: MeetingRoomProps) {
     startVideo: props.startVideo,
   })
   const { state, dispatch } = room
+  const stateRef = useRef(state)
+  stateRef.current = state
+  const serverRec = useRecordingState({
+    toast: useCallback((message, kind) => dispatch({ type: 'toast', kind, message }), [dispatch]),
+    nameOf: useCallback((id: string) => stateRef.current.participants[id]?.userName ?? null, []),
+  })
+  const isSfu = state.mode === 'sfu'
   const [panel, setPanelState] = useState<Panel>(null)
   const [emojiOpen, setEmojiOpen] = useState(false)
   const [copied, setCopied] = useState(false)
@@ -115,6 +123,16 @@ export function MeetingRoom(props: MeetingRoomProps) {
           <button type="button" className="small-btn" onClick={copyLink} data-testid="copy-link">
             {copied ? 'Link copied' : 'Copy link'}
           </button>
+          {isSfu && serverRec.recording && (
+            <span className="badge rec-indicator" role="status" data-testid="rec-indicator" title="This meeting is being recorded">
+              REC
+            </span>
+          )}
+          {isSfu && serverRec.token && (
+            <a className="small-btn recordings-link" href={recordingsPath(serverRec.token)} target="_blank" rel="noopener" data-testid="recordings-link">
+              Recordings
+            </a>
+          )}
         </div>
         <div className={`conn conn-${room.connection}`} data-testid="connection-status">
           {room.joinStatus === 'failed'
@@ -238,8 +256,20 @@ export function MeetingRoom(props: MeetingRoomProps) {
         <button type="button" className={panel === 'settings' ? 'active' : ''} onClick={() => setPanel(panel === 'settings' ? null : 'settings')} data-testid="settings-button">
           Devices
         </button>
+        {isSfu && (
+          <button
+            type="button"
+            className={serverRec.recording ? 'recording' : ''}
+            disabled={serverRec.pending}
+            onClick={() => void (serverRec.recording ? serverRec.stop() : serverRec.start())}
+            aria-pressed={serverRec.recording}
+            data-testid="server-record-button"
+          >
+            {serverRec.recording ? 'Stop recording' : 'Record'}
+          </button>
+        )}
         <button type="button" className={recorder.recording ? 'recording' : ''} onClick={() => (recorder.recording ? recorder.stop() : recorder.start())} data-testid="record-button">
-          {recorder.recording ? 'Stop recording' : 'Record'}
+          {recorder.recording ? (isSfu ? 'Stop local recording' : 'Stop recording') : isSfu ? 'Record locally' : 'Record'}
         </button>
         {recorder.download && !recorder.recording && (
           <a className="download" href={recorder.download.url} download={recorder.download.name} data-testid="recording-download">

@@ -11,6 +11,7 @@ export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
 export type Route =
   | { name: 'home' }
   | { name: 'room'; roomId: string; userName: string | null; rawAudio: boolean }
+  | { name: 'recordings'; token: string | null }
   | { name: 'not-found'; path: string }
 
 function truthy(v: string | null): boolean {
@@ -20,6 +21,7 @@ function truthy(v: string | null): boolean {
 export function parseRoute(pathname: string, search: string): Route {
   const path = pathname.replace(/\/+$/, '') || '/'
   if (path === '/') return { name: 'home' }
+  if (path === '/recordings') return { name: 'recordings', token: new URLSearchParams(search).get('token') || null }
   const m = /^\/room\/([^/]+)$/.exec(path)
   if (m) {
     let roomId: string
@@ -47,6 +49,11 @@ export function roomPath(roomId: string, userName?: string | null, rawAudio = fa
   if (rawAudio) q.set('raw_audio', '1')
   const qs = q.toString()
   return `/room/${encodeURIComponent(roomId)}${qs ? `?${qs}` : ''}`
+}
+
+/** The recordings page, with a room's recording token. */
+export function recordingsPath(token?: string | null): string {
+  return token ? `/recordings?token=${encodeURIComponent(token)}` : '/recordings'
 }
 
 /** Accepts a bare room id or a pasted room URL; returns the id or null. */

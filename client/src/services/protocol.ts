@@ -47,6 +47,21 @@ export interface JoinAnswer {
   chatHistory: ChatMessage[]
   iceServers: RTCIceServer[]
   isCreator: boolean
+  /** The room's recording state (SFU rooms; see docs/protocol.md#recording). */
+  recording?: RecordingStateEvent
+  /** SFU rooms only: the token that grants reading this room's recordings. */
+  recordingToken?: string
+}
+
+/** `recording-state` (server to client), also the join answer's `recording`. */
+export interface RecordingStateEvent {
+  recording: boolean
+  recordingId?: string | null
+  startedBy?: string | null
+  startedAt?: number | null
+  layout?: string | null
+  reason?: string
+  error?: boolean
 }
 
 /** A WebRTC signal as relayed by `signal-send`/`signal-receive`: an SDP description or a candidate. */

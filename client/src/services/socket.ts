@@ -9,6 +9,7 @@ import type {
   JoinAnswer,
   MediaState,
   ParticipantInfo,
+  RecordingStateEvent,
   RoomMode,
   Signal,
 } from './protocol'
@@ -22,11 +23,28 @@ export interface ServerEvents {
   'emoji-reaction': (r: EmojiReaction) => void
   'media-state': (p: { userId: string; media: MediaState }) => void
   'server-shutdown': (p: { reason?: string }) => void
+  'recording-state': (p: RecordingStateEvent) => void
 }
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected'
 
 const ACK_TIMEOUT_MS = 10_000
+/** `recording-stop` is answered once the file is complete. */
+const RECORDING_STOP_TIMEOUT_MS = 30_000
+
+// A read-only registry of the live client, so hooks other than useWebRTC (which owns it)
+// can listen to events and join answers on the same connection.
+let currentClient: SignalingClient | null = null
+const clientListeners = new Set<(c: SignalingClient) => void>()
+
+/** Calls `cb` with the current signaling client (if any) and with every one created later. */
+export function onSignalingClient(cb: (c: SignalingClient) => void): () => void {
+  clientListeners.add(cb)
+  if (currentClient) cb(currentClient)
+  return () => {
+    clientListeners.delete(cb)
+  }
+}
 
 export class SignalingClient {
   readonly socket: Socket
@@ -34,6 +52,20 @@ export class SignalingClient {
   constructor(socket?: Socket) {
     // Same origin, default path: the Python server serves the app and Socket.IO together.
     this.socket = socket ?? io({ autoConnect: false, transports: ['websocket', 'polling'] })
+    currentClient = this
+    clientListeners.forEach((l) => l(this))
+  }
+
+  private joinListeners = new Set<(answer: JoinAnswer) => void>()
+  /** The last successful join-room answer on this client. */
+  lastJoinAnswer: JoinAnswer | null = null
+
+  /** Called with every successful join-room answer (first join and rejoins). */
+  onJoined(cb: (answer: JoinAnswer) => void): () => void {
+    this.joinListeners.add(cb)
+    return () => {
+      this.joinListeners.delete(cb)
+    }
   }
 
   connect(): void {
@@ -86,7 +118,21 @@ export class SignalingClient {
     mode?: RoomMode
     media?: MediaState
   }): Promise<Ack<JoinAnswer>> {
-    return this.request<JoinAnswer>('join-room', p)
+    return this.request<JoinAnswer>('join-room', p).then((ack) => {
+      if (ack.ok) {
+        this.lastJoinAnswer = ack
+        this.joinListeners.forEach((l) => l(ack))
+      }
+      return ack
+    })
+  }
+
+  startRecording(layout?: 'grid' | 'speaker'): Promise<Ack<{ recordingId: string }>> {
+    return this.request('recording-start', layout ? { layout } : {})
+  }
+
+  stopRecording(): Promise<Ack<{ recordingId: string }>> {
+    return this.request('recording-stop', {}, RECORDING_STOP_TIMEOUT_MS)
   }
 
   leave(): Promise<Ack> {

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from sfu import __version__
+from sfu.media_rooms import MediaRooms
 from sfu.ratelimit import KeyedBuckets
 from sfu.rooms import Room, RoomError, RoomRegistry
 from sfu.settings import Settings, SettingsError, apply_changes, flatten
@@ -156,6 +157,9 @@ class Api:
         if self.is_admin(request):
             body["createdAt"] = room.created_at
             body["participantList"] = [p.public() for p in room.participants.values()]
+            router = MediaRooms.router(room)
+            if router is not None:
+                body["media"] = router.stats()
         return web.json_response(body)
 
     # -- admin -----------------------------------------------------------------------------

@@ -602,6 +602,18 @@ def rooms_show(
         table.add_row(Text(str(p.get("userId"))), Text(str(p.get("userName"))), *flags)
     if people:
         out.print(table)
+    media = answer.get("media")
+    if media:
+        out.print(
+            Text(
+                f"media: {media.get('connections')} connection(s), "
+                f"{len(media.get('producers') or [])} producer(s), "
+                f"{media.get('consumers')} consumer(s), "
+                f"{media.get('forwardedFrames')} frames forwarded, "
+                f"{media.get('droppedFrames')} dropped, "
+                f"{media.get('forwardingEncodes')} forwarding encodes"
+            )
+        )
 
 
 @rooms_app.command("close", epilog="\b\nExample:\n  sfu rooms close standup --token TOKEN")

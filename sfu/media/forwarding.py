@@ -311,6 +311,12 @@ def prepare_sender(
     sender._stream_id = stream_id
 
 
+def sender_running(sender: RTCRtpSender) -> bool:
+    """Whether a sender's RTP loop runs (aiortc starts it once DTLS is connected)."""
+    task = getattr(sender, "_RTCRtpSender__rtp_task", None)
+    return task is not None and not task.done()
+
+
 def sender_packer(sender: RTCRtpSender) -> Any:
     """The encoder object a sender uses now (a :class:`Packer` if forwarding is intact)."""
     return sender._RTCRtpSender__encoder  # type: ignore[attr-defined]
@@ -371,6 +377,11 @@ class ForwardingTrack(MediaStreamTrack):
         self._frames.append(frame)
         self.max_depth = max(self.max_depth, len(self._frames))
         self._wakeup.set()
+
+    @property
+    def depth(self) -> int:
+        """Frames queued now. (Not ``__len__``: aiortc tests tracks for truth.)"""
+        return len(self._frames)
 
     def restart(self) -> None:
         """Drops what is queued and waits for a keyframe (frames were lost upstream)."""

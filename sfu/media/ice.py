@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from aiortc import RTCConfiguration, RTCIceServer
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from ..settings import IceSettings
 from . import forwarding
@@ -15,12 +15,18 @@ def rtc_configuration(ice: IceSettings) -> RTCConfiguration:
     """The configuration of every SFU peer connection.
 
     Always explicit: aiortc's default (``iceServers=None``) is a public Google STUN server.
+
+    ``max-bundle``: one transport for every m-line. Under aiortc's default ``balanced``
+    policy, a first offer with two m-lines of one kind (a late joiner's downlink carrying
+    two publishers' cameras) leaves the second on a transport that the browser's BUNDLE
+    answer makes aiortc stop, so that sender never starts (seen in Chromium, aiortc 1.16).
     """
     return RTCConfiguration(
         iceServers=[
             RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
             for s in ice.servers
-        ]
+        ],
+        bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
     )
 
 

@@ -160,12 +160,13 @@ class Router:
 
     def stats(self) -> dict:
         """Counters for /stats, metrics and tests."""
-        outgoing = [
-            o
+        pairs = [
+            (p.user_id, o)
             for p in self.participants.values()
             if p.subscribe is not None
             for o in p.subscribe.outgoing
         ]
+        outgoing = [o for _, o in pairs]
         return {
             "participants": len(self.participants),
             "connections": sum(
@@ -179,6 +180,24 @@ class Router:
             "queueOverflows": sum(o.track.overflows for o in outgoing),
             "maxQueueDepth": max((o.track.max_depth for o in outgoing), default=0),
             "forwardingEncodes": forwarding.FORWARDING_ENCODES,
+            "consumerList": [
+                {
+                    "subscriber": subscriber,
+                    "userId": o.user_id,
+                    "source": o.source,
+                    "kind": o.kind,
+                    "mid": o.transceiver.mid if o.transceiver is not None else None,
+                    "forwarded": o.track.forwarded,
+                    "dropped": o.track.dropped,
+                    "overflows": o.track.overflows,
+                    "queued": o.track.depth,
+                    "waitingKeyframe": o.track.waiting_keyframe,
+                    "sending": o.transceiver is not None
+                    and forwarding.sender_running(o.transceiver.sender),
+                }
+                for subscriber, o in pairs
+                if o.active
+            ],
         }
 
     # --- extras: recording, active speaker --------------------------------------------

@@ -133,10 +133,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http_json(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+ADMIN_TOKEN = "e2e-admin-token"
+
+
+def http_json(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -155,6 +160,15 @@ class ServerProcess:
         status, body = http_json("POST", f"{self.url}/api/rooms", {"mode": mode})
         assert status == 201, (status, body)
         return body["roomId"]
+
+    def admin(self, method: str, path: str, body: Any = None) -> Any:
+        status, answer = http_json(method, f"{self.url}{path}", body, token=ADMIN_TOKEN)
+        assert 200 <= status < 300, (status, answer)
+        return answer
+
+    def room_media(self, room_id: str) -> dict[str, Any]:
+        """The SFU router's counters of a room (admin view of GET /api/rooms/{id})."""
+        return self.admin("GET", f"/api/rooms/{room_id}")["media"]
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -178,6 +192,7 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
     for key in [k for k in env if k.startswith("SFU_") and k != "SFU_NETNS"]:
         env.pop(key)
+    env["SFU_AUTH__ADMIN_TOKEN"] = ADMIN_TOKEN
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(f"http://127.0.0.1:{port}", port, proc, log_path)

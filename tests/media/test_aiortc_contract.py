@@ -34,6 +34,8 @@ from aiortc.rtp import (
 
 from sfu.media import forwarding
 from sfu.media.forwarding import EncodedFrame, ForwardingTrack, Packer, ReceiverTap
+from sfu.media.ice import rtc_configuration
+from sfu.settings import load_settings
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 # A VP8 key frame header (frame tag with bit 0 clear, start code 9d 01 2a), then filler.
@@ -72,6 +74,7 @@ async def test_sender_uses_the_packer_and_routes_feedback() -> None:
         transceiver = pc.addTransceiver(track, direction="sendonly")
         sender = transceiver.sender
         assert forwarding.sender_packer(sender) is None  # aiortc creates it lazily
+        assert forwarding.sender_running(sender) is False  # no RTP loop before DTLS
         packer = Packer("VP8", on_remb=rembs.append)
         forwarding.prepare_sender(sender, packer, lambda: requests.append(1), "alice")
 
@@ -245,3 +248,23 @@ def test_call_sites_look_hooks_up_on_the_instance() -> None:
     assert "target_bitrate" in names(RTCRtpSender._handle_rtcp_packet)
     assert "pack" in names(RTCRtpSender._next_encoded_frame)
     assert "_send_rtp" in names(RTCRtpSender._run_rtp)
+
+
+async def test_sender_running_sees_the_rtp_loop(netns) -> None:
+    # Two aiortc peers over loopback-free host candidates (inside the namespace).
+    offerer = RTCPeerConnection(rtc_configuration(load_settings().ice))
+    answerer = RTCPeerConnection(rtc_configuration(load_settings().ice))
+    try:
+        track = ForwardingTrack("audio", "a1", 4, on_overflow=lambda: None)
+        sender = offerer.addTransceiver(track, direction="sendonly").sender
+        await offerer.setLocalDescription(await offerer.createOffer())
+        await answerer.setRemoteDescription(offerer.localDescription)
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        await offerer.setRemoteDescription(answerer.localDescription)
+        async with asyncio.timeout(10):
+            while not forwarding.sender_running(sender):  # noqa: ASYNC110 - no event to await
+                await asyncio.sleep(0.05)
+    finally:
+        await offerer.close()
+        await answerer.close()
+    assert forwarding.sender_running(sender) is False

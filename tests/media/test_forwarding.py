@@ -321,3 +321,21 @@ async def test_h264_when_configured(netns, make_router, peers):
     assert "H264/90000" in offer["description"]["sdp"]
     assert "VP8/90000" not in offer["description"]["sdp"]
     assert router.stats()["forwardingEncodes"] == 0
+
+
+async def test_late_joiner_gets_every_publisher_at_once(netns, make_router, peers):
+    # A joiner whose first subscribe offer carries several publishers' m-lines at once.
+    router = make_router()
+    publishers = [await peers(router, name) for name in ("alice", "bob", "carol")]
+    for p in publishers:
+        await p.publish({"camera": NumberedVideoTrack(), "microphone": ToneTrack()})
+    for p in publishers:
+        for other in publishers:
+            if other is not p:
+                await p.wait_video(other.user_id, 10)
+    dave = await peers(router, "dave")
+    for p in publishers:
+        assert_in_order(await dave.wait_video(p.user_id, 15, timeout=20), 15)
+    stats = router.stats()
+    assert stats["queueOverflows"] == 0
+    assert [c for c in stats["consumerList"] if not c["sending"]] == []

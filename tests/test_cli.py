@@ -555,9 +555,17 @@ async def test_rooms_list_show_close(live: str) -> None:
         assert "Alice" in row and "on" in row
         shown = json.loads(sfu("rooms", "show", "cli-room", "--json", *auth).stdout)
         assert shown["participantList"][0]["userId"] == "alice"
+        assert "media" not in shown  # a P2P room has no media router
         # Without the token the public view answers, without participants.
         public = sfu("rooms", "show", "cli-room", "--server", live)
         assert public.exit_code == 0 and "alice" not in public.stdout
+        # An SFU room's view adds its media router's counters.
+        result = sfu("rooms", "show", "cli-empty", *auth)
+        assert result.exit_code == 0, result.output
+        assert "media: 0 connection(s), 0 producer(s), 0 consumer(s)" in result.stdout
+        assert "0 forwarding encodes" in result.stdout
+        shown = json.loads(sfu("rooms", "show", "cli-empty", "--json", *auth).stdout)
+        assert shown["media"]["consumerList"] == [] and shown["media"]["participants"] == 0
 
         result = sfu("rooms", "close", "cli-room", *auth)
         assert result.exit_code == 0, result.output

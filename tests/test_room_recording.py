@@ -23,7 +23,7 @@ from aiortc import MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
 from tests.conftest import Client, RunningServer
-from tests.media.peers import SfuPeer
+from tests.media.peers import SfuPeer, SocketRouter
 
 TOKEN = "recording-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -388,23 +388,6 @@ class SineTrack(MediaStreamTrack):
         frame.time_base = fractions.Fraction(1, 48000)
         self.samples += 960
         return frame
-
-
-class SocketRouter:
-    """The router interface SfuPeer speaks, carried over a real Socket.IO connection."""
-
-    def __init__(self, client: Client, room: str, name: str) -> None:
-        self.client, self.room, self.name = client, room, name
-        self.ack: dict[str, Any] = {}
-
-    async def join(self, user_id: str, send: Callable[[str, dict], Awaitable[None]]) -> None:
-        # Publishers only: leaving subscribe offers unanswered keeps the test's CPU low.
-        for event in ("sfu-audio-levels", "sfu-connection-closed", "sfu-subscribe-offer"):
-            self.client.sio.on(event, lambda *args: None)
-        self.ack = await self.client.join(self.room, user_id, self.name, mode="sfu")
-
-    async def handle(self, user_id: str, event: str, payload: dict) -> dict:
-        return await self.client.call(event, payload)
 
 
 COLOURS = {"alice": (230, 30, 30), "bob": (30, 200, 40), "carol": (30, 60, 230)}

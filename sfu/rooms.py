@@ -53,6 +53,8 @@ class Participant:
     sid: str
     joined_at: float = field(default_factory=time.time)
     media: MediaState = field(default_factory=MediaState)
+    # Given only to this participant (join answer): lets its next socket replace this one.
+    rejoin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
     def public(self) -> dict[str, Any]:
         """The participant as other clients see it."""
@@ -198,8 +200,8 @@ class RoomRegistry:
         log.info("join: %s (%s) -> %s", user_id, user_name, room.room_id)
         return room, participant, created
 
-    def leave(self, sid: str) -> tuple[Room, Participant] | None:
-        """Remove a socket's participant; deletes a room left empty."""
+    def leave(self, sid: str, keep_room: bool = False) -> tuple[Room, Participant] | None:
+        """Remove a socket's participant; deletes a room left empty unless ``keep_room``."""
         where = self.locate(sid)
         self._by_sid.pop(sid, None)
         if where is None:
@@ -207,9 +209,14 @@ class RoomRegistry:
         room, participant = where
         room.participants.pop(participant.user_id, None)
         log.info("leave: %s <- %s", participant.user_id, room.room_id)
-        if not room.participants:
+        if not room.participants and not keep_room:
             self.delete(room.room_id)
         return room, participant
+
+    def holder(self, room_id: str, user_id: str) -> Participant | None:
+        """The participant that holds ``user_id`` in a room, if any."""
+        room = self.rooms.get(room_id)
+        return room.participants.get(user_id) if room is not None else None
 
     # -- figures -------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ reply. Each event is acknowledged with ``{"ok": true, ...}`` or
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 import uuid
@@ -154,8 +155,8 @@ class Signaling:
         self._buckets.pop(sid, None)
         await self._depart(sid, why="disconnected")
 
-    async def _depart(self, sid: str, why: str) -> bool:
-        gone = self.rooms.leave(sid)
+    async def _depart(self, sid: str, why: str, keep_room: bool = False) -> bool:
+        gone = self.rooms.leave(sid, keep_room=keep_room)
         if gone is None:
             return False
         room, participant = gone
@@ -173,6 +174,7 @@ class Signaling:
         user_id = self.limits.ident(msg.userId, "userId")
         name = self.limits.name(msg.userName)
         media = MediaState(**{k: v for k, v in (msg.media or MediaIn()).model_dump().items() if v})
+        await self._replace_stale(sid, room_id, user_id, msg.rejoinToken)
         room, participant, _ = self.rooms.join(room_id, user_id, name, sid, msg.mode, media)
         await self.sio.enter_room(sid, room.room_id)
         others = [p.public() for p in room.others(user_id)]
@@ -188,10 +190,29 @@ class Signaling:
             "chatHistory": list(room.chat_history),
             "iceServers": ice_servers(self.settings),
             "isCreator": room.creator_user_id == user_id,
+            "rejoinToken": participant.rejoin_token,
         }
         for extra in self.join_extras:
             answer.update(extra(room, participant))
         return answer
+
+    async def _replace_stale(
+        self, sid: str, room_id: str, user_id: str, token: str | None
+    ) -> None:
+        """A rejoin with the token of the socket holding ``user_id`` takes its place.
+
+        After a network drop the server keeps the old socket until Engine.IO's ping timeout;
+        the client's new socket proves it is the same participant with the token from its
+        join answer. The others see the old one leave and the new one join, so P2P peers
+        rebuild their connections. Without the right token the id stays taken.
+        """
+        holder = self.rooms.holder(room_id, user_id)
+        if token is None or holder is None or self.rooms.locate(sid) is not None:
+            return  # (a socket already in a room is refused by the join itself)
+        if not hmac.compare_digest(token.encode(), holder.rejoin_token.encode()):
+            return  # join then refuses with user_id_taken
+        await self._depart(holder.sid, why="replaced by a new connection", keep_room=True)
+        await self.sio.disconnect(holder.sid)
 
     async def _leave_room(self, sid: str, data: Any) -> None:
         if not await self._depart(sid, why="left"):

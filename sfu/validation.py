@@ -43,6 +43,7 @@ class JoinRoomIn(Payload):
     userName: StrictStr
     mode: Literal["p2p", "sfu"] | None = None
     media: MediaIn | None = None
+    rejoinToken: StrictStr | None = None
 
 
 class SignalSendIn(Payload):

@@ -125,6 +125,52 @@ async def test_user_id_cannot_be_taken_over(server, clients) -> None:
     await impostor.join("other", "alice", "Eve")
 
 
+async def test_rejoin_token_lets_a_new_socket_replace_a_stale_one(server, clients) -> None:
+    alice, bob = await clients(), await clients()
+    first = await alice.join("r", "alice", "Alice")
+    await alice.call("chat-message", {"message": "before the drop"})
+    await bob.join("r", "bob", "Bob")
+    token = first["rejoinToken"]
+    assert isinstance(token, str) and len(token) >= 16
+    join = {"roomId": "r", "userId": "alice", "userName": "Alice"}
+    # Someone else's token, or none, does not take the id over.
+    eve = await clients()
+    wrong = await eve.call("join-room", {**join, "rejoinToken": "x" * len(token)})
+    assert wrong["error"] == "user_id_taken"
+    bobs = (await bob.call("leave-room"), await bob.join("r", "bob", "Bob"))[1]["rejoinToken"]
+    assert (await eve.call("join-room", {**join, "rejoinToken": bobs}))["error"] == "user_id_taken"
+    assert (await eve.call("join-room", join))["error"] == "user_id_taken"
+    bob.events.clear()
+
+    # Alice's network dropped; her app's new socket rejoins with her token at once.
+    again = await clients()
+    ack = await again.call("join-room", {**join, "rejoinToken": token})
+    assert ack["ok"], ack
+    assert ack["rejoinToken"] != token  # a token is good for one replacement
+    assert [p["userId"] for p in ack["participants"]] == ["bob"]
+    assert [m["message"] for m in ack["chatHistory"]] == ["before the drop"]
+    assert ack["isCreator"] is True  # the room (and who made it) survived the swap
+    await bob.wait_for("user-joined")
+    # Bob saw the stale Alice leave before the new one joined: his P2P side rebuilds.
+    assert [e for e, _ in bob.events if e in ("user-left", "user-joined")] == [
+        "user-left",
+        "user-joined",
+    ]
+    room = server.server.rooms.get("r")
+    assert room.participants["alice"].sid == again.sio.get_sid()
+    # The stale socket is disconnected and can no longer act in the room.
+    for _ in range(50):
+        if not alice.sio.connected:
+            break
+        await asyncio.sleep(0.05)
+    assert not alice.sio.connected
+    # The old token is spent.
+    late = await clients()
+    assert (await late.call("join-room", {**join, "rejoinToken": token}))["error"] == (
+        "user_id_taken"
+    )
+
+
 async def test_second_join_on_one_socket_is_refused(clients) -> None:
     alice = await clients()
     await alice.join("r", "alice")

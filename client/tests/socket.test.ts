@@ -36,6 +36,21 @@ describe('SignalingClient', () => {
     ])
   })
 
+  it('a rejoin of the same user and room carries the last answer\'s rejoin token', async () => {
+    let n = 0
+    const { socket, emitted } = fakeSocket(async (_e, p) => {
+      n += 1
+      const { roomId, userId } = p as { roomId: string; userId: string }
+      return { ok: true, roomId, userId, rejoinToken: `t${n}` }
+    })
+    const c = new SignalingClient(socket)
+    await c.join({ roomId: 'r', userId: 'u', userName: 'Ann' })
+    await c.join({ roomId: 'r', userId: 'u', userName: 'Ann' })
+    await c.join({ roomId: 'r', userId: 'u', userName: 'Ann' })
+    await c.join({ roomId: 'other', userId: 'u', userName: 'Ann' })
+    expect(emitted.map((e) => (e.payload as { rejoinToken?: string }).rejoinToken)).toEqual([undefined, 't1', 't2', undefined])
+  })
+
   it('passes the server error answer through', async () => {
     const { socket } = fakeSocket(async () => ({ ok: false, error: 'room_full', message: 'the room is full' }))
     const ack = await new SignalingClient(socket).join({ roomId: 'r', userId: 'u', userName: 'A' })

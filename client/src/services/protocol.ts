@@ -47,6 +47,9 @@ export interface JoinAnswer {
   chatHistory: ChatMessage[]
   iceServers: RTCIceServer[]
   isCreator: boolean
+  /** Sent back in the next join-room of this user (after a network drop) so the new socket
+   * replaces the stale one at once instead of waiting for the server's ping timeout. */
+  rejoinToken?: string
   /** The room's recording state (SFU rooms; see docs/protocol.md#recording). */
   recording?: RecordingStateEvent
   /** SFU rooms only: the token that grants reading this room's recordings. */

@@ -118,7 +118,11 @@ export class SignalingClient {
     mode?: RoomMode
     media?: MediaState
   }): Promise<Ack<JoinAnswer>> {
-    return this.request<JoinAnswer>('join-room', p).then((ack) => {
+    // A rejoin of the same user in the same room proves itself with the last answer's token.
+    const last = this.lastJoinAnswer
+    const rejoinToken = last && last.roomId === p.roomId && last.userId === p.userId ? last.rejoinToken : undefined
+    const payload = rejoinToken ? { ...p, rejoinToken } : p
+    return this.request<JoinAnswer>('join-room', payload).then((ack) => {
       if (ack.ok) {
         this.lastJoinAnswer = ack
         this.joinListeners.forEach((l) => l(ack))

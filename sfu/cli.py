@@ -883,6 +883,162 @@ def recordings_prune(
     )
 
 
+# -- load test ------------------------------------------------------------------------------
+
+
+def _video_size(value: str) -> tuple[int, int]:
+    width, sep, height = value.lower().partition("x")
+    try:
+        size = int(width), int(height)
+    except ValueError:
+        size = (0, 0)
+    if (
+        not sep
+        or not (64 <= size[0] <= 1920 and 48 <= size[1] <= 1080)
+        or size[0] % 2
+        or size[1] % 2
+    ):
+        fail(f"--video-size must be WIDTHxHEIGHT, even, 64x48 to 1920x1080 (got {value!r})", 2)
+    return size
+
+
+@app.command(
+    "loadtest",
+    epilog="\b\nExamples:\n"
+    "  sfu loadtest\n"
+    "  sfu loadtest --publishers 2 --subscribers 8 --seconds 30\n"
+    "  sfu loadtest --video-size 640x480 --noise 24\n"
+    "  sfu loadtest --server http://10.0.0.5:5000 --room load --video-size 640x480 --json",
+)
+def loadtest(
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    room: Annotated[
+        str | None,
+        typer.Option(
+            "--room", "-r", help="SFU room to join. Default: a new random one.", show_default=False
+        ),
+    ] = None,
+    publishers: Annotated[
+        int, typer.Option("--publishers", "-p", min=1, help="Synthetic video publishers.")
+    ] = 1,
+    subscribers: Annotated[
+        int, typer.Option("--subscribers", "-n", min=1, help="Receive-only participants.")
+    ] = 2,
+    seconds: Annotated[
+        float, typer.Option(min=0.5, help="Length of the measuring window, after setup.")
+    ] = 10,
+    video_size: Annotated[str, typer.Option(help="Publishers' video, WIDTHxHEIGHT.")] = "320x240",
+    noise: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=128,
+            help="Random colour in every frame, for a realistic bitrate "
+            "(24: about 700 kbps at 640x480; 0: a few dozen kbps).",
+        ),
+    ] = 0,
+    timeout: Annotated[
+        float,
+        typer.Option(min=1, help="Longest setup: joins, publishes and every first frame."),
+    ] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load-test a running server with synthetic aiortc participants in an SFU room.
+
+    Publishers send VP8 video at 30 fps, their frame numbers drawn in the pixels; subscribers
+    receive every publisher (publishers receive nothing). Once every subscriber has its first
+    frame, frames are counted for --seconds. Reported per subscriber: frames decoded, frames/s
+    per track, time from publish to first frame, frames out of order or damaged, and latency
+    from a frame's capture to its decoding. Exits 1 when a subscriber misses a publisher's
+    video. The peers use host ICE candidates only (no STUN or TURN).
+    """
+    if not server.startswith(("http://", "https://")):
+        fail(f"--server must be an http:// or https:// URL (got {server!r})", 2)
+    width, height = _video_size(video_size)
+    import asyncio
+    import secrets
+
+    from sfu.loadtest import LoadTestError, run_loadtest
+
+    room = room or f"loadtest-{secrets.token_hex(3)}"
+    status = Console(stderr=True).status("starting")  # shown only on a terminal
+
+    async def run() -> Any:
+        return await run_loadtest(
+            server,
+            room,
+            publishers=publishers,
+            subscribers=subscribers,
+            seconds=seconds,
+            width=width,
+            height=height,
+            noise=noise,
+            timeout=timeout,
+            progress=lambda message: status.update(message),
+        )
+
+    try:
+        with status:
+            result = asyncio.run(run())
+    except LoadTestError as exc:
+        fail(str(exc))
+    data = result.as_dict()
+    if as_json:
+        print_json(data)
+    else:
+        _print_loadtest(data, publishers)
+    if data["errors"]:
+        more = len(data["errors"]) - 1
+        fail(data["errors"][0] + (f" (and {more} more problem(s))" if more else ""))
+
+
+def _print_loadtest(data: dict[str, Any], publishers: int) -> None:
+    def number(value: Any, fmt: str, unit: str = "") -> str:
+        return "-" if value is None else f"{value:{fmt}}{unit}"
+
+    table = Table(
+        title=f"Load test of room {data['room']} on {data['server']}: {publishers} publisher(s) "
+        f"of {data['videoSize']} at {data['fps']} fps, {data['seconds']:.1f} s measured "
+        f"after {data['setupSeconds']:.1f} s of setup",
+        title_justify="left",
+    )
+    for column in ("subscriber", "tracks", "frames", "fps", "min fps", "first frame"):
+        table.add_column(column, justify="left" if column == "subscriber" else "right")
+    table.add_column("latency p50 / p95", justify="right")
+    table.add_column("out of order / damaged", justify="right")
+    for sub in data["subscribers"]:
+        table.add_row(
+            Text(sub["userId"]),
+            f"{sub['tracks']}/{publishers}",
+            str(sub["frames"]),
+            f"{sub['fps']:.1f}",
+            f"{sub['minFps']:.1f}",
+            number(sub["firstFrameSeconds"], ".2f", " s"),
+            f"{number(sub['latencyMsP50'], '.0f')} / {number(sub['latencyMsP95'], '.0f')} ms",
+            f"{sub['outOfOrder']} / {sub['unclean']}",
+        )
+    out = console()
+    out.print(table)
+    sent = ", ".join(
+        f"{p['userId']} {p['frames']} frames ({p['fps']:.1f} fps, {p['kbps']:.0f} kbps)"
+        for p in data["publishers"]
+    )
+    out.print(Text(f"publishers: {sent}"))
+    out.print(
+        Text(
+            f"total: {data['totalFrames']} frames decoded of {data['expectedFrames']} sent "
+            f"({100 * data['delivered']:.1f}%)"
+        )
+    )
+    if data["clientSaturated"]:
+        out.print(
+            Text(
+                f"note: the publishers made fewer than {data['fps']} fps: this machine, not the "
+                "server, limits the test (run fewer peers per process, or smaller video)"
+            )
+        )
+
+
 # -- entry point ------------------------------------------------------------------------------
 
 

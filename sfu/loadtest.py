@@ -1,8 +1,9 @@
 """Synthetic SFU participants: real aiortc peers speaking the sfu-* protocol (docs/sfu.md).
 
-Used by the media tests, the forwarding benchmark and load tests. The publisher's video
-draws its frame number in pixels (16 black or white blocks), so a subscriber can check
-that what it decodes is the right picture, complete and in order.
+Used by the media tests, the forwarding benchmark and ``sfu loadtest`` (:func:`run_loadtest`,
+over Socket.IO to a running server). The publisher's video draws its frame number in pixels
+(16 black or white blocks), so a subscriber can check that what it decodes is the right
+picture, complete and in order.
 
 A peer talks to anything with the :class:`Router` interface (``join`` and ``handle``): a
 router in the same process, or a proxy to one elsewhere.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import math
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,13 +80,14 @@ class NumberedVideoTrack(MediaStreamTrack):
 
     def __init__(self, noise: int = 0, width: int = WIDTH, height: int = HEIGHT) -> None:
         super().__init__()
-        self.number = 0
+        self.number = 0  # of the next frame: the frames made so far
         self.width, self.height = width, height
         # Random colour (chroma) in every frame: hard to compress, so a high bitrate; the
         # number, drawn in luma, stays readable.
         self.noise = min(noise, 128)
         self._random = np.random.default_rng(1)
         self._start: float | None = None
+        self.made_at: list[float] = []  # event-loop time each frame was made, by number
 
     async def recv(self) -> VideoFrame:
         loop = asyncio.get_running_loop()
@@ -103,6 +106,7 @@ class NumberedVideoTrack(MediaStreamTrack):
         frame = VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts = self.number * (VIDEO_CLOCK // FPS)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self.made_at.append(loop.time())
         self.number += 1
         return frame
 
@@ -143,6 +147,7 @@ class Received:
     source: str
     kind: str
     numbers: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # event-loop time each number decoded
     unclean: int = 0
     frames: int = 0
     first_at: float | None = None
@@ -151,9 +156,13 @@ class Received:
 class SfuPeer:
     """One participant: publishes through ``sfu-publish``, answers ``sfu-subscribe-offer``."""
 
-    def __init__(self, router: RouterLike, user_id: str) -> None:
+    def __init__(
+        self, router: RouterLike, user_id: str, configuration: RTCConfiguration | None = None
+    ) -> None:
         self.router = router
         self.user_id = user_id
+        # Always explicit: aiortc's default (None) would ask a public Google STUN server.
+        self.configuration = configuration or RTCConfiguration(iceServers=[])
         self.events: list[tuple[str, dict]] = []
         self.publish_pc: RTCPeerConnection | None = None
         self.subscribe_pc: RTCPeerConnection | None = None
@@ -180,7 +189,7 @@ class SfuPeer:
     async def publish(self, sources: dict[str, MediaStreamTrack]) -> dict:
         """Offers these tracks (source -> track); returns the acknowledgement."""
         if self.publish_pc is None:
-            self.publish_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            self.publish_pc = RTCPeerConnection(self.configuration)
         pc = self.publish_pc
         for track in sources.values():
             pc.addTransceiver(track, direction="sendonly")
@@ -208,7 +217,7 @@ class SfuPeer:
                 if self.subscribe_pc is not None:
                     await self.subscribe_pc.close()
                 self.session = offer["session"]
-                self.subscribe_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+                self.subscribe_pc = RTCPeerConnection(self.configuration)
                 self.subscribe_pc.on("track", self._on_track)
             pc = self.subscribe_pc
             for entry in offer["tracks"]:
@@ -248,6 +257,7 @@ class SfuPeer:
                 if isinstance(frame, VideoFrame):
                     number, clean = read_number(frame.to_ndarray(format="gray"))
                     received.numbers.append(number)
+                    received.times.append(loop.time())
                     received.unclean += not clean
                 self.changed.set()
         except MediaStreamError:
@@ -285,3 +295,408 @@ class SfuPeer:
                 await pc.close()
         if self._offer_task is not None:
             await asyncio.gather(self._offer_task, return_exceptions=True)
+
+
+# -- over Socket.IO: a load test of a running server (sfu loadtest) --------------------------
+
+
+class LoadTestError(Exception):
+    """The load test could not start: server unreachable, a join or a publish refused."""
+
+
+def peer_configuration() -> RTCConfiguration:
+    """What the server's own peer connections use: no ICE servers, ``max-bundle``."""
+    from sfu.media.ice import rtc_configuration
+    from sfu.settings import IceSettings
+
+    return rtc_configuration(IceSettings(servers=[]))
+
+
+class SocketIORouter:
+    """The :class:`RouterLike` interface over one Socket.IO connection to a running server.
+
+    ``join`` connects and sends ``join-room`` (mode ``sfu``); the server's ``sfu-*`` events go
+    to the peer's ``send`` callback; ``handle`` emits a client event and returns its ack. With
+    ``subscribe=False`` the subscribe offers are dropped: a publish-only participant whose
+    downlink the server gives up on after ``sfu.negotiation_timeout_seconds``.
+    """
+
+    def __init__(self, url: str, room: str, *, subscribe: bool = True, timeout: float = 10) -> None:
+        import socketio  # only the load test needs the client
+
+        self.url, self.room = url, room
+        self.subscribe = subscribe
+        self.timeout = timeout
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.disconnected = False
+        self.closed: list[dict] = []  # sfu-connection-closed payloads
+
+    async def join(self, user_id: str, send: Callable[[str, dict], Awaitable[None]]) -> None:
+        import socketio
+
+        @self.sio.on("*")
+        async def _any(event: str, *args: Any) -> None:
+            payload = args[0] if args and isinstance(args[0], dict) else {}
+            if event == "sfu-connection-closed":
+                self.closed.append(payload)
+            if event == "sfu-subscribe-offer" and not self.subscribe:
+                return
+            if event.startswith("sfu-"):
+                await send(event, payload)
+
+        @self.sio.on("disconnect")
+        async def _gone(*args: Any) -> None:
+            self.disconnected = True
+
+        try:
+            await self.sio.connect(self.url, transports=["websocket"], wait_timeout=self.timeout)
+        except socketio.exceptions.ConnectionError as exc:
+            await self.close()
+            raise LoadTestError(f"cannot reach the server at {self.url}: {_reason(exc)}") from exc
+        ack = await self.call(
+            "join-room",
+            {"roomId": self.room, "userId": user_id, "userName": user_id, "mode": "sfu"},
+        )
+        if not ack.get("ok"):
+            raise LoadTestError(f"join-room refused for {user_id}: {ack.get('message', ack)}")
+        if ack.get("mode") != "sfu":
+            raise LoadTestError(f"room {self.room!r} is a {ack.get('mode')} room, not an SFU room")
+
+    async def handle(self, user_id: str, event: str, payload: dict) -> dict:
+        return await self.call(event, payload)
+
+    async def call(self, event: str, payload: dict) -> dict:
+        """The ack, or ``{ok: false}`` on a timeout or a lost connection (SfuPeer never raises)."""
+        import socketio
+
+        try:
+            ack = await self.sio.call(event, payload, timeout=self.timeout)
+        except socketio.exceptions.TimeoutError:
+            return {"ok": False, "error": "timeout", "message": f"no answer to {event}"}
+        except socketio.exceptions.SocketIOError as exc:
+            return {"ok": False, "error": "disconnected", "message": f"{event}: {exc}"}
+        return ack if isinstance(ack, dict) else {"ok": False, "error": "bad_ack", "message": ack}
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+        # A failed connect leaves engineio's aiohttp session open ("Unclosed client session").
+        http = getattr(self.sio.eio, "http", None)
+        if http is not None and not http.closed:
+            await http.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of a failed connect, e.g. "Connection refused", in one line.
+
+    python-socketio only says "Connection error"; aiohttp's error is in the chain.
+    """
+    seen: BaseException | None = exc
+    reason = str(exc)
+    while seen is not None:
+        os_error = getattr(seen, "os_error", None) or (seen if isinstance(seen, OSError) else None)
+        if isinstance(os_error, OSError) and os_error.errno:
+            return os.strerror(os_error.errno)
+        if seen is not exc and str(seen):
+            reason = str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return " ".join(reason.split()) or type(exc).__name__
+
+
+@dataclass
+class SubscriberResult:
+    """What one subscriber decoded during the measuring window."""
+
+    user_id: str
+    tracks: int  # publishers' videos that reached it
+    frames: int  # video frames decoded in the window, all tracks
+    fps: float  # per track: comparable to the publishers' FPS
+    min_fps: float  # its slowest track
+    first_frame_seconds: float | None  # publish ack to the first frame, slowest publisher
+    out_of_order: int
+    unclean: int
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+
+
+@dataclass
+class PublisherResult:
+    user_id: str
+    frames: int  # frames its track made in the window
+    kbps: float
+
+
+@dataclass
+class LoadTestResult:
+    server: str
+    room: str
+    width: int
+    height: int
+    seconds: float  # the measuring window
+    setup_seconds: float  # joins, publishes and every first frame
+    publishers: list[PublisherResult]
+    subscribers: list[SubscriberResult]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total_frames(self) -> int:
+        return sum(s.frames for s in self.subscribers)
+
+    @property
+    def expected_frames(self) -> int:
+        """Every frame the publishers made in the window, once per subscriber."""
+        return len(self.subscribers) * sum(p.frames for p in self.publishers)
+
+    @property
+    def client_saturated(self) -> bool:
+        """The publishers made under 90% of FPS: this process, not the server, is the limit."""
+        return any(p.frames < 0.9 * FPS * self.seconds for p in self.publishers)
+
+    @property
+    def ok(self) -> bool:
+        """Every subscriber decoded every publisher's video, and nothing broke."""
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        def ms(value: float | None) -> float | None:
+            return None if value is None else round(value, 1)
+
+        expected = self.expected_frames
+        return {
+            "server": self.server,
+            "room": self.room,
+            "videoSize": f"{self.width}x{self.height}",
+            "fps": FPS,
+            "seconds": round(self.seconds, 3),
+            "setupSeconds": round(self.setup_seconds, 3),
+            "publishers": [
+                {
+                    "userId": p.user_id,
+                    "frames": p.frames,
+                    "fps": round(p.frames / self.seconds, 2) if self.seconds else 0.0,
+                    "kbps": round(p.kbps, 1),
+                }
+                for p in self.publishers
+            ],
+            "subscribers": [
+                {
+                    "userId": s.user_id,
+                    "tracks": s.tracks,
+                    "frames": s.frames,
+                    "fps": round(s.fps, 2),
+                    "minFps": round(s.min_fps, 2),
+                    "firstFrameSeconds": (
+                        None if s.first_frame_seconds is None else round(s.first_frame_seconds, 3)
+                    ),
+                    "outOfOrder": s.out_of_order,
+                    "unclean": s.unclean,
+                    "latencyMsP50": ms(s.latency_ms_p50),
+                    "latencyMsP95": ms(s.latency_ms_p95),
+                }
+                for s in self.subscribers
+            ],
+            "totalFrames": self.total_frames,
+            "expectedFrames": expected,
+            "delivered": round(self.total_frames / expected, 3) if expected else 0.0,
+            "clientSaturated": self.client_saturated,
+            "ok": self.ok,
+            "errors": self.errors,
+        }
+
+
+async def _all(coros: list[Awaitable[Any]]) -> list[Any]:
+    """``gather``, but the first failure cancels the rest (no joins left running)."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _kbytes_sent(peer: SfuPeer) -> float:
+    if peer.publish_pc is None:
+        return 0.0
+    stats = await peer.publish_sender("video").getStats()
+    return sum(s.bytesSent for s in stats.values() if s.type == "outbound-rtp") / 1000
+
+
+async def run_loadtest(
+    url: str,
+    room: str,
+    *,
+    publishers: int = 1,
+    subscribers: int = 2,
+    seconds: float = 10,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    noise: int = 0,
+    timeout: float = 20,
+    progress: Callable[[str], None] | None = None,
+) -> LoadTestResult:
+    """Runs ``publishers`` video publishers and ``subscribers`` receivers in ``room``.
+
+    Counting starts only once every publish was acknowledged and every subscriber decoded a
+    first frame of every publisher (or ``timeout`` passed): start-up (ICE, DTLS, the keyframe
+    gate) is reported as time to first frame, not mixed into the frame rates. Then the window
+    lasts ``seconds``. Raises :class:`LoadTestError` if the test cannot start.
+    """
+    if publishers < 1 or subscribers < 1:
+        raise ValueError("a load test needs at least one publisher and one subscriber")
+    say = progress or (lambda message: None)
+    loop = asyncio.get_running_loop()
+    routers: list[SocketIORouter] = []
+    all_peers: list[SfuPeer] = []
+
+    def make(user_id: str, subscribe: bool) -> SfuPeer:
+        router = SocketIORouter(url, room, subscribe=subscribe)
+        routers.append(router)
+        peer = SfuPeer(router, user_id, peer_configuration())
+        all_peers.append(peer)
+        return peer
+
+    subs = [make(f"sub-{i + 1}", True) for i in range(subscribers)]
+    pubs = [make(f"pub-{i + 1}", False) for i in range(publishers)]
+    tracks = {p.user_id: NumberedVideoTrack(noise, width, height) for p in pubs}
+    acked: dict[str, float] = {}
+
+    async def publish(peer: SfuPeer) -> None:
+        ack = await peer.publish({"camera": tracks[peer.user_id]})
+        if not ack.get("ok"):
+            raise LoadTestError(f"sfu-publish refused for {peer.user_id}: {ack.get('message')}")
+        acked[peer.user_id] = loop.time()
+
+    async def first_frames(within: float) -> None:
+        for sub in subs:
+            for pub in pubs:
+                await sub.wait_video(pub.user_id, 1, timeout=max(0.1, within - loop.time()))
+
+    try:
+        began = loop.time()
+        say(f"joining {subscribers} subscriber(s) to {room!r} on {url}")
+        # One first, so an unreachable server is a single clear error, then the rest at once.
+        await subs[0].join()
+        await _all([s.join() for s in subs[1:]])
+        say(f"joining and publishing {publishers} publisher(s)")
+        await _all([p.join() for p in pubs])
+        await asyncio.wait_for(_all([publish(p) for p in pubs]), timeout)
+        say("waiting for every subscriber's first frames")
+        try:
+            await first_frames(began + timeout)
+        except TimeoutError:
+            pass  # reported below as missing tracks; measure what does flow anyway
+        setup = loop.time() - began
+
+        # The window: counts and stats at its start and end.
+        say(f"measuring for {seconds:g} s")
+        start_at = loop.time()
+        made = {name: track.number for name, track in tracks.items()}
+        sent = {p.user_id: await _kbytes_sent(p) for p in pubs}
+        marks = {
+            (s.user_id, k): (len(r.numbers), r.unclean) for s in subs for k, r in s.received.items()
+        }
+        await asyncio.sleep(seconds)
+        window = loop.time() - start_at
+        publisher_results = [
+            PublisherResult(
+                p.user_id,
+                tracks[p.user_id].number - made[p.user_id],
+                (await _kbytes_sent(p) - sent[p.user_id]) * 8 / window,
+            )
+            for p in pubs
+        ]
+        errors: list[str] = []
+        subscriber_results = []
+        for sub in subs:
+            result = _subscriber_result(sub, pubs, tracks, acked, marks, window)
+            subscriber_results.append(result)
+            missing = [
+                p.user_id for p in pubs if not (r := sub.video_from(p.user_id)) or not r.numbers
+            ]
+            if missing:
+                errors.append(f"{sub.user_id} received no video from {', '.join(missing)}")
+        for router, peer in zip(routers, all_peers, strict=True):
+            if router.disconnected:
+                errors.append(f"{peer.user_id} lost its Socket.IO connection")
+            for closed in router.closed:
+                # A publisher's unanswered downlink closing is expected (it does not subscribe).
+                if router.subscribe or closed.get("target") != "subscribe":
+                    errors.append(
+                        f"the server closed {peer.user_id}'s {closed.get('target')} connection "
+                        f"({closed.get('reason')})"
+                    )
+            for refused in peer.answer_errors:
+                errors.append(
+                    f"{peer.user_id}'s subscribe answer refused: {refused.get('message')}"
+                )
+        return LoadTestResult(
+            url, room, width, height, window, setup, publisher_results, subscriber_results, errors
+        )
+    except TimeoutError as exc:
+        raise LoadTestError(f"the server at {url} did not answer within {timeout:g} s") from exc
+    finally:
+        say("closing")
+        await asyncio.gather(*(p.close() for p in all_peers), return_exceptions=True)
+        await asyncio.gather(*(r.close() for r in routers), return_exceptions=True)
+
+
+def _subscriber_result(
+    sub: SfuPeer,
+    pubs: list[SfuPeer],
+    tracks: dict[str, NumberedVideoTrack],
+    acked: dict[str, float],
+    marks: dict[tuple[str, str], tuple[int, int]],
+    window: float,
+) -> SubscriberResult:
+    frames = out_of_order = unclean = 0
+    rates: list[float] = []
+    firsts: list[float] = []
+    missing = False
+    latencies: list[float] = []
+    for pub in pubs:
+        received = sub.video_from(pub.user_id)
+        if received is None or not received.numbers:
+            rates.append(0.0)
+            missing = True
+            continue
+        key = next(k for k, r in sub.received.items() if r is received)
+        count, dirty = marks.get((sub.user_id, key), (0, 0))
+        if count > len(received.numbers):  # a new subscribe session replaced the track
+            count, dirty = 0, 0
+        numbers, times = received.numbers, received.times
+        got = len(numbers) - count
+        frames += got
+        rates.append(got / window)
+        unclean += received.unclean - dirty
+        # The number before the window too, so a step back at its very start counts.
+        seen = numbers[max(0, count - 1) :]
+        out_of_order += sum(b <= a for a, b in zip(seen, seen[1:], strict=False))
+        ack = acked.get(pub.user_id)
+        first = received.first_at
+        if first is None or ack is None:
+            missing = True
+        else:
+            firsts.append(max(0.0, first - ack))
+        made_at = tracks[pub.user_id].made_at
+        for number, at in zip(numbers[count:], times[count:], strict=True):
+            if number < len(made_at):  # else misread (only possible in a damaged picture)
+                latencies.append((at - made_at[number]) * 1000)
+    latencies.sort()
+
+    def pick(q: float) -> float | None:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
+
+    return SubscriberResult(
+        user_id=sub.user_id,
+        tracks=sum(bool((r := sub.video_from(p.user_id)) and r.numbers) for p in pubs),
+        frames=frames,
+        fps=sum(rates) / len(rates) if rates else 0.0,
+        min_fps=min(rates, default=0.0),
+        first_frame_seconds=None if missing or not firsts else max(firsts),
+        out_of_order=out_of_order,
+        unclean=unclean,
+        latency_ms_p50=pick(0.5),
+        latency_ms_p95=pick(0.95),
+    )

@@ -196,9 +196,7 @@ class Signaling:
             answer.update(extra(room, participant))
         return answer
 
-    async def _replace_stale(
-        self, sid: str, room_id: str, user_id: str, token: str | None
-    ) -> None:
+    async def _replace_stale(self, sid: str, room_id: str, user_id: str, token: str | None) -> None:
         """A rejoin with the token of the socket holding ``user_id`` takes its place.
 
         After a network drop the server keeps the old socket until Engine.IO's ping timeout;

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
+import struct
 import threading
 import time
 from collections import deque
@@ -30,11 +31,22 @@ import aioice.ice
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.codecs.vpx import PACKET_MAX as VP8_PACKET_MAX
+from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci
+from aiortc.rtcrtpsender import random_sequence_number
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTP_HISTORY_SIZE,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    wrap_rtx,
+)
+from aiortc.utils import random32, uint16_add, uint32_add
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +67,8 @@ class EncodedFrame:
     codec: str
     clock_rate: int
     keyframe: bool
+    # The frame cut into RTP payload pieces, once for all subscribers (see Packer.pack).
+    chunks: list[bytes] | None = field(default=None, repr=False, compare=False)
 
     def to_packet(self) -> av.Packet:
         """The frame as an :class:`av.Packet`, e.g. for a muxer or a decoder."""
@@ -272,17 +286,37 @@ class Packer:
         raise RuntimeError("a forwarding sender must not encode")
 
     def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
+        """The frame's RTP payloads, byte for byte what aiortc's packetizers make.
+
+        The frame is cut once, for every subscriber (the same :class:`EncodedFrame` goes to
+        all of them): only the 4-byte VP8 descriptor, which carries this subscriber's
+        picture id, is made per subscriber.
+        """
         self.packed += 1
         if self.codec == "VP8":
-            payloads = Vp8Encoder._packetize(frame.data, self._picture_id)
             # The sender numbers pictures itself, consecutively: never drop a single
             # P-frame from a forwarded stream, only runs up to the next keyframe.
-            self._picture_id = (self._picture_id + 1) % (1 << 15)
-        elif self.codec == "H264":
-            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(frame.data))
-        else:
-            payloads = [frame.data]
-        return payloads, frame.timestamp
+            picture_id = self._picture_id
+            self._picture_id = (picture_id + 1) % (1 << 15)
+            first = bytes(VpxPayloadDescriptor(1, 0, picture_id=picture_id))
+            chunks = frame.chunks
+            if chunks is None:
+                # aiortc's descriptor is always 4 bytes (2-byte picture id): one cut fits all.
+                size = VP8_PACKET_MAX - len(first)
+                data = frame.data
+                chunks = frame.chunks = [data[i : i + size] for i in range(0, len(data), size)]
+            if not chunks:
+                return [], frame.timestamp
+            rest = bytes(VpxPayloadDescriptor(0, 0, picture_id=picture_id))
+            payloads = [first + chunks[0]]
+            payloads.extend([rest + chunk for chunk in chunks[1:]])
+            return payloads, frame.timestamp
+        if self.codec == "H264":
+            # No per-subscriber state in H.264 payloads: share them outright.
+            if frame.chunks is None:
+                frame.chunks = H264Encoder._packetize(H264Encoder._split_bitstream(frame.data))
+            return frame.chunks, frame.timestamp
+        return [frame.data], frame.timestamp
 
     @property
     def target_bitrate(self) -> int:
@@ -309,6 +343,147 @@ def prepare_sender(
     # aiortc gives every sender of a connection the same stream id; browsers group a
     # participant's camera and microphone by it.
     sender._stream_id = stream_id
+    loop = ForwardingSendLoop(sender)
+    sender._run_rtp = loop.run  # type: ignore[method-assign]
+    sender._retransmit = loop.retransmit  # type: ignore[method-assign]
+
+
+# Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+_NTP_UNIX_OFFSET = 2208988800
+
+
+def _ntp_time(unix_time: float) -> int:
+    """64-bit NTP time (32.32 fixed point), as aiortc's datetime-based clock gives it."""
+    seconds = int(unix_time)
+    return (seconds + _NTP_UNIX_OFFSET) << 32 | int((unix_time - seconds) * (1 << 32))
+
+
+class ForwardingSendLoop:
+    """A forwarding sender's RTP loop: aiortc's ``RTCRtpSender._run_rtp``, made lean.
+
+    Same packets on the wire (sequence numbers, timestamps, marker, the mid and
+    abs-send-time header extensions, NACK/RTX history, the counters RTCP sender reports
+    use), but per packet it only packs a 12-byte header and joins bytes: aiortc builds an
+    :class:`RtpPacket`, two datetime-based NTP clock readings and the header extensions
+    from scratch for every packet of every subscriber. The header extension block is
+    made once by aiortc's own :class:`HeaderExtensionsMap`, only the 3 abs-send-time
+    bytes change per packet.
+    """
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        self.sender = sender
+        # seq % RTP_HISTORY_SIZE -> (seq, timestamp, marker, payload, abs_send_time)
+        self.history: dict[int, tuple[int, int, int, bytes, int]] = {}
+        self.payload_type = 0
+
+    def _extension_block(self) -> tuple[bytes, bytes, bool]:
+        """What goes before and after the abs-send-time value (aiortc's encoding)."""
+        sender = self.sender
+        ext_map: HeaderExtensionsMap = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
+        mid: str | None = sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+
+        def block(abs_send_time: int) -> bytes:
+            packet = RtpPacket()
+            packet.extensions.mid = mid
+            packet.extensions.abs_send_time = abs_send_time
+            return packet.serialize(ext_map)[12:]
+
+        low, high = block(0), block(0xFFFFFF)
+        if low == high:  # no abs-send-time negotiated
+            return low, b"", False
+        pos = next(i for i in range(len(low)) if low[i] != high[i])
+        assert low[pos : pos + 3] == b"\0\0\0" and high[pos : pos + 3] == b"\xff\xff\xff"
+        return low[:pos], low[pos + 3 :], True
+
+    async def run(self, codec: RTCRtpCodecParameters) -> None:
+        sender = self.sender
+        sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
+        self.payload_type = payload_type = codec.payloadType
+        head, tail, with_time = self._extension_block()
+        # First header byte: version 2, extension bit if there is an extension block.
+        first_byte = 0x90 if head else 0x80
+        sequence_number = random_sequence_number()
+        timestamp_origin = random32()
+        history = self.history
+        pack_header = struct.Struct("!BBHLL").pack
+        now = time.time
+        try:
+            while True:
+                if not sender._RTCRtpSender__track:  # type: ignore[attr-defined]
+                    await asyncio.sleep(0.02)
+                    continue
+                enc_frame = await sender._next_encoded_frame(codec)
+                if enc_frame is None:
+                    continue
+                timestamp = uint32_add(timestamp_origin, enc_frame.timestamp)
+                ssrc = sender._ssrc
+                payloads = enc_frame.payloads
+                last = len(payloads) - 1
+                send_rtp = sender.transport._send_rtp
+                octets = 0
+                for i, payload in enumerate(payloads):
+                    marker = 1 if i == last else 0
+                    # abs-send-time: NTP time as 6.18 fixed point, 24 bits (aiortc: ntp >> 14).
+                    abs_time = int((now() + _NTP_UNIX_OFFSET) * 262144) & 0xFFFFFF
+                    header = pack_header(
+                        first_byte, (marker << 7) | payload_type, sequence_number, timestamp, ssrc
+                    )
+                    if with_time:
+                        data = b"".join((header, head, abs_time.to_bytes(3), tail, payload))
+                    else:
+                        data = b"".join((header, head, payload))
+                    history[sequence_number % RTP_HISTORY_SIZE] = (
+                        sequence_number,
+                        timestamp,
+                        marker,
+                        payload,
+                        abs_time,
+                    )
+                    await send_rtp(data)
+                    octets += len(payload)
+                    sequence_number = uint16_add(sequence_number, 1)
+                # What aiortc's RTCP sender reports use, updated once per frame (all its
+                # packets share one RTP timestamp).
+                sender._RTCRtpSender__ntp_timestamp = _ntp_time(now())  # type: ignore[attr-defined]
+                sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
+                sender._RTCRtpSender__octet_count += octets  # type: ignore[attr-defined]
+                sender._RTCRtpSender__packet_count += len(payloads)  # type: ignore[attr-defined]
+        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            pass
+        except Exception:
+            # Like aiortc: the loop must end cleanly or RTCRtpSender.stop() hangs.
+            logger.warning("forwarding send loop failed", exc_info=True)
+        track = sender._RTCRtpSender__track  # type: ignore[attr-defined]
+        if track:
+            track.stop()
+            sender._RTCRtpSender__track = None  # type: ignore[attr-defined]
+        sender._RTCRtpSender__encoder = None  # type: ignore[attr-defined]
+        sender._RTCRtpSender__rtp_exited.set()  # type: ignore[attr-defined]
+
+    async def retransmit(self, sequence_number: int) -> None:
+        """Resends a packet a subscriber NACKed (as RTX if negotiated), like aiortc."""
+        entry = self.history.get(sequence_number % RTP_HISTORY_SIZE)
+        if entry is None or entry[0] != sequence_number:
+            return
+        sender = self.sender
+        seq, timestamp, marker, payload, abs_time = entry
+        packet = RtpPacket(
+            payload_type=self.payload_type,
+            marker=marker,
+            sequence_number=seq,
+            timestamp=timestamp,
+            ssrc=sender._ssrc,
+            payload=payload,
+        )
+        packet.extensions.mid = sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+        packet.extensions.abs_send_time = abs_time
+        rtx_payload_type = sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
+        if rtx_payload_type is not None:
+            rtx_seq = sender._RTCRtpSender__rtx_sequence_number  # type: ignore[attr-defined]
+            packet = wrap_rtx(packet, rtx_payload_type, rtx_seq, sender._rtx_ssrc)
+            sender._RTCRtpSender__rtx_sequence_number = uint16_add(rtx_seq, 1)  # type: ignore[attr-defined]
+        ext_map = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
+        await sender.transport._send_rtp(packet.serialize(ext_map))
 
 
 def sender_running(sender: RTCRtpSender) -> bool:

@@ -13,22 +13,29 @@ import queue
 import aioice.ice
 import aiortc
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, clock
 from aiortc.codecs import depayload
 from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import (
+    RTCRtcpParameters,
     RTCRtpCodecParameters,
     RTCRtpDecodingParameters,
+    RTCRtpHeaderExtensionParameters,
     RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
 )
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    HeaderExtensionsMap,
     RtcpPsfbPacket,
+    RtcpRtpfbPacket,
     RtpPacket,
+    is_rtcp,
     pack_remb_fci,
 )
 
@@ -248,6 +255,178 @@ def test_call_sites_look_hooks_up_on_the_instance() -> None:
     assert "target_bitrate" in names(RTCRtpSender._handle_rtcp_packet)
     assert "pack" in names(RTCRtpSender._next_encoded_frame)
     assert "_send_rtp" in names(RTCRtpSender._run_rtp)
+    # ForwardingSendLoop replaces the sender's _run_rtp and _retransmit.
+    assert "_run_rtp" in names(RTCRtpSender.send)
+    assert "_retransmit" in names(RTCRtpSender._handle_rtcp_packet)
+
+
+def test_aiortc_send_loop_is_the_one_forwarding_reimplements() -> None:
+    # ForwardingSendLoop mirrors aiortc 1.16's RTCRtpSender._run_rtp and _retransmit
+    # (same packets, history, counters). If aiortc's loop changes (a new header extension,
+    # pacing, other counters), these names change: re-check ForwardingSendLoop.
+    run_rtp = {
+        "CancelledError", "ConnectionError", "Exception", "MediaStreamError",
+        "RTP_HISTORY_SIZE", "RtpPacket", "_RTCRtpSender__encoder", "_RTCRtpSender__log_debug",
+        "_RTCRtpSender__log_warning", "_RTCRtpSender__mid", "_RTCRtpSender__ntp_timestamp",
+        "_RTCRtpSender__octet_count", "_RTCRtpSender__packet_count", "_RTCRtpSender__rtp_exited",
+        "_RTCRtpSender__rtp_header_extensions_map", "_RTCRtpSender__rtp_history",
+        "_RTCRtpSender__rtp_started", "_RTCRtpSender__rtp_timestamp", "_RTCRtpSender__track",
+        "_next_encoded_frame", "_send_rtp", "_ssrc", "abs_send_time", "asyncio", "audio_level",
+        "clock", "current_ntp_time", "enumerate", "extensions", "format_exc", "len", "marker",
+        "mid", "payload", "payloadType", "payloads", "random32", "random_sequence_number",
+        "sequence_number", "serialize", "set", "sleep", "ssrc", "stop", "timestamp",
+        "traceback", "transport", "uint16_add", "uint32_add",
+    }  # fmt: skip
+    retransmit = {
+        "RTP_HISTORY_SIZE", "_RTCRtpSender__log_debug", "_RTCRtpSender__rtp_header_extensions_map",
+        "_RTCRtpSender__rtp_history", "_RTCRtpSender__rtx_payload_type",
+        "_RTCRtpSender__rtx_sequence_number", "_rtx_ssrc", "_send_rtp", "get",
+        "sequence_number", "serialize", "transport", "uint16_add", "wrap_rtx",
+    }  # fmt: skip
+    assert set(RTCRtpSender._run_rtp.__code__.co_names) == run_rtp
+    assert set(RTCRtpSender._retransmit.__code__.co_names) == retransmit
+
+
+def test_packer_makes_aiortcs_payloads_cutting_each_frame_once() -> None:
+    for size in (1, 1295, 1296, 1297, 2592, 6000):
+        data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        frame = EncodedFrame(data, 0, "video", "VP8", 90000, False)
+        # Two subscribers share the frame; each numbers its own pictures.
+        for start in (0, 5, 127, 128, 32767):
+            packer = Packer("VP8", on_remb=lambda bitrate: None)
+            packer._picture_id = start
+            payloads, _ = packer.pack(frame)
+            assert payloads == Vp8Encoder._packetize(data, start), (size, start)
+            assert VpxPayloadDescriptor.parse(payloads[0])[0].picture_id == start
+            assert packer._picture_id == (start + 1) % (1 << 15)
+        assert frame.chunks is not None
+    h264 = b"\x00\x00\x00\x01\x67\x42\x00\x1f" + b"\x00\x00\x00\x01\x65" + bytes(5000)
+    frame = EncodedFrame(h264, 0, "video", "H264", 90000, True)
+    expected = H264Encoder._packetize(H264Encoder._split_bitstream(h264))
+    for _ in range(2):
+        assert Packer("H264", on_remb=lambda bitrate: None).pack(frame)[0] == expected
+    opus = EncodedFrame(b"opus", 960, "audio", "opus", 48000, True)
+    assert Packer("opus", on_remb=lambda bitrate: None).pack(opus) == ([b"opus"], 960)
+
+
+RTX = RTCRtpCodecParameters(
+    mimeType="video/rtx", clockRate=90000, payloadType=98, parameters={"apt": 97}
+)
+EXTENSIONS = [
+    RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+    RTCRtpHeaderExtensionParameters(
+        id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+    ),
+]
+
+
+async def _send(
+    frames: list[EncodedFrame], forwarding_loop: bool, rtx: bool = False
+) -> tuple[RTCPeerConnection, RTCRtpSender, list[bytes]]:
+    """Frames through a sender, by ForwardingSendLoop or aiortc's own loop: the RTP sent."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    track = ForwardingTrack("video", "t1", 16, on_overflow=lambda: None)
+    sender = pc.addTransceiver(track, direction="sendonly").sender
+    packer = Packer("VP8", on_remb=lambda bitrate: None)
+    if forwarding_loop:
+        forwarding.prepare_sender(sender, packer, lambda: None, "s")
+    else:
+        sender._RTCRtpSender__encoder = packer
+    sent: list[bytes] = []
+
+    async def capture(data: bytes) -> None:
+        if not is_rtcp(data):
+            sent.append(data)
+
+    sender.transport._send_rtp = capture
+    await sender.send(
+        RTCRtpSendParameters(
+            codecs=[VP8, RTX] if rtx else [VP8],
+            headerExtensions=EXTENSIONS,
+            muxId="0",
+            rtcp=RTCRtcpParameters(cname="test"),
+        )
+    )
+    for frame in frames:
+        track.push(frame)
+    async with asyncio.timeout(5):
+        while track.depth or not sent:  # noqa: ASYNC110 - no event to await
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    return pc, sender, sent
+
+
+async def test_forwarding_send_loop_sends_what_aiortc_sends() -> None:
+    frames = [
+        EncodedFrame(KEYFRAME, 0, "video", "VP8", 90000, True),
+        EncodedFrame(INTERFRAME, 3000, "video", "VP8", 90000, False),
+        EncodedFrame(KEYFRAME * 2, 6000, "video", "VP8", 90000, True),
+    ]
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(RTCRtpSendParameters(headerExtensions=EXTENSIONS))
+    ours_pc, ours, ours_sent = await _send(frames, forwarding_loop=True)
+    theirs_pc, theirs, theirs_sent = await _send(frames, forwarding_loop=False)
+    try:
+        assert len(ours_sent) == len(theirs_sent) > len(frames)
+        mine = [RtpPacket.parse(d, ext_map) for d in ours_sent]
+        aiortc_packets = [RtpPacket.parse(d, ext_map) for d in theirs_sent]
+        now = (clock.current_ntp_time() >> 14) & 0xFFFFFF
+        first_seq, first_ts = mine[0].sequence_number, mine[0].timestamp
+        their_first_ts = aiortc_packets[0].timestamp
+        for i, (a, b, raw) in enumerate(zip(aiortc_packets, mine, ours_sent, strict=True)):
+            assert b.ssrc == ours._ssrc
+            assert b.sequence_number == (first_seq + i) & 0xFFFF
+            assert (b.timestamp - first_ts) & 0xFFFFFFFF == (a.timestamp - their_first_ts) & (
+                0xFFFFFFFF
+            )
+            assert b.extensions.mid == "0"
+            assert abs(b.extensions.abs_send_time - now) < 1 << 18  # within a second
+            # Byte for byte aiortc's packet, but for the random origins and the send time.
+            a.sequence_number, a.timestamp, a.ssrc = b.sequence_number, b.timestamp, b.ssrc
+            a.extensions.abs_send_time = b.extensions.abs_send_time
+            assert a.serialize(ext_map) == raw
+        # The counters RTCP sender reports and getStats use.
+        for sender in (ours, theirs):
+            stats = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
+            assert stats[0].packetsSent == len(ours_sent)
+            assert stats[0].bytesSent == sum(len(p.payload) for p in mine)
+        assert ours._RTCRtpSender__rtp_timestamp == mine[-1].timestamp
+        # The sender report's NTP time, from a cheaper clock than aiortc's.
+        assert abs(ours._RTCRtpSender__ntp_timestamp - clock.current_ntp_time()) < 1 << 32
+
+        # A NACKed packet is resent as it was (no RTX negotiated).
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=ours._ssrc)
+        nack.lost = [mine[1].sequence_number]
+        await ours._handle_rtcp_packet(nack)
+        assert ours_sent[-1] == ours_sent[1]
+    finally:
+        await ours_pc.close()
+        await theirs_pc.close()
+    # The loop ended with the sender (aiortc's stop() waits for it).
+    assert ours._RTCRtpSender__rtp_exited.is_set()
+    assert forwarding.sender_packer(ours) is None
+
+
+async def test_forwarding_send_loop_retransmits_as_rtx() -> None:
+    frames = [EncodedFrame(KEYFRAME, 0, "video", "VP8", 90000, True)]
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(RTCRtpSendParameters(headerExtensions=EXTENSIONS))
+    pc, sender, sent = await _send(frames, forwarding_loop=True, rtx=True)
+    try:
+        original = RtpPacket.parse(sent[1], ext_map)
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
+        nack.lost = [original.sequence_number, (original.sequence_number + 1000) & 0xFFFF]
+        count = len(sent)
+        await sender._handle_rtcp_packet(nack)
+        assert len(sent) == count + 1  # the unknown sequence number is not resent
+        rtx = RtpPacket.parse(sent[-1], ext_map)
+        assert rtx.payload_type == 98
+        assert rtx.ssrc == sender._rtx_ssrc
+        assert rtx.payload == original.sequence_number.to_bytes(2) + original.payload
+        assert rtx.timestamp == original.timestamp
+        assert rtx.extensions.mid == "0"
+    finally:
+        await pc.close()
 
 
 async def test_sender_running_sees_the_rtp_loop(netns) -> None:

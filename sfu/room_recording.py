@@ -178,9 +178,12 @@ class RoomRecordings:
             loop=loop,
         )
         self._starting.add(room_id)  # a second start while the file opens is refused
+        # Those in the room now are in the recording from its first picture; who comes or
+        # goes while the file opens is told below.
+        present = {p.user_id: p.user_name for p in room.participants.values()}
         try:
             # Opening the file can block on a slow disk: not on the event loop.
-            await asyncio.to_thread(recorder.start)
+            await asyncio.to_thread(recorder.start, list(present.items()))
         except Exception as exc:
             log.warning("cannot start recording of %s: %s", room_id, exc)
             raise RecordingError(
@@ -200,7 +203,10 @@ class RoomRecordings:
         if isinstance(token, str):
             self._grant(recorder.id, token)
         for p in room.participants.values():
-            recorder.participant_joined(p.user_id, p.user_name)
+            if p.user_id not in present:
+                recorder.participant_joined(p.user_id, p.user_name)
+        for user_id in present.keys() - room.participants.keys():
+            recorder.participant_left(user_id)
 
         def sink(user_id: str, source: str, kind: str, frame: EncodedFrame) -> None:
             recorder.on_packet(user_id, source, kind, frame.to_packet(), frame.keyframe)

@@ -163,7 +163,7 @@ class RecordingSettings(Section):
     )
     max_total_mb: int = Field(0, ge=0, description="Delete oldest beyond this total; 0: no cap.")
     latency_ms: int = Field(
-        300,
+        1000,
         ge=0,
         le=5000,
         description="How far the recording runs behind live, so late packets still make it in.",

@@ -18,7 +18,7 @@ import queue
 import shutil
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ from sfu.recording.writer import EXTENSIONS, Writer
 
 log = logging.getLogger(__name__)
 
+FADE_SAMPLES = RATE // 100  # 10 ms ramps where a voice starts or the recording ends
 CAMERA_STALE_SECONDS = 3.0  # no picture for this long: show the placeholder
 SCREEN_STALE_SECONDS = 10.0  # static screens are sent at a low rate
 SPEAKER_THRESHOLD = 0.01  # RMS (about -40 dBFS): quieter is not speaking
@@ -183,8 +184,13 @@ class Recorder:
 
     # ----------------------------------------------------------------- control
 
-    def start(self) -> None:
-        """Open the output file and start the worker. Raises if the file cannot be created."""
+    def start(self, participants: Iterable[tuple[str, str]] = ()) -> None:
+        """Open the output file and start the worker. Raises if the file cannot be created.
+
+        ``participants``: (user id, name) of those already in the room, shown from the first
+        picture (``participant_joined`` after ``start`` stamps the time it is called, later
+        by however long opening the file and getting back to the caller took).
+        """
         if self.state != "created":
             raise RuntimeError(f"recorder already {self.state}")
         s = self.settings
@@ -213,6 +219,9 @@ class Recorder:
         self._frame_index = 0
         self._t0 = self._clock()
         self.state = "recording"
+        for user_id, name in participants:
+            self._announced.add(user_id)
+            self._queue.put(_Event(0.0, "join", user_id, name=name))
         self._write_meta()
         self._thread = threading.Thread(target=self._run, name=f"recorder-{self.room}", daemon=True)
         self._thread.start()
@@ -332,6 +341,7 @@ class Recorder:
                 self._drain()
                 if stopping:
                     assert self._stop_at is not None
+                    self._mixer.fade_out(round(self._stop_at * RATE), FADE_SAMPLES)
                     self._emit_until(self._stop_at, final=True)
                     reason = self.stop_reason or "stopped"
                     break
@@ -452,7 +462,10 @@ class Recorder:
         if track is None:
             return
         media = float(track.clock.unwrap(pkt.pts) * pkt.time_base)
-        at = track.clock.map(media, pkt.arrival)
+        # Packets later than the latency miss their place (audio is lost, pictures show late):
+        # a track whose delay grew for good is re-anchored. Audio and video alike, so a
+        # publisher's two tracks keep their relation when their path slows down.
+        at = track.clock.map(media, pkt.arrival, self.latency)
         if track.raw is not None:
             track.raw.write(pkt.data, at, pkt.keyframe)
         if pkt.kind == "video":
@@ -518,10 +531,23 @@ class Recorder:
         samples = np.concatenate(chunks).astype(np.float32, copy=False)
         pos = round(at * RATE)
         # Keep a track contiguous when its timestamps agree to within 2.5 ms (rounding): no
-        # clicks between consecutive packets. A bigger difference is real: a gap (DTX, loss)
-        # or the track's clock moving earlier as less delayed packets arrive; follow it.
-        if track.next_pos is not None and abs(pos - track.next_pos) <= RATE // 400:
+        # clicks between consecutive packets. A bigger difference is real: a gap (DTX, loss),
+        # followed; or the track's clock moving earlier as less delayed packets arrive.
+        if track.next_pos is None or pos > track.next_pos + RATE // 400:
+            # A voice starting (or resuming after a gap) mid-mix: fade it in, no click (which
+            # the AAC encoder would also turn into an overshoot past full scale).
+            ramp = min(FADE_SAMPLES, len(samples))
+            samples = samples.copy()
+            samples[:ramp] *= np.linspace(0.0, 1.0, ramp, dtype=np.float32)
+        elif abs(pos - track.next_pos) <= RATE // 400:
             pos = track.next_pos
+        elif pos < track.next_pos:
+            # The clock moved earlier (the track's delay shrank): never sum a voice with
+            # itself, skip what overlaps what is already mixed.
+            samples = samples[track.next_pos - pos :]
+            pos = track.next_pos
+            if not len(samples):
+                return
         track.next_pos = pos + len(samples)
         self._mixer.add(pos, samples)
         rms = float(np.sqrt(np.mean(samples * samples)))

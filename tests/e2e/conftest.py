@@ -177,22 +177,25 @@ class ServerProcess:
             return ""
 
 
-@pytest.fixture(scope="session")
-def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """``python -m sfu serve`` on a free port of 127.0.0.1, stopped with SIGTERM."""
+def start_server(workdir: Path, env_overrides: dict[str, str] | None = None) -> ServerProcess:
+    """``python -m sfu serve`` on a free port of 127.0.0.1, run from ``workdir``.
+
+    Defaults only (no ``SFU_*`` variable of the caller's environment), the admin token
+    ``ADMIN_TOKEN``, plus ``env_overrides`` (e.g. ``{"SFU_RECORDING__FPS": "15"}``). Waits until
+    ``/health`` answers; stop it with :func:`stop_server`.
+    """
     _require_netns()
     if not WEB_INDEX.is_file():
         pytest.fail("the web app is not built: run `cd client && npm ci && npm run build` first")
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    log_path = workdir / "server.log"
     cmd = [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    # Run from an empty folder so no ./sfu.toml of the developer is picked up; defaults only.
-    workdir = log_path.parent
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
     for key in [k for k in env if k.startswith("SFU_") and k != "SFU_NETNS"]:
         env.pop(key)
     env["SFU_AUTH__ADMIN_TOKEN"] = ADMIN_TOKEN
+    env.update(env_overrides or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(f"http://127.0.0.1:{port}", port, proc, log_path)
@@ -210,13 +213,26 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
             proc.kill()
             pytest.fail(f"server did not become healthy:\n{server.log_tail()}")
         time.sleep(0.1)
-    yield server
-    proc.send_signal(signal.SIGTERM)
+    return server
+
+
+def stop_server(server: ServerProcess) -> None:
+    """SIGTERM (the server finishes its recordings' files first), SIGKILL after 15 s."""
+    server.proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=15)
+        server.proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        server.proc.kill()
+        server.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``python -m sfu serve`` on a free port of 127.0.0.1, stopped with SIGTERM."""
+    # Run from an empty folder so no ./sfu.toml of the developer is picked up; defaults only.
+    server = start_server(tmp_path_factory.mktemp("server"))
+    yield server
+    stop_server(server)
 
 
 # -- browsers --------------------------------------------------------------------------------

@@ -133,12 +133,19 @@ def feeds(
     return [Feed(at, user, src, kind, p, k) for at, p, k in items]
 
 
-def drive(recorder, clock, script: list[tuple[float, Callable[[], None]]], end: float) -> None:
+def drive(
+    recorder,
+    clock,
+    script: list[tuple[float, Callable[[], None]]],
+    end: float,
+    participants: Iterable[tuple[str, str]] = (),
+) -> None:
     """Run ``script`` (time, action) on a manual clock as fast as possible, then stop at ``end``.
 
     Each action is called with the clock set to its time, as a live router would call it.
+    ``participants`` are passed to ``Recorder.start`` (in the room from the start).
     """
-    recorder.start()
+    recorder.start(participants)
     t0 = clock()
     for at, action in sorted(script, key=lambda item: item[0]):
         clock.set(t0 + at)

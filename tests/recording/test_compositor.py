@@ -111,7 +111,7 @@ def test_mixer_sums_with_headroom_and_never_clips():
     for f in (440, 660, 880, 1000):
         mix.add(100, (0.6 * np.sin(2 * np.pi * f * t)).astype(np.float32))
     out = np.concatenate([mix.take(1024) for _ in range(6)])
-    assert np.abs(out).max() <= 0.95
+    assert np.abs(out).max() <= 0.89
     assert (out[:100] == 0).all()  # silence before anyone spoke
     quiet = soft_limit(np.array([0.1, -0.5], dtype=np.float32))
     assert np.allclose(quiet, [0.1, -0.5])  # below the knee: untouched

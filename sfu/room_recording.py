@@ -295,6 +295,19 @@ class RoomRecordings:
             if producer.user_id == user_id and producer.source == source:
                 router.request_keyframe(producer)
 
+    async def settings_changed(self, keys: list[str]) -> None:
+        """A live ``recording.layout`` change also re-lays out every running recording."""
+        if "recording.layout" not in keys:
+            return
+        layout = self.settings.recording.layout
+        for active in list(self.active.values()):
+            if active.finished or active.layout == layout:
+                continue
+            active.recorder.set_layout(layout)
+            active.layout = layout
+            log.info("recording %s: layout now %s", active.recorder.id, layout)
+            await self._broadcast(active.room_id, active.state())
+
     async def _broadcast(self, room_id: str, state: dict[str, Any]) -> None:
         await self.signaling.sio.emit("recording-state", state, room=room_id)
 

@@ -24,6 +24,7 @@ from av import AudioFrame, VideoFrame
 
 from tests.conftest import Client, RunningServer
 from tests.media.peers import SfuPeer, SocketRouter
+from tests.test_cli import sfu
 
 TOKEN = "recording-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -507,3 +508,70 @@ async def test_auto_start_and_a_camera_turned_off(
     red = [(t, colour_share(p, (230, 30, 30))) for t, p in pictures]
     assert max(share for t, share in red if t < off) > 0.08, red
     assert max(share for t, share in red if off + 0.7 < t < off + 1.4) < 0.001, (off, red)
+
+
+@pytest.mark.webrtc
+async def test_a_live_layout_change_reaches_the_next_and_the_running_recording(
+    netns: None, make_server: MakeServer, tmp_path: Path, made: list[Client]
+) -> None:
+    """The operator's way: ``sfu settings set recording.layout`` against the live server."""
+    server = await start_server(make_server, tmp_path)
+    auth = ("--server", server.url, "--token", TOKEN)
+
+    async def cli(*args: str) -> Any:
+        # The CLI blocks on HTTP while the server under test runs on this event loop.
+        result = await asyncio.to_thread(sfu, *args)
+        assert result.exit_code == 0, result.output
+        return result
+
+    peers: list[SfuPeer] = []
+    loop = asyncio.get_running_loop()
+    try:
+        for user in ("alice", "bob"):
+            client = await connect(server, made)
+            peer = await SfuPeer(SocketRouter(client, "lay", user.title()), user).join()
+            peers.append(peer)
+            assert (await peer.publish({"camera": ColourTrack(COLOURS[user])}))["ok"]
+        router = server.server.rooms.get("lay").extras["router"]
+        await until(
+            lambda: (
+                len(router.producers) == 2 and all(p.frames > 10 for p in router.producers.values())
+            ),
+            timeout=30,
+            what="both cameras at the server",
+        )
+        # The next recording takes the new default: speaker (alice large, bob in the strip).
+        await cli("settings", "set", "recording.layout", "speaker", *auth)
+        result = await cli("record", "start", "lay", *auth)
+        recording_id = result.stdout.strip().rsplit(": ", 1)[1]
+        [state] = await made[0].wait_for("recording-state")
+        assert state["layout"] == "speaker"
+        started = loop.time()
+        await asyncio.sleep(3)
+        # ... and a running recording is re-laid out: the room is told, the picture changes.
+        await cli("settings", "set", "recording.layout", "grid", *auth)
+        switched = loop.time() - started
+        [_, state] = await made[0].wait_for("recording-state", count=2)
+        assert state["recording"] is True and state["layout"] == "grid"
+        await asyncio.sleep(3)
+        await cli("record", "stop", "lay", *auth)
+    finally:
+        for peer in peers:
+            await peer.close()
+    meta = server.server.recordings.store.get(recording_id)
+    assert meta is not None and meta["layout"] == "grid", meta
+    pictures, _, duration = decode(tmp_path / meta["file"])
+
+    def shares(t0: float, t1: float) -> tuple[float, float]:
+        chosen = [p for t, p in pictures if t0 <= t < t1]
+        assert len(chosen) > 5, (t0, t1)
+        return (
+            float(np.median([colour_share(p, COLOURS["alice"]) for p in chosen])),
+            float(np.median([colour_share(p, COLOURS["bob"]) for p in chosen])),
+        )
+
+    # The recording runs `latency` behind the clock, so the switch shows up to 1 s earlier.
+    alice, bob = shares(0.5, switched - 1.5)
+    assert alice > 3 * bob > 0, (alice, bob)  # speaker: one big tile, one small
+    alice, bob = shares(switched + 0.5, duration - 0.3)
+    assert 0.7 < alice / bob < 1.4, (alice, bob)  # grid: two equal tiles

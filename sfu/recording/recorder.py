@@ -628,6 +628,11 @@ class Recorder:
             main = (speaker, "camera")
         return self._compositor.compose(tiles, self.settings.layout, main)
 
+    def set_layout(self, layout: str) -> None:
+        """Switches the running composite to another layout from its next picture on."""
+        # One reference swap: the compositing thread reads ``settings`` once per picture.
+        self.settings = self.settings.model_copy(update={"layout": layout})
+
     def _update_speaker(self, t: float, present: set[str]) -> None:
         if self._speaker_manual in present:
             self._speaker = self._speaker_manual

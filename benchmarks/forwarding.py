@@ -67,13 +67,7 @@ class CountingPeer(SfuPeer):
     """
 
     def _on_track(self, track: Any) -> None:
-        assert self.subscribe_pc is not None
-        transceiver = next(
-            t for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track
-        )
-        entry = self.tracks[transceiver.mid]
-        received = Received(entry["userId"], entry["source"], entry["kind"])
-        self.received[entry["trackId"]] = received
+        received = self._received_for(track)
         loop = asyncio.get_running_loop()
 
         def on_frame(frame: EncodedFrame) -> None:
@@ -85,7 +79,8 @@ class CountingPeer(SfuPeer):
             self.changed.set()
 
         # Installed synchronously, before aiortc starts the receiver (as the server does).
-        ReceiverTap(transceiver.receiver, track.kind, on_frame, lambda: None, 0.3)
+        receiver = next(r for r in self.subscribe_pc.getReceivers() if r.track is track)
+        ReceiverTap(receiver, track.kind, on_frame, lambda: None, 0.3)
 
 
 class NaiveRouter:
@@ -135,15 +130,7 @@ class NaiveRouter:
         transceiver = pc.addTransceiver(self.relay.subscribe(track), direction="sendonly")
         await pc.setLocalDescription(await pc.createOffer())
         self.answers[user_id] = asyncio.get_running_loop().create_future()
-        entry = {
-            "mid": transceiver.mid,
-            "userId": publisher,
-            "source": "camera",
-            "kind": "video",
-            "trackId": f"{publisher}-camera",
-            "streamId": publisher,
-            "active": True,
-        }
+        entry = _camera_entry(transceiver.mid, publisher)
         await self.sends[user_id](
             "sfu-subscribe-offer",
             {
@@ -201,6 +188,11 @@ def _direct_entry(payload: dict, publisher: str) -> dict:
         for line in payload["description"]["sdp"].splitlines()
         if line.startswith("a=mid:")
     )
+    return _camera_entry(mid, publisher)
+
+
+def _camera_entry(mid: str | None, publisher: str) -> dict:
+    """A subscribe offer's track entry (docs/sfu.md) for a publisher's camera."""
     return {
         "mid": mid,
         "userId": publisher,

@@ -235,7 +235,8 @@ class SfuPeer:
             if not ack["ok"]:
                 self.answer_errors.append(ack)
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
+    def _received_for(self, track: MediaStreamTrack) -> Received:
+        """A new :class:`Received` record for an incoming track, labelled by the offer."""
         assert self.subscribe_pc is not None
         transceiver = next(
             t for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track
@@ -243,6 +244,10 @@ class SfuPeer:
         entry = self.tracks[transceiver.mid]
         received = Received(entry["userId"], entry["source"], entry["kind"])
         self.received[entry["trackId"]] = received
+        return received
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        received = self._received_for(track)
         task = asyncio.ensure_future(self._read(track, received))
         self._tasks.add(task)
 

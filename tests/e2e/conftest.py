@@ -313,6 +313,14 @@ class Participant:
     def audio_peak(self, name: str) -> dict[str, Any] | None:
         return self.eval(JS_AUDIO_PEAK, name)
 
+    def video_size(self, name: str) -> list[int] | None:
+        """[videoWidth, videoHeight] of the tile's <video> of ``name``."""
+        return self.eval(
+            '(n) => { const v = document.querySelector(`video[aria-label="${CSS.escape(n)}"]`);'
+            " return v ? [v.videoWidth, v.videoHeight] : null }",
+            name,
+        )
+
     def peers(self) -> list[dict[str, Any]]:
         return self.eval("() => window.__sfuDebug ? window.__sfuDebug.peers() : []")
 
@@ -343,6 +351,48 @@ def wait_until(
 
 def colour_close(got: list[float] | None, want: tuple[int, int, int], tol: float = 25) -> bool:
     return got is not None and all(abs(g - w) <= tol for g, w in zip(got, want, strict=True))
+
+
+TONE_TOLERANCE_HZ = 15
+
+
+def assert_sees(viewer: Participant, name: str, timeout: float = 30) -> None:
+    """``viewer``'s tile of ``name`` shows that persona's colour."""
+    want = PERSONAS[name].rgb
+    wait_until(
+        lambda: colour_close(viewer.video_colour(name), want),
+        timeout=timeout,
+        what=f"{viewer.name} to see {name}'s colour {want} (got {viewer.video_colour(name)})",
+    )
+
+
+def assert_hears(listener: Participant, name: str, timeout: float = 20) -> None:
+    """``listener`` receives ``name``'s tone, live and loud enough."""
+    want = PERSONAS[name].tone_hz
+
+    def heard() -> Any:
+        peak = listener.audio_peak(name)
+        ok = (
+            peak is not None
+            and peak["readyState"] == "live"
+            and abs(peak["hz"] - want) <= TONE_TOLERANCE_HZ
+            and peak["db"] > -70
+        )
+        return peak if ok else None
+
+    wait_until(heard, timeout=timeout, what=f"{listener.name} to hear {name}'s {want} Hz")
+
+
+def assert_gets_screen(viewer: Participant, name: str) -> None:
+    """``viewer`` receives ``name``'s 16:9 fake screen instead of the camera's colour."""
+    viewer.page.wait_for_selector(f'[data-testid=video-tile][data-name="{name}"][data-screen="on"]')
+
+    def wide() -> Any:
+        size = viewer.video_size(name)
+        return size if size and size[0] > 0 and abs(size[0] / size[1] - 16 / 9) < 0.05 else None
+
+    wait_until(wide, what=f"{viewer.name} to receive {name}'s 16:9 screen")
+    assert not colour_close(viewer.video_colour(name), PERSONAS[name].rgb)
 
 
 def chromium_args(

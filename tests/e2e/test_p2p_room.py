@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import (
     OUTPUT_DIR,
-    PERSONAS,
     LaunchFn,
     Participant,
     ServerProcess,
-    colour_close,
+    assert_gets_screen,
+    assert_hears,
+    assert_sees,
     wait_until,
 )
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
-
-TONE_TOLERANCE_HZ = 15
 
 
 class Room:
@@ -64,15 +62,6 @@ def room(e2e_server: ServerProcess, launch: LaunchFn) -> Iterator[Room]:
     yield Room(room_id, {"Alice": alice, "Bob": bob, "Carol": carol})
 
 
-def assert_sees(viewer: Participant, name: str, timeout: float = 30) -> None:
-    want = PERSONAS[name].rgb
-    wait_until(
-        lambda: colour_close(viewer.video_colour(name), want),
-        timeout=timeout,
-        what=f"{viewer.name} to see {name}'s colour {want} (got {viewer.video_colour(name)})",
-    )
-
-
 def connected_peers(p: Participant) -> set[str]:
     return {x["userId"] for x in p.peers() if x["connectionState"] == "connected"}
 
@@ -101,22 +90,7 @@ def test_screenshot_of_three_person_room(netns: None, room: Room) -> None:
 def test_three_participants_hear_each_other(netns: None, room: Room) -> None:
     for listener in room.people.values():
         for other in room.others(listener.name):
-            want = PERSONAS[other.name].tone_hz
-
-            def tone_heard(
-                listener: Participant = listener, other: Participant = other, want: float = want
-            ) -> Any:
-                peak = listener.audio_peak(other.name)
-                ok = (
-                    peak is not None
-                    and peak["readyState"] == "live"
-                    and abs(peak["hz"] - want) <= TONE_TOLERANCE_HZ
-                    and peak["db"] > -70
-                )
-                return peak if ok else None
-
-            what = f"{listener.name} to hear {other.name}'s {want} Hz"
-            wait_until(tone_heard, timeout=20, what=what)
+            assert_hears(listener, other.name)
         # the speaking indicator (WebAudio level of each remote stream) is lit for the tones
         for other in room.others(listener.name):
             listener.page.wait_for_selector(
@@ -171,12 +145,6 @@ def test_mute_shows_on_the_others_tiles(netns: None, room: Room) -> None:
         p.page.wait_for_selector('[data-testid=video-tile][data-name="Bob"][data-audio="on"]')
 
 
-JS_VIDEO_SIZE = """(name) => {
-  const v = document.querySelector(`video[aria-label="${CSS.escape(name)}"]`);
-  return v ? [v.videoWidth, v.videoHeight] : null;
-}"""
-
-
 def test_screen_share_reaches_the_others(netns: None, room: Room) -> None:
     """Headless Chromium with --use-fake-ui-for-media-stream and --use-fake-device-for-media-stream
     answers getDisplayMedia with a fake *entire screen* (displaySurface 'monitor', 16:9), so the
@@ -187,14 +155,7 @@ def test_screen_share_reaches_the_others(netns: None, room: Room) -> None:
     own_video = alice.page.locator('video[aria-label="Alice"]')
     assert "mirrored" not in (own_video.get_attribute("class") or "")
     for p in room.others("Alice"):
-        p.page.wait_for_selector('[data-testid=video-tile][data-name="Alice"][data-screen="on"]')
-
-        def wide(p: Participant = p) -> Any:
-            size = p.eval(JS_VIDEO_SIZE, "Alice")
-            return size if size and size[0] > 0 and abs(size[0] / size[1] - 16 / 9) < 0.05 else None
-
-        wait_until(wide, what=f"{p.name} to receive Alice's 16:9 screen")
-        assert not colour_close(p.video_colour("Alice"), PERSONAS["Alice"].rgb)
+        assert_gets_screen(p, "Alice")
     # Stopping restores the camera for everyone.
     alice.page.get_by_test_id("toggle-screen").click()
     assert alice.page.get_by_test_id("screen-share-warning").count() == 0

@@ -16,17 +16,17 @@ import pytest
 
 from tests.e2e.conftest import (
     OUTPUT_DIR,
-    PERSONAS,
     LaunchFn,
     Participant,
     ServerProcess,
-    colour_close,
+    assert_gets_screen,
+    assert_hears,
+    assert_sees,
     wait_until,
 )
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
-TONE_TOLERANCE_HZ = 15
 BOTH_CONNECTED = {"publish": "connected", "subscribe": "connected"}
 
 
@@ -61,31 +61,6 @@ def room(e2e_server: ServerProcess, launch: LaunchFn) -> Iterator[Room]:
         people[name] = launch(name, room=room_id)
         people[name].wait_joined()
     yield Room(room_id, e2e_server, people)
-
-
-def assert_sees(viewer: Participant, name: str, timeout: float = 30) -> None:
-    want = PERSONAS[name].rgb
-    wait_until(
-        lambda: colour_close(viewer.video_colour(name), want),
-        timeout=timeout,
-        what=f"{viewer.name} to see {name}'s colour {want} (got {viewer.video_colour(name)})",
-    )
-
-
-def assert_hears(listener: Participant, name: str) -> None:
-    want = PERSONAS[name].tone_hz
-
-    def heard() -> Any:
-        peak = listener.audio_peak(name)
-        ok = (
-            peak is not None
-            and peak["readyState"] == "live"
-            and abs(peak["hz"] - want) <= TONE_TOLERANCE_HZ
-            and peak["db"] > -70
-        )
-        return peak if ok else None
-
-    wait_until(heard, timeout=20, what=f"{listener.name} to hear {name}'s {want} Hz via the SFU")
 
 
 def connections(p: Participant) -> dict[str, str]:
@@ -172,25 +147,12 @@ def test_late_joiner_sees_and_hears_everyone(netns: None, room: Room, launch: La
     assert media["participants"] == 4 and media["forwardingEncodes"] == 0
 
 
-JS_VIDEO_SIZE = """(name) => {
-  const v = document.querySelector(`video[aria-label="${CSS.escape(name)}"]`);
-  return v ? [v.videoWidth, v.videoHeight] : null;
-}"""
-
-
 def test_screen_share_reaches_everyone(netns: None, room: Room) -> None:
     carol = room["Carol"]
     carol.page.get_by_test_id("toggle-screen").click()
     carol.page.get_by_test_id("screen-share-warning").wait_for()
     for p in room.others("Carol"):
-        p.page.wait_for_selector('[data-testid=video-tile][data-name="Carol"][data-screen="on"]')
-
-        def wide(p: Participant = p) -> Any:
-            size = p.eval(JS_VIDEO_SIZE, "Carol")
-            return size if size and size[0] > 0 and abs(size[0] / size[1] - 16 / 9) < 0.05 else None
-
-        wait_until(wide, what=f"{p.name} to receive Carol's 16:9 screen")
-        assert not colour_close(p.video_colour("Carol"), PERSONAS["Carol"].rgb)
+        assert_gets_screen(p, "Carol")
     sources = {(x["userId"], x["source"]) for x in room.media()["producers"]}
     assert (carol.user_id(), "screen") in sources
     carol.page.get_by_test_id("toggle-screen").click()

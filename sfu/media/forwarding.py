@@ -235,10 +235,15 @@ class ReceiverTap:
         The publisher then never sends more than the slowest subscriber, or the configured
         maximum, can take.
         """
-        name = "_RTCRtpReceiver__remote_bitrate_estimator"
-        estimator = getattr(self.receiver, name)
-        if estimator is not None:
-            setattr(self.receiver, name, _CappedEstimator(estimator, cap))
+        cap_receiver_remb(self.receiver, cap)
+
+
+def cap_receiver_remb(receiver: RTCRtpReceiver, cap: Callable[[], int]) -> None:
+    """Caps the REMB an aiortc receiver sends by ``cap()`` (also: a slow synthetic peer)."""
+    name = "_RTCRtpReceiver__remote_bitrate_estimator"
+    estimator = getattr(receiver, name)
+    if estimator is not None:
+        setattr(receiver, name, _CappedEstimator(estimator, cap))
 
 
 class _CappedEstimator:

@@ -339,3 +339,35 @@ async def test_late_joiner_gets_every_publisher_at_once(netns, make_router, peer
     stats = router.stats()
     assert stats["queueOverflows"] == 0
     assert [c for c in stats["consumerList"] if not c["sending"]] == []
+
+
+async def test_the_slowest_subscribers_remb_reaches_the_publisher(netns, make_router, peers):
+    router = make_router()
+    alice = await peers(router, "alice")
+    await alice.publish({"camera": NumberedVideoTrack(noise=128)})
+    bob = await peers(router, "bob")
+    await bob.wait_video("alice", 10)
+
+    def target() -> int | None:
+        encoder = forwarding.sender_packer(alice.publish_sender("video"))
+        return None if encoder is None else encoder.target_bitrate
+
+    async def until(condition, timeout: float, what: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (value := target()) is None or not condition(value):
+            assert loop.time() < deadline, f"{what}: the publisher's target is {value}"
+            await asyncio.sleep(0.1)
+
+    # One fast subscriber: the publisher climbs well above aiortc's 500 kbps start.
+    await until(lambda b: b >= 600_000, 20, "no high estimate with one fast subscriber")
+    # Carol's link takes only 300 kbps: her REMB (the lowest) is what alice is told.
+    carol = await peers(router, "carol")
+    await carol.wait_video("alice", 5)
+    for receiver in carol.subscribe_pc.getReceivers():
+        forwarding.cap_receiver_remb(receiver, lambda: 300_000)
+    await until(lambda b: b <= 300_000, 10, "carol's low REMB never reached alice")
+    # Carol leaves: her REMB no longer holds alice back.
+    await carol.close()
+    await router.leave("carol")
+    await until(lambda b: b >= 450_000, 20, "alice stayed held back after carol left")

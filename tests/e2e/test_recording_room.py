@@ -88,7 +88,7 @@ TONE_PRESENT = 0.15  # the median block
 TONE_ABSENT = 0.06  # the median block
 TONE_COVERAGE = 0.8  # share of blocks in which each present voice is heard
 FULL_SCALE = 1.0
-AAC_OVERSHOOT = 0.15
+AAC_OVERSHOOT = 0.3  # single-sample codec ringing; an unlimited sum of 3 x 0.5 reaches 1.5
 
 
 @pytest.fixture(scope="module")
@@ -456,12 +456,14 @@ def test_mix_holds_the_present_voices_and_never_clips(
     netns: None, decoded: Decoded, phases: list[Phase]
 ) -> None:
     audio = decoded.audio
-    # The mix's limiter keeps three voices of 0.5 (1.5 summed) under 0.89; AAC overshoots
-    # that by up to ~0.1 at a click (Chromium's fake microphone clicks where it loops its
-    # file): at most a stray sample at full scale, never the 1.5 of an unlimited sum.
+    # The mix's limiter keeps three voices of 0.5 (1.5 summed) under 0.89 (tests/recording
+    # check the mixer's own output never passes it). AAC rings past that at a sharp edge
+    # (Chromium's fake microphone clicks where it loops its file; measured peaks up to 1.15
+    # in single samples): so a handful of samples may pass full scale, never a clipped run
+    # like the ~20% of an unlimited sum.
     peak = float(np.abs(audio).max())
     assert 0.2 < peak < FULL_SCALE + AAC_OVERSHOOT, peak
-    assert np.mean(np.abs(audio) >= FULL_SCALE) < 1e-4, peak  # an unlimited sum: ~20%
+    assert np.mean(np.abs(audio) >= FULL_SCALE) < 1e-3, peak
     # Wrap-around (an int16 overflow) jumps by nearly 2 between two samples; a click in a
     # source (see above) by up to about 1.
     jump = float(np.abs(np.diff(audio)).max())

@@ -9,6 +9,7 @@ own (see conftest.PERSONAS), so pixels and frequencies tell whose media arrived 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -184,6 +185,34 @@ def test_reconnect_after_a_network_blip_rejoins_as_the_same_user(netns: None, ro
         assert_sees(p, "Carol")
         assert_sees(carol, p.name)
         wait_until(lambda p=p: len(connected_peers(p)) == 2, what=f"{p.name}'s 2 peers")
+
+
+def test_silent_drop_rejoins_at_once_with_the_rejoin_token(
+    netns: None, room: Room, e2e_server: ServerProcess
+) -> None:
+    """The network vanishes without a close (no TCP FIN): the server would keep the dead
+    socket, and the user id, until Engine.IO's ping timeout (~45 s). The app's new socket
+    proves it is the same participant with the join answer's rejoin token and takes over."""
+    carol = room["Carol"]
+    before = carol.user_id()
+    started = time.monotonic()
+    carol.eval("() => window.__sfuDebug.simulateSilentDrop()")
+    wait_until(
+        lambda: (
+            f"user-left {before} from {room.id} (replaced by a new connection)"
+            in e2e_server.log_tail(400)
+        ),
+        what="the server to replace Carol's stale socket",
+    )
+    carol.wait_joined()
+    assert carol.user_id() == before
+    for p in room.others("Carol"):
+        assert_sees(p, "Carol")
+        assert_sees(carol, p.name)
+        wait_until(lambda p=p: len(connected_peers(p)) == 2, what=f"{p.name}'s 2 peers")
+    wait_until(lambda: len(connected_peers(carol)) == 2, what="Carol's 2 peers")
+    # Well inside the ping timeout the stale socket would otherwise have held the id for.
+    assert time.monotonic() - started < 30
 
 
 def test_late_joiner_connects_then_leaves(netns: None, room: Room, launch: LaunchFn) -> None:

@@ -37,6 +37,10 @@ export interface SfuDebug {
   remoteTracks: () => Record<string, { kind: string; readyState: string; muted: boolean; enabled: boolean }[]>
   /** Closes the signaling transport as a network blip would; Socket.IO then reconnects. */
   simulateNetworkBlip: () => void
+  /** A network that vanishes without a goodbye: this client stops using its WebSocket (which
+   * stays open, so the server still counts the old socket until its ping timeout) and
+   * reconnects on a new one, as after a switch from Wi-Fi to mobile data. */
+  simulateSilentDrop: () => void
   /** Fires 'ended' on the shared screen track, as the browser's own "Stop sharing" does. */
   endScreenShareFromBrowser: () => void
 }
@@ -309,6 +313,20 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       },
       simulateNetworkBlip: () => {
         signalingRef.current?.socket.io.engine?.close()
+      },
+      simulateSilentDrop: () => {
+        const engine = signalingRef.current?.socket.io.engine as unknown as
+          | { transport?: { ws?: WebSocket }; _onClose: (reason: string) => void }
+          | undefined
+        const ws = engine?.transport?.ws
+        if (!engine || !ws) return
+        // Deaf and mute on the old connection, but never closed: no packet says goodbye.
+        ws.onmessage = null
+        ws.onclose = null
+        ws.onerror = null
+        ws.send = () => undefined
+        ws.close = () => undefined
+        engine._onClose('transport error') // engine.io-client 6's own path for a dead transport
       },
       endScreenShareFromBrowser: () => {
         screenRef.current?.dispatchEvent(new Event('ended'))

@@ -209,7 +209,9 @@ class RoomRecordings:
             recorder.participant_left(user_id)
 
         def sink(user_id: str, source: str, kind: str, frame: EncodedFrame) -> None:
-            recorder.on_packet(user_id, source, kind, frame.to_packet(), frame.keyframe)
+            recorder.on_packet(
+                user_id, source, kind, frame.to_packet(), frame.keyframe, capture=frame.capture
+            )
 
         active = Active(
             room_id=room_id,

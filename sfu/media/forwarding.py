@@ -42,6 +42,7 @@ from aiortc.rtp import (
     RTP_HISTORY_SIZE,
     HeaderExtensionsMap,
     RtcpPsfbPacket,
+    RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
     wrap_rtx,
@@ -69,6 +70,9 @@ class EncodedFrame:
     keyframe: bool
     # The frame cut into RTP payload pieces, once for all subscribers (see Packer.pack).
     chunks: list[bytes] | None = field(default=None, repr=False, compare=False)
+    # When the publisher captured it, on its wall clock (from its RTCP sender reports; NTP
+    # seconds): one clock for a publisher's audio and video. None before the first report.
+    capture: float | None = None
 
     def to_packet(self) -> av.Packet:
         """The frame as an :class:`av.Packet`, e.g. for a muxer or a decoder."""
@@ -162,14 +166,27 @@ class ReceiverTap:
         self._handle_rtp = receiver._handle_rtp_packet
         self._send_pli = receiver._send_rtcp_pli
         self._rtx_types: set[int] | None = None
+        # The publisher's last sender report for this stream: (NTP seconds, RTP timestamp).
+        self.sender_report: tuple[float, int] | None = None
+        self._handle_rtcp = receiver._handle_rtcp_packet
         receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._frame)  # type: ignore[attr-defined]
         receiver._handle_rtp_packet = self._rtp  # type: ignore[method-assign]
+        receiver._handle_rtcp_packet = self._rtcp  # type: ignore[method-assign]
         # aiortc sends a PLI itself when its jitter buffer overflows or a packet is far
         # out of order: frames were dropped, so forwarding must wait for a keyframe too.
         receiver._send_rtcp_pli = self._aiortc_pli  # type: ignore[method-assign]
 
     def _frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
         self._released = True
+        capture = None
+        if self.sender_report is not None:
+            ntp, rtp = self.sender_report
+            # aiortc counts frame timestamps from the stream's first one: back to RTP's.
+            mapper = self.receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
+            raw = (frame.timestamp + (mapper._origin or 0)) % (1 << 32)
+            # Signed RTP distance to the report (either side of it, across a wrap).
+            ticks = (raw - rtp + (1 << 31)) % (1 << 32) - (1 << 31)
+            capture = ntp + ticks / codec.clockRate
         self._on_frame(
             EncodedFrame(
                 data=frame.data,
@@ -178,8 +195,15 @@ class ReceiverTap:
                 codec=codec.name,
                 clock_rate=codec.clockRate,
                 keyframe=is_keyframe(codec.name, frame.data),
+                capture=capture,
             )
         )
+
+    async def _rtcp(self, packet: Any) -> None:
+        if isinstance(packet, RtcpSrPacket) and (self.ssrc is None or packet.ssrc == self.ssrc):
+            info = packet.sender_info
+            self.sender_report = (info.ntp_timestamp / (1 << 32), info.rtp_timestamp)
+        await self._handle_rtcp(packet)
 
     async def _rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         self.packets += 1

@@ -73,6 +73,7 @@ class _Packet:
     pts: int
     time_base: Any
     keyframe: bool
+    capture: float | None = None  # the sender's wall clock (RTCP SR), seconds
 
 
 @dataclass(slots=True)
@@ -176,6 +177,9 @@ class Recorder:
         self._start_utc: datetime | None = None
         self._participants: dict[str, _Participant] = {}
         self._tracks: dict[tuple[str, str, str], _Track] = {}
+        # One clock per publisher for frames with a sender-report capture time: its audio and
+        # video then keep the relation they had when captured, whatever their path delays.
+        self._sender_clocks: dict[str, TrackClock] = {}
         self._speaker: str | None = None
         self._speaker_manual: str | None = None
         self._candidate: tuple[str | None, float] = (None, 0.0)
@@ -282,6 +286,7 @@ class Recorder:
         is_keyframe: bool | None = None,
         *,
         user_name: str | None = None,
+        capture: float | None = None,
     ) -> None:
         """Router sink: one encoded frame (VP8/H.264 video, Opus audio).
 
@@ -289,7 +294,9 @@ class Recorder:
         router's ``EncodedFrame`` (``data``, ``timestamp``, ``clock_rate``, ``keyframe``), so
         ``router.add_sink(recorder.on_packet)`` works as is. ``is_keyframe=None``: taken from
         the frame, else detected from the payload. Never blocks; av.Packet payloads are copied
-        so the router may reuse the packet.
+        so the router may reuse the packet. ``capture``: when the frame was captured on the
+        sender's wall clock (from its RTCP sender reports; the frame's own ``capture`` if
+        it has one), which puts a publisher's audio and video on one clock.
         """
         if self.state != "recording" or self._stop_event.is_set():
             return
@@ -298,6 +305,8 @@ class Recorder:
         else:
             pts, data = packet.timestamp, packet.data
             time_base = fractions.Fraction(1, packet.clock_rate)
+            if capture is None:
+                capture = getattr(packet, "capture", None)
             if is_keyframe is None:
                 is_keyframe = bool(packet.keyframe)
         if pts is None or time_base is None or not data:
@@ -319,7 +328,9 @@ class Recorder:
         if user_name is not None and user_id not in self._announced:
             self._announced.add(user_id)
             self._put(_Event(self._now(), "join", user_id, name=user_name))
-        self._queue.put(_Packet(self._now(), user_id, source, kind, data, pts, time_base, key))
+        self._queue.put(
+            _Packet(self._now(), user_id, source, kind, data, pts, time_base, key, capture)
+        )
 
     def _put(self, item: _Packet | _Event) -> None:
         if self.state == "recording" and not self._stop_event.is_set():
@@ -461,11 +472,17 @@ class Recorder:
         track = self._track(pkt)
         if track is None:
             return
-        media = float(track.clock.unwrap(pkt.pts) * pkt.time_base)
         # Packets later than the latency miss their place (audio is lost, pictures show late):
         # a track whose delay grew for good is re-anchored. Audio and video alike, so a
         # publisher's two tracks keep their relation when their path slows down.
-        at = track.clock.map(media, pkt.arrival, self.latency)
+        if pkt.capture is not None:
+            # Sender-report time: the publisher's tracks share one clock, anchored by the
+            # faster path; the slower track's packets come a little late, inside the latency.
+            clock = self._sender_clocks.setdefault(pkt.user_id, TrackClock())
+            at = clock.map(pkt.capture, pkt.arrival, self.latency)
+        else:
+            media = float(track.clock.unwrap(pkt.pts) * pkt.time_base)
+            at = track.clock.map(media, pkt.arrival, self.latency)
         if track.raw is not None:
             track.raw.write(pkt.data, at, pkt.keyframe)
         if pkt.kind == "video":

@@ -250,6 +250,14 @@ def test_call_sites_look_hooks_up_on_the_instance() -> None:
 
     assert {"_handle_rtcp_data", "_handle_rtp_data"} <= names(RTCDtlsTransport._recv_next)
     assert "_handle_rtp_packet" in names(RTCDtlsTransport._handle_rtp_data)
+    assert "_handle_rtcp_packet" in names(RTCDtlsTransport._handle_rtcp_data)
+    # Frame timestamps are counted from the first one by a mapper whose origin gives RTP's
+    # back (ReceiverTap's capture times from sender reports).
+    from aiortc.rtcrtpreceiver import TimestampMapper
+
+    mapper = TimestampMapper()
+    assert mapper.map(4_000_000_000) == 0 and mapper._origin == 4_000_000_000
+    assert "_RTCRtpReceiver__timestamp_mapper" in names(RTCRtpReceiver.__init__)
     assert "_send_rtcp_pli" in names(RTCRtpReceiver._handle_rtp_packet)
     assert "_send_keyframe" in names(RTCRtpSender._handle_rtcp_packet)
     assert "target_bitrate" in names(RTCRtpSender._handle_rtcp_packet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import av
 import pytest
@@ -13,6 +14,8 @@ from sfu.media import forwarding
 from .peers import NumberedVideoTrack, ToneTrack, assert_in_order, read_number
 
 pytestmark = pytest.mark.webrtc
+
+NTP_UNIX_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 
 async def test_video_reaches_several_subscribers_in_order(netns, make_router, peers):
@@ -279,6 +282,31 @@ async def test_sink_gets_decodable_frames_of_every_producer(netns, make_router, 
     assert len(numbers) >= 10
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
     assert [f.timestamp for f in video] == sorted(f.timestamp for f in video)
+
+
+async def test_frames_carry_the_senders_capture_time(netns, make_router, peers):
+    # From the publisher's RTCP sender reports (NTP <-> RTP): one wall clock for its audio
+    # and video, which the recorder uses for lip sync. aiortc's sender reports the wall
+    # time of its last packet, so here the capture time is about now.
+    router = make_router()
+    alice = await peers(router, "alice")
+    await alice.publish({"camera": NumberedVideoTrack(), "microphone": ToneTrack()})
+    got: dict[str, list[tuple[float, float]]] = {"audio": [], "video": []}
+    enough = asyncio.Event()
+
+    def sink(user: str, source: str, kind: str, frame: forwarding.EncodedFrame) -> None:
+        if frame.capture is not None:
+            got[kind].append((frame.capture - NTP_UNIX_OFFSET, time.time()))
+            if all(len(v) >= 10 for v in got.values()):
+                enough.set()
+
+    router.add_sink(sink)
+    await asyncio.wait_for(enough.wait(), 15)  # the first reports come within ~2 s
+    for kind, pairs in got.items():
+        lags = [now - capture for capture, now in pairs]
+        assert all(-0.05 < lag < 0.5 for lag in lags), (kind, lags)
+        captures = [capture for capture, _ in pairs]
+        assert captures == sorted(captures), kind
 
 
 async def test_publisher_can_start_over_with_a_new_connection(netns, make_router, peers):

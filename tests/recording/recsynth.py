@@ -29,6 +29,7 @@ class Feed:
     kind: str
     packet: av.Packet
     keyframe: bool
+    capture: float | None = None  # the sender's capture time (as from RTCP sender reports)
 
 
 def h264_frames(
@@ -156,7 +157,9 @@ def drive(
 
 def packet_actions(recorder, items: list[Feed]) -> list[tuple[float, Callable[[], None]]]:
     def call(f: Feed) -> Callable[[], None]:
-        return lambda: recorder.on_packet(f.user_id, f.source, f.kind, f.packet, f.keyframe)
+        return lambda: recorder.on_packet(
+            f.user_id, f.source, f.kind, f.packet, f.keyframe, capture=f.capture
+        )
 
     return [(f.at, call(f)) for f in items]
 

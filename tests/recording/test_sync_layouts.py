@@ -87,6 +87,42 @@ def test_flash_and_beep_stay_within_40ms(tmp_path, container):
         assert abs(a - (0.5 + want)) <= 0.012, (a, want)
 
 
+def flash_and_beep_onsets(out) -> tuple[list[float], list[float]]:
+    luma = np.array([s[0].mean() for s in out.samples])
+    bright = luma > 180
+    onsets_v = [out.times[i] for i in range(1, len(bright)) if bright[i] and not bright[i - 1]]
+    loud = np.convolve(np.abs(out.audio) > 0.2, np.ones(48), "same") > 0
+    idx = np.flatnonzero(loud[1:] & ~loud[:-1]) + 1
+    return onsets_v, [out.audio_start + i / 48000 for i in idx]
+
+
+@pytest.mark.parametrize("sender_reports", [True, False])
+def test_sender_reports_keep_lip_sync_when_video_travels_slower(tmp_path, sender_reports):
+    """The publisher's video reaches the server 150 ms later than its audio, all along (a
+    slower encoder, a pacer): placed by arrival the flash would trail the beep by 150 ms. With
+    the capture times of its RTCP sender reports, both tracks share the sender's clock."""
+    settings = RecordingSettings(directory=tmp_path, width=320, height=180, fps=30)
+    clock = ManualClock()
+    rec = Recorder("sr", settings, clock=clock)
+    sender_epoch = 3_900_000_000.0  # NTP-like seconds: only differences matter
+    video = feeds("a", vp8_frames(_flash_video, 0.5, 4.5, fps=30), "video")
+    audio = feeds("a", opus_frames(_beep, 0.5, 4.5), "audio")
+    for f in video + audio:
+        if sender_reports:
+            f.capture = sender_epoch + f.at
+        if f.kind == "video":
+            f.at += 0.150
+    items = sorted(jittered(video, 3) + jittered(audio, 4), key=lambda f: f.at)
+    drive(rec, clock, packet_actions(rec, items), end=5.2)
+    onsets_v, onsets_a = flash_and_beep_onsets(decode(rec.path, [(160, 60)]))
+    assert len(onsets_v) == len(onsets_a) >= 2, (onsets_v, onsets_a)
+    offsets = [v - a for v, a in zip(onsets_v, onsets_a, strict=True)]
+    if sender_reports:
+        assert all(abs(o) <= 0.040 for o in offsets), offsets
+    else:  # what arrival times alone give: the path difference, kept
+        assert all(0.100 <= o <= 0.200 for o in offsets), offsets
+
+
 def test_speaker_layout_follows_the_voice_and_screen_share_takes_the_stage(tmp_path):
     settings = RecordingSettings(
         directory=tmp_path, width=320, height=180, fps=10, layout="speaker", labels=False

@@ -396,12 +396,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
+def _require_http(server: str) -> None:
+    if not server.startswith(("http://", "https://")):
+        fail(f"--server must be an http:// or https:// URL (got {server!r})", 2)
+
+
 def _open(
     server: str, token: str | None, method: str, path: str, body: Any = None, *, what: str = ""
 ) -> Any:
     """Send one API request and return the open response; any failure is one line and exit."""
-    if not server.startswith(("http://", "https://")):
-        fail(f"--server must be an http:// or https:// URL (got {server!r})", 2)
+    _require_http(server)
     url = server.rstrip("/") + path
     headers = {"Accept": "application/json"}
     if token:
@@ -952,8 +956,7 @@ def loadtest(
     from a frame's capture to its decoding. Exits 1 when a subscriber misses a publisher's
     video. The peers use host ICE candidates only (no STUN or TURN).
     """
-    if not server.startswith(("http://", "https://")):
-        fail(f"--server must be an http:// or https:// URL (got {server!r})", 2)
+    _require_http(server)
     width, height = _video_size(video_size)
     import asyncio
     import secrets

@@ -21,7 +21,6 @@ from typing import Any
 from aiohttp import web
 
 from sfu.media import Router
-from sfu.media.forwarding import EncodedFrame
 from sfu.recording import Recorder, RecordingStore
 from sfu.recording import http as recording_http
 from sfu.rooms import Participant, Room, RoomRegistry
@@ -208,18 +207,14 @@ class RoomRecordings:
         for user_id in present.keys() - room.participants.keys():
             recorder.participant_left(user_id)
 
-        def sink(user_id: str, source: str, kind: str, frame: EncodedFrame) -> None:
-            recorder.on_packet(
-                user_id, source, kind, frame.to_packet(), frame.keyframe, capture=frame.capture
-            )
-
         active = Active(
             room_id=room_id,
             recorder=recorder,
             started_by=started_by,
             started_at=int(time.time() * 1000),
             layout=chosen,
-            remove_sink=router.add_sink(sink),
+            # The router's EncodedFrame as is: no av.Packet and no copy per frame on the loop.
+            remove_sink=router.add_sink(recorder.on_packet),
             router=router,
             tracks=_tracks(router),
         )

@@ -43,12 +43,12 @@ class Server:
         self.recordings = RoomRecordings(settings, self.rooms, self.signaling)
         self.api = Api(settings, self.rooms, self.signaling, self.started, self.metrics.render)
         self.api.on_settings_changed.append(self._settings_changed)
+        self.api.on_settings_changed.append(self.recordings.settings_changed)
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def _settings_changed(self, keys: list[str]) -> None:
+    def _settings_changed(self, keys: list[str]) -> None:
         if "server.log_level" in keys:
             logging.getLogger("sfu").setLevel(self.settings.server.log_level)
-        await self.recordings.settings_changed(keys)
 
     def static_dir(self) -> Path | None:
         chosen = self.settings.server.static_dir or WEB_DIR

@@ -174,6 +174,15 @@ def test_screen_share_reaches_the_others(netns: None, room: Room) -> None:
         assert_sees(p, "Alice")
 
 
+def assert_meets_everyone_again(room: Room, name: str) -> None:
+    """After a rejoin: both ways, the pictures flow, and every other peer has 2 peers again."""
+    back = room[name]
+    for p in room.others(name):
+        assert_sees(p, name)
+        assert_sees(back, p.name)
+        wait_until(lambda p=p: len(connected_peers(p)) == 2, what=f"{p.name}'s 2 peers")
+
+
 def test_reconnect_after_a_network_blip_rejoins_as_the_same_user(netns: None, room: Room) -> None:
     carol = room["Carol"]
     before = carol.user_id()
@@ -181,10 +190,7 @@ def test_reconnect_after_a_network_blip_rejoins_as_the_same_user(netns: None, ro
     carol.page.get_by_text("Reconnected").wait_for()
     carol.wait_joined()
     assert carol.user_id() == before
-    for p in room.others("Carol"):
-        assert_sees(p, "Carol")
-        assert_sees(carol, p.name)
-        wait_until(lambda p=p: len(connected_peers(p)) == 2, what=f"{p.name}'s 2 peers")
+    assert_meets_everyone_again(room, "Carol")
 
 
 def test_silent_drop_rejoins_at_once_with_the_rejoin_token(
@@ -206,10 +212,7 @@ def test_silent_drop_rejoins_at_once_with_the_rejoin_token(
     )
     carol.wait_joined()
     assert carol.user_id() == before
-    for p in room.others("Carol"):
-        assert_sees(p, "Carol")
-        assert_sees(carol, p.name)
-        wait_until(lambda p=p: len(connected_peers(p)) == 2, what=f"{p.name}'s 2 peers")
+    assert_meets_everyone_again(room, "Carol")
     wait_until(lambda: len(connected_peers(carol)) == 2, what="Carol's 2 peers")
     # Well inside the ping timeout the stale socket would otherwise have held the id for.
     assert time.monotonic() - started < 30

@@ -423,10 +423,10 @@ async def measure(
             "k": subscribers,
             "load": load,
             "window": window,
-            "min_fps": min(delivered) / window,
+            "min_fps": min(delivered, default=0) / window,
             "frames_made": made,
             "frames_delivered": sum(delivered),
-            "delivered": sum(delivered) / (made * subscribers) if made else 0.0,
+            "delivered": sum(delivered) / (made * subscribers) if made and subscribers else 0.0,
             "packets": packets,
             "clean": clean,
             "publisher_kbps": kbps,
@@ -438,11 +438,16 @@ async def measure(
         if start is not None and end is not None:
             cpu = end["cpu"] - start["cpu"]
             result["cpu_percent"] = 100 * cpu / (end["wall"] - start["wall"])
-            result["cpu_per_stream"] = result["cpu_percent"] / subscribers
+            # K = 0: a publisher that nobody receives (the fixed cost).
+            result["cpu_per_stream"] = result["cpu_percent"] / subscribers if subscribers else None
             # Per frame actually delivered: a saturated server must not look cheap.
             result["cpu_ms_per_frame"] = 1000 * cpu / max(1, sum(delivered))
             # At 30 fps for every subscriber, by the measured cost of a delivered frame.
-            result["cpu_percent_normalised"] = result["cpu_ms_per_frame"] * FPS * subscribers / 10
+            result["cpu_percent_normalised"] = (
+                result["cpu_ms_per_frame"] * FPS * subscribers / 10
+                if subscribers
+                else result["cpu_percent"]
+            )
             result["packets_per_core_second"] = packets / cpu if cpu else None
             # Kernel time: on loopback/veth the receiver's network stack runs in the sender's
             # sendto(), so this share is higher here than with a real network card.
@@ -484,7 +489,8 @@ def line(r: dict[str, Any]) -> str:
         text += (
             f"\n        server {r['cpu_percent']:.1f}% of a core "
             f"({r['cpu_percent_normalised']:.1f}% at full frame rate), "
-            f"{r['cpu_per_stream']:.2f}% per stream, {r['cpu_ms_per_frame']:.3f} ms CPU per frame, "
+            f"{fmt(r['cpu_per_stream'], '.2f')}% per stream, "
+            f"{r['cpu_ms_per_frame']:.3f} ms CPU per frame, "
             f"{fmt(r['packets_per_core_second'], '.0f')} packets per core-second, "
             f"{fmt(100 * r['kernel_share'] if r.get('kernel_share') is not None else None, '.0f')}"
             "% in the kernel"

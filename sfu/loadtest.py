@@ -149,6 +149,7 @@ class Received:
     numbers: list[int] = field(default_factory=list)
     times: list[float] = field(default_factory=list)  # event-loop time each number decoded
     unclean: int = 0
+    clean_run: int = 0  # clean pictures since the last damaged one
     frames: int = 0
     first_at: float | None = None
 
@@ -264,6 +265,7 @@ class SfuPeer:
                     received.numbers.append(number)
                     received.times.append(loop.time())
                     received.unclean += not clean
+                    received.clean_run = received.clean_run + 1 if clean else 0
                 self.changed.set()
         except MediaStreamError:
             pass

@@ -5,13 +5,15 @@ aiortc has no supported way to receive or send media without decoding and encodi
 project does: tests/media/test_aiortc_contract.py checks each internal used here, so an
 aiortc upgrade that moves one fails loudly instead of silently re-encoding or stalling.
 
-Receive side (per :class:`~aiortc.RTCRtpReceiver`): the receiver's decoder queue is
-replaced by a :class:`_TapQueue` that hands each reassembled encoded frame to the router on
-the event loop (the decoder thread aiortc starts then only waits for shutdown), and
-``_handle_rtp_packet`` is wrapped to read the raw RTP (SSRC, audio level) and to detect
-jitter-buffer stalls. Send side (per :class:`~aiortc.RTCRtpSender`): the sender's encoder
-is a :class:`Packer` that can only packetize already encoded frames, a subscriber's
-PLI/FIR goes to a callback instead of the (absent) encoder, and REMB reaches a callback.
+Receive side (per :class:`~aiortc.RTCRtpReceiver`): the receiver's jitter buffer is wrapped
+by a :class:`_JitterTap` that hands every media packet (retransmissions unwrapped) to the
+router as it arrives; the real jitter buffer reassembles frames only while an in-process
+consumer (the recorder) wants them, and the receiver's decoder queue is a
+:class:`_TapQueue` that hands those frames over instead of decoding them.
+``_handle_rtp_packet`` is wrapped to read the raw RTP (SSRC, audio level). Send side (per
+:class:`~aiortc.RTCRtpSender`): a :class:`ForwardingTrack` rewrites each packet's header
+for its subscriber and sends it at once, the sender's "encoder" is a :class:`Packer` that
+refuses to encode, a subscriber's PLI/FIR goes to a callback and REMB reaches a callback.
 """
 
 from __future__ import annotations
@@ -30,11 +32,9 @@ from typing import Any
 import aioice.ice
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import PACKET_MAX as VP8_PACKET_MAX
-from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.rtp import (
@@ -47,12 +47,14 @@ from aiortc.rtp import (
     pack_remb_fci,
     wrap_rtx,
 )
-from aiortc.utils import random32, uint16_add, uint32_add
+from aiortc.utils import random32, uint16_add
 
 logger = logging.getLogger(__name__)
 
 # How many video encodes a forwarding sender attempted: must stay 0 (see Packer.encode).
 FORWARDING_ENCODES = 0
+# A forward jump in sequence numbers up to this many counts as lost packets.
+_MAX_GAP = 1000
 
 
 @dataclass(slots=True)
@@ -68,8 +70,6 @@ class EncodedFrame:
     codec: str
     clock_rate: int
     keyframe: bool
-    # The frame cut into RTP payload pieces, once for all subscribers (see Packer.pack).
-    chunks: list[bytes] | None = field(default=None, repr=False, compare=False)
     # When the publisher captured it, on its wall clock (from its RTCP sender reports; NTP
     # seconds): one clock for a publisher's audio and video. None before the first report.
     capture: float | None = None
@@ -133,14 +133,50 @@ class _TapQueue:
         return None
 
 
+class _JitterTap:
+    """Stands in for a receiver's jitter buffer: packets go on at once, frames on demand.
+
+    aiortc calls ``add`` with every media packet, after unwrapping retransmissions and
+    depayloading (``packet._data``). The packet goes to the :class:`ReceiverTap` (the
+    forwarding path); the real buffer reassembles frames only while ``frames_wanted()``,
+    and starts afresh when they are wanted again.
+    """
+
+    def __init__(self, tap: ReceiverTap, buffer: JitterBuffer) -> None:
+        self.tap = tap
+        self.buffer = buffer
+        self.feeding = False
+
+    @property
+    def capacity(self) -> int:
+        return self.buffer.capacity
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        tap = self.tap
+        try:
+            tap._packet(packet)
+        except Exception:  # a bug here must not kill the receiver's RTP handling
+            logger.exception("forwarding callback failed")
+        if tap.frames_wanted():
+            if not self.feeding:
+                _clear_jitter_buffer(self.buffer)
+                self.feeding = True
+            return self.buffer.add(packet)
+        self.feeding = False
+        return False, None
+
+
 class ReceiverTap:
     """The encoded output of one :class:`~aiortc.RTCRtpReceiver`, without decoding.
 
     Install it in the peer connection's ``track`` event handler (synchronously), before
-    aiortc starts the receiver. ``on_frame`` gets every reassembled :class:`EncodedFrame`;
-    ``on_picture_loss`` is called when frames were lost for good (a jitter-buffer stall
-    skipped, or aiortc's own jitter buffer overflowed), so the caller should drop to the
-    next keyframe and ask for one. ``request_keyframe()`` sends a PLI now, unthrottled.
+    aiortc starts the receiver. ``on_packet(packet, starts_keyframe)`` gets every media
+    packet as it arrives (retransmissions unwrapped; ``starts_keyframe`` is True for the
+    first packet of a video keyframe and for every audio packet). ``on_frame`` gets every
+    reassembled :class:`EncodedFrame` while ``frames_wanted()``; ``on_picture_loss`` is
+    called when frames were lost for good (a jitter-buffer stall skipped, or aiortc's own
+    jitter buffer overflowed), so the caller should drop to the next keyframe and ask for
+    one. ``request_keyframe()`` sends a PLI now, unthrottled.
     """
 
     def __init__(
@@ -150,6 +186,8 @@ class ReceiverTap:
         on_frame: Callable[[EncodedFrame], None],
         on_picture_loss: Callable[[], None],
         jitter_timeout: float,
+        on_packet: Callable[[RtpPacket, bool], None] | None = None,
+        frames_wanted: Callable[[], bool] | None = None,
     ) -> None:
         self.receiver = receiver
         self.kind = kind
@@ -158,23 +196,79 @@ class ReceiverTap:
         self.audio_level_time = 0.0
         self.packets = 0
         self.stalls = 0
+        self.lost = 0  # media packets lost for good (not even retransmitted in time)
+        self.frames_wanted = frames_wanted or (lambda: True)
         self._on_frame = on_frame
         self._on_picture_loss = on_picture_loss
+        self._on_packet = on_packet
         self._jitter_timeout = jitter_timeout
         self._pending_since: float | None = None
         self._released = False
         self._handle_rtp = receiver._handle_rtp_packet
         self._send_pli = receiver._send_rtcp_pli
         self._rtx_types: set[int] | None = None
+        self._codec_names: dict[int, str] = {}
+        self._next_seq: int | None = None
+        self._missing: dict[int, float] = {}  # sequence number -> when it was missed
         # The publisher's last sender report for this stream: (NTP seconds, RTP timestamp).
         self.sender_report: tuple[float, int] | None = None
         self._handle_rtcp = receiver._handle_rtcp_packet
         receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._frame)  # type: ignore[attr-defined]
+        if on_packet is not None:
+            buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+            receiver._RTCRtpReceiver__jitter_buffer = _JitterTap(self, buffer)  # type: ignore[attr-defined]
         receiver._handle_rtp_packet = self._rtp  # type: ignore[method-assign]
         receiver._handle_rtcp_packet = self._rtcp  # type: ignore[method-assign]
         # aiortc sends a PLI itself when its jitter buffer overflows or a packet is far
         # out of order: frames were dropped, so forwarding must wait for a keyframe too.
         receiver._send_rtcp_pli = self._aiortc_pli  # type: ignore[method-assign]
+
+    def _packet(self, packet: RtpPacket) -> None:
+        """A media packet, as it arrived: note gaps, then pass it on."""
+        assert self._on_packet is not None
+        seq = packet.sequence_number
+        expected = self._next_seq
+        if expected is None or seq == expected:
+            self._next_seq = (seq + 1) & 0xFFFF
+        else:
+            ahead = (seq - expected) & 0xFFFF
+            if ahead < 0x8000:
+                if ahead <= _MAX_GAP:  # a larger jump is a restarted sender, not a loss
+                    now = time.monotonic()
+                    for i in range(ahead):
+                        self._missing.setdefault((expected + i) & 0xFFFF, now)
+                self._next_seq = (seq + 1) & 0xFFFF
+            elif self._missing:
+                self._missing.pop(seq, None)  # late, or retransmitted after a NACK
+        if self.kind == "audio":
+            self._on_packet(packet, True)
+            return
+        codec = self._codec_names.get(packet.payload_type)
+        if codec is None:
+            codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+            codec = self._codec_names[packet.payload_type] = codecs[packet.payload_type].name
+        data: bytes = packet._data  # type: ignore[attr-defined]
+        if codec == "VP8":
+            # RFC 7741 4.2: S bit set and partition 0 begins a frame; then its frame tag.
+            payload = packet.payload
+            start = bool(payload) and payload[0] & 0x17 == 0x10 and is_keyframe(codec, data)
+        else:
+            start = is_keyframe(codec, data)
+        self._on_packet(packet, start)
+
+    def expire_losses(self) -> int:
+        """Forgets packets missing for longer than the jitter timeout; returns how many.
+
+        The publisher did not retransmit them in time (NACK/RTX): they are lost for good.
+        """
+        if not self._missing:
+            return 0
+        now = time.monotonic()
+        old = [s for s, t in self._missing.items() if now - t > self._jitter_timeout]
+        for seq in old:
+            del self._missing[seq]
+        self.lost += len(old)
+        return len(old)
 
     def _frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
         self._released = True
@@ -218,7 +312,8 @@ class ReceiverTap:
                 self.audio_level_time = time.monotonic()
         self._released = False
         await self._handle_rtp(packet, arrival_time_ms)
-        if self.kind != "video":
+        if self.kind != "video" or not self.frames_wanted():
+            self._pending_since = None
             return
         now = time.monotonic()
         if self._released or self._pending_since is None:
@@ -286,7 +381,11 @@ class _CappedEstimator:
 
 def reset_jitter_buffer(receiver: RTCRtpReceiver) -> None:
     """Drops every packet a receiver's jitter buffer holds; the next packet starts afresh."""
-    buffer: JitterBuffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+    buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+    _clear_jitter_buffer(buffer.buffer if isinstance(buffer, _JitterTap) else buffer)
+
+
+def _clear_jitter_buffer(buffer: JitterBuffer) -> None:
     buffer._packets = [None] * buffer.capacity
     buffer._origin = None
 
@@ -295,7 +394,7 @@ def reset_jitter_buffer(receiver: RTCRtpReceiver) -> None:
 
 
 class Packer:
-    """A sender's 'encoder' that only packetizes frames that are already encoded.
+    """A forwarding sender's 'encoder': it never encodes, it only takes the REMB.
 
     It is installed as the sender's encoder before the sender starts, so aiortc never
     creates a real one; :meth:`encode` exists only to count (and refuse) any attempt.
@@ -304,48 +403,18 @@ class Packer:
 
     def __init__(self, codec: str, on_remb: Callable[[int], None]) -> None:
         self.codec = codec
-        self.packed = 0
         self._on_remb = on_remb
         self._bitrate = 0
-        self._picture_id = 0
 
     def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         global FORWARDING_ENCODES
         FORWARDING_ENCODES += 1
         raise RuntimeError("a forwarding sender must not encode")
 
-    def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
-        """The frame's RTP payloads, byte for byte what aiortc's packetizers make.
-
-        The frame is cut once, for every subscriber (the same :class:`EncodedFrame` goes to
-        all of them): only the 4-byte VP8 descriptor, which carries this subscriber's
-        picture id, is made per subscriber.
-        """
-        self.packed += 1
-        if self.codec == "VP8":
-            # The sender numbers pictures itself, consecutively: never drop a single
-            # P-frame from a forwarded stream, only runs up to the next keyframe.
-            picture_id = self._picture_id
-            self._picture_id = (picture_id + 1) % (1 << 15)
-            first = bytes(VpxPayloadDescriptor(1, 0, picture_id=picture_id))
-            chunks = frame.chunks
-            if chunks is None:
-                # aiortc's descriptor is always 4 bytes (2-byte picture id): one cut fits all.
-                size = VP8_PACKET_MAX - len(first)
-                data = frame.data
-                chunks = frame.chunks = [data[i : i + size] for i in range(0, len(data), size)]
-            if not chunks:
-                return [], frame.timestamp
-            rest = bytes(VpxPayloadDescriptor(0, 0, picture_id=picture_id))
-            payloads = [first + chunks[0]]
-            payloads.extend([rest + chunk for chunk in chunks[1:]])
-            return payloads, frame.timestamp
-        if self.codec == "H264":
-            # No per-subscriber state in H.264 payloads: share them outright.
-            if frame.chunks is None:
-                frame.chunks = H264Encoder._packetize(H264Encoder._split_bitstream(frame.data))
-            return frame.chunks, frame.timestamp
-        return [frame.data], frame.timestamp
+    def pack(self, packet: Any) -> tuple[list[bytes], int]:
+        global FORWARDING_ENCODES
+        FORWARDING_ENCODES += 1
+        raise RuntimeError("a forwarding sender forwards RTP packets; it does not packetize")
 
     @property
     def target_bitrate(self) -> int:
@@ -362,8 +431,9 @@ def prepare_sender(
     packer: Packer,
     on_keyframe_request: Callable[[], None],
     stream_id: str,
+    track: ForwardingTrack,
 ) -> None:
-    """Makes a sender forward encoded frames: install the packer, route PLI/FIR, set msid.
+    """Makes a sender forward ``track``'s packets: packer, PLI/FIR routing, msid, RTP loop.
 
     Call it before the sender starts (before the negotiation that activates it).
     """
@@ -372,13 +442,17 @@ def prepare_sender(
     # aiortc gives every sender of a connection the same stream id; browsers group a
     # participant's camera and microphone by it.
     sender._stream_id = stream_id
-    loop = ForwardingSendLoop(sender)
-    sender._run_rtp = loop.run  # type: ignore[method-assign]
-    sender._retransmit = loop.retransmit  # type: ignore[method-assign]
+    track.sender = sender
+    sender._run_rtp = track.run  # type: ignore[method-assign]
+    sender._retransmit = track.retransmit  # type: ignore[method-assign]
 
 
 # Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 _NTP_UNIX_OFFSET = 2208988800
+# Bytes a subscriber's UDP socket may hold back (the kernel refused them) before the
+# subscriber counts as too slow and drops to the next keyframe.
+_SOCKET_BACKLOG_LIMIT = 512 * 1024
+_PACK_HEADER = struct.Struct("!BBHLL").pack
 
 
 def _ntp_time(unix_time: float) -> int:
@@ -387,101 +461,253 @@ def _ntp_time(unix_time: float) -> int:
     return (seconds + _NTP_UNIX_OFFSET) << 32 | int((unix_time - seconds) * (1 << 32))
 
 
-class ForwardingSendLoop:
-    """A forwarding sender's RTP loop: aiortc's ``RTCRtpSender._run_rtp``, made lean.
+def _after(a: int, b: int) -> bool:
+    """Whether 16-bit sequence number ``a`` comes at or after ``b`` (RFC 3550 wrap)."""
+    return (a - b) & 0xFFFF < 0x8000
 
-    Same packets on the wire (sequence numbers, timestamps, marker, the mid and
-    abs-send-time header extensions, NACK/RTX history, the counters RTCP sender reports
-    use), but per packet it only packs a 12-byte header and joins bytes: aiortc builds an
-    :class:`RtpPacket`, two datetime-based NTP clock readings and the header extensions
-    from scratch for every packet of every subscriber. The header extension block is
-    made once by aiortc's own :class:`HeaderExtensionsMap`, only the 3 abs-send-time
-    bytes change per packet.
+
+class ForwardingTrack(MediaStreamTrack):
+    """A subscriber's copy of one producer (a consumer, in mediasoup's words).
+
+    It takes the producer's RTP packets as they arrive (:meth:`forward`) and sends them on
+    its subscriber's sender with the header rewritten: the sender's SSRC and payload type,
+    its own contiguous sequence numbers and timestamp origin, the mid and abs-send-time
+    extensions. Payloads (VP8 descriptors included) are the publisher's, shared by every
+    subscriber: no depacketizing, reassembly or repacketizing on the way.
+
+    Video starts at a keyframe. Packets go out synchronously (SRTP, then the ICE pair's
+    UDP socket); only before the sender runs, or when its transport cannot take packets
+    at once (a wrapped, emulated link), they wait in a backlog bounded by ``max_frames``.
+    When the backlog or the socket's buffer is full, the subscriber drops to the next
+    keyframe and ``request_keyframe`` is called. Sequence numbers stay contiguous across
+    such skips, and NACKed packets are retransmitted (as RTX if negotiated) from a
+    history, like aiortc's own sender.
     """
 
-    def __init__(self, sender: RTCRtpSender) -> None:
-        self.sender = sender
+    def __init__(
+        self,
+        kind: str,
+        track_id: str,
+        max_frames: int,
+        request_keyframe: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self._id = track_id
+        self.max_frames = max_frames
+        self.sender: RTCRtpSender | None = None
+        self.ready = False  # the sender runs: header fields known, transport connected
+        self.forwarded = 0  # frames (audio: packets) sent
+        self.dropped = 0
+        self.overflows = 0
+        self.max_depth = 0
+        self.waiting_since = time.monotonic()
+        self._waiting = True  # for a keyframe (audio: for any packet)
+        self._request_keyframe = request_keyframe
+        self._audio = kind == "audio"
         # seq % RTP_HISTORY_SIZE -> (seq, timestamp, marker, payload, abs_send_time)
         self.history: dict[int, tuple[int, int, int, bytes, int]] = {}
         self.payload_type = 0
+        self._ssrc = 0
+        self._first_byte = 0x80
+        self._head = self._tail = b""
+        self._with_time = False
+        self._next_seq = random_sequence_number()
+        self._restart_seq = self._next_seq  # first outgoing number since the last skip
+        self._seq_offset = 0
+        self._start_seq = 0  # the producer's number the last (re)start began at
+        self._ts_offset: int | None = None
+        self._dtls: Any = None
+        self._ice: Any = None
+        self._octets = 0
+        self._packets = 0
+        # (packet, restart, arrival time) waiting for the sender; complete frames counted.
+        self._backlog: deque[tuple[RtpPacket, bool, float]] = deque()
+        self._backlog_frames = 0
+        self._sending_ts: int | None = None  # a frame partly sent from the backlog
+        self._wakeup = asyncio.Event()
 
-    def _extension_block(self) -> tuple[bytes, bytes, bool]:
-        """What goes before and after the abs-send-time value (aiortc's encoding)."""
-        sender = self.sender
-        ext_map: HeaderExtensionsMap = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
-        mid: str | None = sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+    @property
+    def waiting_keyframe(self) -> bool:
+        return self._waiting and not self._audio
 
-        def block(abs_send_time: int) -> bytes:
-            packet = RtpPacket()
-            packet.extensions.mid = mid
-            packet.extensions.abs_send_time = abs_send_time
-            return packet.serialize(ext_map)[12:]
+    @property
+    def depth(self) -> int:
+        """Frames waiting in the backlog. (Not ``__len__``: aiortc tests tracks for truth.)"""
+        return self._backlog_frames
 
-        low, high = block(0), block(0xFFFFFF)
-        if low == high:  # no abs-send-time negotiated
-            return low, b"", False
-        pos = next(i for i in range(len(low)) if low[i] != high[i])
-        assert low[pos : pos + 3] == b"\0\0\0" and high[pos : pos + 3] == b"\xff\xff\xff"
-        return low[:pos], low[pos + 3 :], True
+    # --- the producer's side ------------------------------------------------------------
+
+    def forward(self, packet: RtpPacket, starts_keyframe: bool, now: float) -> None:
+        """Sends (or queues) one of the producer's packets; never blocks, never raises.
+
+        ``now`` is the arrival time (``time.time()``), shared by all subscribers.
+        """
+        if self._waiting:
+            if not starts_keyframe or self.readyState != "live":
+                if packet.marker:
+                    self.dropped += 1
+                return
+            self._waiting = False
+            restart = True
+        else:
+            restart = False
+        if self.ready and not self._backlog and "_send_rtp" not in self._dtls.__dict__:
+            data = self._rewrite(packet, restart, now)
+            if data is not None:
+                self._send_now(data)
+            return
+        if self.readyState != "live":
+            return
+        self._backlog.append((packet, restart, now))
+        if packet.marker or self._audio:
+            self._backlog_frames += 1
+            self.max_depth = max(self.max_depth, self._backlog_frames)
+            if self._backlog_frames >= self.max_frames:
+                self._overflow()
+        self._wakeup.set()
+
+    def skip_loss(self) -> None:
+        """Packets of the producer were lost for good: fill the holes, wait for a keyframe.
+
+        Padding packets take the missing sequence numbers, so a receiver that waits for
+        every packet (aiortc's jitter buffer) moves on instead of stalling.
+        """
+        if self._audio or self._waiting:
+            return
+        if self.ready and not self._backlog and "_send_rtp" not in self._dtls.__dict__:
+            back = min((self._next_seq - self._restart_seq) & 0xFFFF, RTP_HISTORY_SIZE)
+            seq = (self._next_seq - back) & 0xFFFF
+            timestamp = None
+            while seq != self._next_seq:
+                entry = self.history.get(seq % RTP_HISTORY_SIZE)
+                if entry is not None and entry[0] == seq:
+                    timestamp = entry[1]
+                elif timestamp is not None:
+                    header = _PACK_HEADER(0xA0, self.payload_type, seq, timestamp, self._ssrc)
+                    self._send_now(header + b"\x01")  # padding only (RFC 3550 5.1)
+                seq = (seq + 1) & 0xFFFF
+        self._waiting = True
+        self.waiting_since = time.monotonic()
+
+    def _overflow(self) -> None:
+        """The subscriber fell behind: drop all but a frame half sent, wait for a keyframe."""
+        self.overflows += 1
+        kept = deque(e for e in self._backlog if e[0].timestamp == self._sending_ts)
+        dropped = self._backlog_frames - sum(1 for e in kept if e[0].marker or self._audio)
+        self.dropped += dropped
+        self._backlog = kept
+        self._backlog_frames -= dropped
+        self._waiting = True
+        self.waiting_since = time.monotonic()
+        if not self._audio:
+            self._request_keyframe()
+
+    # --- the subscriber's side ------------------------------------------------------------
+
+    def _rewrite(self, packet: RtpPacket, restart: bool, now: float) -> bytes | None:
+        """The packet as this subscriber's sender sends it, or None if it came too late."""
+        seq_in = packet.sequence_number
+        if restart:
+            self._seq_offset = (self._next_seq - seq_in) & 0xFFFF
+            self._start_seq = seq_in
+            self._restart_seq = self._next_seq
+            if self._ts_offset is None:
+                self._ts_offset = (random32() - packet.timestamp) & 0xFFFFFFFF
+        elif not _after(seq_in, self._start_seq):
+            return None  # from before the last skip: the subscriber never expects it
+        seq = (seq_in + self._seq_offset) & 0xFFFF
+        if _after(seq, self._next_seq):
+            self._next_seq = (seq + 1) & 0xFFFF
+        timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
+        marker = packet.marker
+        payload = packet.payload
+        header = _PACK_HEADER(
+            self._first_byte, (marker << 7) | self.payload_type, seq, timestamp, self._ssrc
+        )
+        # abs-send-time: NTP time as 6.18 fixed point, 24 bits (aiortc: ntp >> 14).
+        abs_time = int((now + _NTP_UNIX_OFFSET) * 262144) & 0xFFFFFF
+        if self._with_time:
+            data = b"".join((header, self._head, abs_time.to_bytes(3), self._tail, payload))
+        else:
+            data = b"".join((header, self._head, payload))
+        self.history[seq % RTP_HISTORY_SIZE] = (seq, timestamp, marker, payload, abs_time)
+        self._octets += len(payload)
+        self._packets += 1
+        if marker or self._audio:
+            self.forwarded += 1
+            # What aiortc's RTCP sender reports use, once per frame.
+            sender = self.sender
+            sender._RTCRtpSender__ntp_timestamp = _ntp_time(now)  # type: ignore[union-attr]
+            sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[union-attr]
+            sender._RTCRtpSender__octet_count = self._octets  # type: ignore[union-attr]
+            sender._RTCRtpSender__packet_count = self._packets  # type: ignore[union-attr]
+        return data
+
+    def _send_now(self, data: bytes) -> None:
+        """SRTP-protects a packet and writes it to the ICE pair's socket (aiortc's
+        ``RTCDtlsTransport._send_rtp`` down to aioice's ``send_data``, without the four
+        coroutine layers)."""
+        dtls = self._dtls
+        try:
+            if dtls._state is not DtlsState.CONNECTED:
+                return
+            pair = self._ice._nominated.get(1)
+            if pair is None:
+                return
+            udp = pair.protocol.transport
+            if udp.get_write_buffer_size() > _SOCKET_BACKLOG_LIMIT:
+                if not self._waiting:
+                    self._overflow()
+                return
+            data = dtls._tx_srtp.protect(data)
+            udp.sendto(data, pair.remote_addr)
+            dtls._RTCDtlsTransport__tx_bytes += len(data)
+            dtls._RTCDtlsTransport__tx_packets += 1
+        except Exception:  # a closing transport: the sender's loop ends on its own
+            logger.debug("forwarding send failed", exc_info=True)
 
     async def run(self, codec: RTCRtpCodecParameters) -> None:
+        """Replaces the sender's ``_run_rtp``: aiortc starts it once DTLS is connected.
+
+        It fixes the header fields, then sends what waits in the backlog.
+        """
         sender = self.sender
+        assert sender is not None
         sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
-        self.payload_type = payload_type = codec.payloadType
-        head, tail, with_time = self._extension_block()
+        self.payload_type = codec.payloadType
+        self._ssrc = sender._ssrc
+        self._head, self._tail, self._with_time = _extension_block(sender)
         # First header byte: version 2, extension bit if there is an extension block.
-        first_byte = 0x90 if head else 0x80
-        sequence_number = random_sequence_number()
-        timestamp_origin = random32()
-        history = self.history
-        pack_header = struct.Struct("!BBHLL").pack
-        now = time.time
+        self._first_byte = 0x90 if self._head else 0x80
+        self._dtls = sender.transport
+        self._ice = self._dtls.transport._connection
+        self.ready = True
+        if self._waiting and not self._audio:
+            self._request_keyframe()
         try:
-            while True:
-                if not sender._RTCRtpSender__track:  # type: ignore[attr-defined]
-                    await asyncio.sleep(0.02)
-                    continue
-                enc_frame = await sender._next_encoded_frame(codec)
-                if enc_frame is None:
-                    continue
-                timestamp = uint32_add(timestamp_origin, enc_frame.timestamp)
-                ssrc = sender._ssrc
-                payloads = enc_frame.payloads
-                last = len(payloads) - 1
-                send_rtp = sender.transport._send_rtp
-                octets = 0
-                for i, payload in enumerate(payloads):
-                    marker = 1 if i == last else 0
-                    # abs-send-time: NTP time as 6.18 fixed point, 24 bits (aiortc: ntp >> 14).
-                    abs_time = int((now() + _NTP_UNIX_OFFSET) * 262144) & 0xFFFFFF
-                    header = pack_header(
-                        first_byte, (marker << 7) | payload_type, sequence_number, timestamp, ssrc
-                    )
-                    if with_time:
-                        data = b"".join((header, head, abs_time.to_bytes(3), tail, payload))
+            while self.readyState == "live":
+                while self._backlog:
+                    packet, restart, now = self._backlog.popleft()
+                    if packet.marker or self._audio:
+                        self._backlog_frames -= 1
+                    self._sending_ts = None if packet.marker else packet.timestamp
+                    data = self._rewrite(packet, restart, now)
+                    if data is None:
+                        continue
+                    if "_send_rtp" in self._dtls.__dict__:
+                        await self._dtls._send_rtp(data)
                     else:
-                        data = b"".join((header, head, payload))
-                    history[sequence_number % RTP_HISTORY_SIZE] = (
-                        sequence_number,
-                        timestamp,
-                        marker,
-                        payload,
-                        abs_time,
-                    )
-                    await send_rtp(data)
-                    octets += len(payload)
-                    sequence_number = uint16_add(sequence_number, 1)
-                # What aiortc's RTCP sender reports use, updated once per frame (all its
-                # packets share one RTP timestamp).
-                sender._RTCRtpSender__ntp_timestamp = _ntp_time(now())  # type: ignore[attr-defined]
-                sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
-                sender._RTCRtpSender__octet_count += octets  # type: ignore[attr-defined]
-                sender._RTCRtpSender__packet_count += len(payloads)  # type: ignore[attr-defined]
-        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+                        self._send_now(data)
+                self._sending_ts = None
+                self._wakeup.clear()
+                await self._wakeup.wait()
+        except (asyncio.CancelledError, ConnectionError):
             pass
         except Exception:
             # Like aiortc: the loop must end cleanly or RTCRtpSender.stop() hangs.
             logger.warning("forwarding send loop failed", exc_info=True)
+        self.ready = False
         track = sender._RTCRtpSender__track  # type: ignore[attr-defined]
         if track:
             track.stop()
@@ -492,9 +718,9 @@ class ForwardingSendLoop:
     async def retransmit(self, sequence_number: int) -> None:
         """Resends a packet a subscriber NACKed (as RTX if negotiated), like aiortc."""
         entry = self.history.get(sequence_number % RTP_HISTORY_SIZE)
-        if entry is None or entry[0] != sequence_number:
-            return
         sender = self.sender
+        if entry is None or entry[0] != sequence_number or sender is None:
+            return
         seq, timestamp, marker, payload, abs_time = entry
         packet = RtpPacket(
             payload_type=self.payload_type,
@@ -514,6 +740,39 @@ class ForwardingSendLoop:
         ext_map = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
         await sender.transport._send_rtp(packet.serialize(ext_map))
 
+    async def recv(self) -> Any:  # type: ignore[override]
+        # Nothing pulls from a forwarding track (its sender's loop is replaced).
+        while self.readyState == "live":
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._backlog.clear()
+        self._backlog_frames = 0
+        self._wakeup.set()  # the sender's loop ends
+
+
+def _extension_block(sender: RTCRtpSender) -> tuple[bytes, bytes, bool]:
+    """A sender's header extension block (aiortc's own encoding of mid and
+    abs-send-time), split around the 3 abs-send-time bytes that change per packet."""
+    ext_map: HeaderExtensionsMap = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
+    mid: str | None = sender._RTCRtpSender__mid  # type: ignore[attr-defined]
+
+    def block(abs_send_time: int) -> bytes:
+        packet = RtpPacket()
+        packet.extensions.mid = mid
+        packet.extensions.abs_send_time = abs_send_time
+        return packet.serialize(ext_map)[12:]
+
+    low, high = block(0), block(0xFFFFFF)
+    if low == high:  # no abs-send-time negotiated
+        return low, b"", False
+    pos = next(i for i in range(len(low)) if low[i] != high[i])
+    assert low[pos : pos + 3] == b"\0\0\0" and high[pos : pos + 3] == b"\xff\xff\xff"
+    return low[:pos], low[pos + 3 :], True
+
 
 def sender_running(sender: RTCRtpSender) -> bool:
     """Whether a sender's RTP loop runs (aiortc starts it once DTLS is connected)."""
@@ -526,117 +785,38 @@ def sender_packer(sender: RTCRtpSender) -> Any:
     return sender._RTCRtpSender__encoder  # type: ignore[attr-defined]
 
 
-class ForwardingTrack(MediaStreamTrack):
-    """A subscriber's copy of one producer: a bounded queue of encoded frames.
-
-    Video waits for a keyframe before it forwards anything; when the queue is full (the
-    subscriber's sender fell behind) it is emptied and waits for the next keyframe again,
-    calling ``on_overflow`` so the caller can ask the publisher for one.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        track_id: str,
-        max_frames: int,
-        on_overflow: Callable[[], None],
-    ) -> None:
-        super().__init__()
-        self.kind = kind
-        self._id = track_id
-        self.max_frames = max_frames
-        self.waiting_keyframe = kind == "video"
-        self.waiting_since = time.monotonic()
-        self.forwarded = 0
-        self.dropped = 0
-        self.overflows = 0
-        self.max_depth = 0
-        self._frames: deque[EncodedFrame] = deque()
-        self._wakeup = asyncio.Event()
-        self._on_overflow = on_overflow
-
-    def push(self, frame: EncodedFrame) -> None:
-        """Queues a frame (on the event loop); never blocks, never grows past the bound."""
-        if self.readyState != "live":
-            return
-        if self.waiting_keyframe:
-            if not frame.keyframe:
-                self.dropped += 1
-                return
-            self.waiting_keyframe = False
-        if len(self._frames) >= self.max_frames:
-            self.overflows += 1
-            if self.kind == "video":
-                self.dropped += len(self._frames)
-                self._frames.clear()
-                if not frame.keyframe:
-                    self.dropped += 1
-                    self.waiting_keyframe = True
-                    self.waiting_since = time.monotonic()
-                    self._on_overflow()
-                    return
-            else:
-                self._frames.popleft()
-                self.dropped += 1
-        self._frames.append(frame)
-        self.max_depth = max(self.max_depth, len(self._frames))
-        self._wakeup.set()
-
-    @property
-    def depth(self) -> int:
-        """Frames queued now. (Not ``__len__``: aiortc tests tracks for truth.)"""
-        return len(self._frames)
-
-    def restart(self) -> None:
-        """Drops what is queued and waits for a keyframe (frames were lost upstream)."""
-        if self.kind == "video" and not self.waiting_keyframe:
-            self.dropped += len(self._frames)
-            self._frames.clear()
-            self.waiting_keyframe = True
-            self.waiting_since = time.monotonic()
-
-    async def recv(self) -> EncodedFrame:  # type: ignore[override]
-        while not self._frames:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        self.forwarded += 1
-        return self._frames.popleft()
-
-    def stop(self) -> None:
-        super().stop()
-        self._frames.clear()
-        self._wakeup.set()  # a sender waiting in recv() ends with MediaStreamError
-
-
 class PeerActivity:
     """When a peer connection last received RTCP (or RTP) from its remote peer.
 
     aiortc has no ``disconnected`` state and reports ``failed`` only after ICE consent
-    checks fail (about 30 s); a peer that sends media sends RTCP about every second.
+    checks fail (about 30 s); a peer that sends media sends RTCP about every second. Read
+    from the DTLS transports' receive counters when asked, so nothing runs per packet.
     """
 
     def __init__(self) -> None:
-        self.last = time.monotonic()
-        self._wrapped: list[Any] = []
+        self._last = time.monotonic()
+        self._transports: list[Any] = []
+        self._seen = -1
 
     def attach(self, pc: Any) -> None:
         """Watches the DTLS transports of ``pc`` (again after each negotiation: idempotent)."""
         for transceiver in pc.getTransceivers():
             transport = transceiver.receiver.transport
-            if any(t is transport for t in self._wrapped):
-                continue
-            self._wrapped.append(transport)
-            transport._handle_rtcp_data = self._wrap(transport._handle_rtcp_data)
-            transport._handle_rtp_data = self._wrap(transport._handle_rtp_data)
+            if not any(t is transport for t in self._transports):
+                self._transports.append(transport)
 
-    def _wrap(self, original: Callable[..., Awaitable[None]]) -> Callable[..., Any]:
-        async def handle(*args: Any, **kwargs: Any) -> None:
-            self.last = time.monotonic()
-            await original(*args, **kwargs)
+    @property
+    def last(self) -> float:
+        received = sum(t._RTCDtlsTransport__rx_packets for t in self._transports)
+        if received != self._seen:
+            self._seen = received
+            self._last = time.monotonic()
+        return self._last
 
-        return handle
+    @last.setter
+    def last(self, value: float) -> None:
+        self._seen = sum(t._RTCDtlsTransport__rx_packets for t in self._transports)
+        self._last = value
 
 
 # --- ICE -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The media router of an SFU room: publishers' incoming tracks to every other participant.
 
-Frames are forwarded encoded, never decoded or re-encoded (see :mod:`sfu.media.forwarding`).
+RTP packets are forwarded as they arrive, never decoded or re-encoded (see
+:mod:`sfu.media.forwarding`); in-process sinks (the recorder) get reassembled frames.
 The router also owns the keyframe logic: new subscribers wait for a keyframe and one is
 requested, subscribers' PLI/FIR are merged and throttled per publisher, a slow subscriber
 drops to the next keyframe. It knows nothing of Socket.IO: the signaling layer calls
@@ -18,6 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from aiortc.rtp import RtpPacket
 
 from ..settings import Settings
 from . import forwarding, ice
@@ -53,7 +56,7 @@ class Producer:
     consumers: dict[str, Outgoing] = field(default_factory=dict)
     frames: int = 0
     keyframes: int = 0
-    broken: bool = False  # frames were lost: forward nothing until the next keyframe
+    broken: bool = False  # frames were lost: no frames to sinks until the next keyframe
     keyframe_requests: int = 0
     last_request: float = float("-inf")
     request_pending: bool = False
@@ -69,6 +72,7 @@ class Producer:
             "keyframeRequests": self.keyframe_requests,
             "consumers": len(self.consumers),
             "stalls": self.tap.stalls,
+            "lostPackets": self.tap.lost,
         }
 
 
@@ -258,9 +262,11 @@ class Router:
             user_id = participant.user_id
             participant.publish = PublishSession(
                 self.settings,
+                on_packet=lambda mid, packet, start: self._on_packet(user_id, mid, packet, start),
                 on_frame=lambda mid, frame: self._on_frame(user_id, mid, frame),
                 on_loss=lambda mid: self._on_loss(user_id, mid),
                 remb_cap=lambda mid: self._remb_cap(user_id, mid),
+                frames_wanted=lambda: bool(self._sinks),
             )
         publish = participant.publish
         publish.remote_ufrag = ufrag
@@ -380,7 +386,7 @@ class Router:
             producer.kind,
             f"{producer.user_id}-{producer.source}-{serial}",
             self.settings.sfu.subscriber_queue_frames,
-            on_overflow=lambda: self.request_keyframe(producer),
+            request_keyframe=lambda: self.request_keyframe(producer),
         )
         stream = producer.user_id + ("-screen" if producer.source.startswith("screen") else "")
         outgoing = Outgoing(
@@ -400,13 +406,26 @@ class Router:
         participant.subscribe.add(outgoing)
         self.request_keyframe(producer)
 
-    def _on_frame(self, user_id: str, mid: str, frame: EncodedFrame) -> None:
+    def _on_packet(self, user_id: str, mid: str, packet: RtpPacket, starts_keyframe: bool) -> None:
         producer = self.producers.get(f"{user_id}/{mid}")
         if producer is None:
             return
-        producer.frames += 1
+        if producer.kind == "audio":
+            producer.frames += 1
+        else:
+            producer.frames += packet.marker
+            producer.keyframes += starts_keyframe
+        if producer.consumers:
+            now = time.time()  # one arrival time for every subscriber's abs-send-time
+            for outgoing in producer.consumers.values():
+                outgoing.track.forward(packet, starts_keyframe, now)
+
+    def _on_frame(self, user_id: str, mid: str, frame: EncodedFrame) -> None:
+        """A reassembled frame (only while there are sinks): to every sink."""
+        producer = self.producers.get(f"{user_id}/{mid}")
+        if producer is None:
+            return
         if frame.keyframe and frame.kind == "video":
-            producer.keyframes += 1
             producer.broken = False
         elif producer.broken:
             return
@@ -415,8 +434,6 @@ class Router:
                 sink(user_id, producer.source, producer.kind, frame)
             except Exception:
                 logger.exception("media sink failed")
-        for outgoing in producer.consumers.values():
-            outgoing.track.push(frame)
 
     def _on_loss(self, user_id: str, mid: str) -> None:
         producer = self.producers.get(f"{user_id}/{mid}")
@@ -502,6 +519,10 @@ class Router:
         for producer in list(self.producers.values()):
             if producer.kind != "video":
                 continue
+            if producer.tap.expire_losses():
+                # Lost upstream for good: every subscriber skips to the next keyframe.
+                for outgoing in producer.consumers.values():
+                    outgoing.track.skip_loss()
             waiting = producer.broken or any(
                 o.track.waiting_keyframe for o in producer.consumers.values()
             )

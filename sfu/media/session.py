@@ -17,6 +17,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from ..settings import Settings
@@ -116,16 +117,19 @@ def carrying(kinds: set[str]) -> str | None:
 class PublishSession:
     """A participant's uplink: the peer connection the browser offers and the server answers.
 
-    Each incoming track gets a :class:`ReceiverTap`; its frames and picture losses go to
-    ``on_frame(mid, frame)`` and ``on_loss(mid)``.
+    Each incoming track gets a :class:`ReceiverTap`: its packets go to
+    ``on_packet(mid, packet, starts_keyframe)`` as they arrive; while ``frames_wanted()``,
+    reassembled frames and picture losses go to ``on_frame(mid, frame)`` and ``on_loss(mid)``.
     """
 
     def __init__(
         self,
         settings: Settings,
+        on_packet: Callable[[str, RtpPacket, bool], None],
         on_frame: Callable[[str, EncodedFrame], None],
         on_loss: Callable[[str], None],
         remb_cap: Callable[[str], int],
+        frames_wanted: Callable[[], bool],
     ) -> None:
         self.settings = settings
         self.pc = RTCPeerConnection(ice.rtc_configuration(settings.ice))
@@ -133,9 +137,11 @@ class PublishSession:
         self.remote_ufrag: str | None = None  # identifies the browser's RTCPeerConnection
         self.lock = asyncio.Lock()
         self.watchdog = Watchdog(settings.sfu.disconnected_timeout_seconds)
+        self._on_packet = on_packet
         self._on_frame = on_frame
         self._on_loss = on_loss
         self._remb_cap = remb_cap
+        self._frames_wanted = frames_wanted
         self.pc.on("track", self._track)
 
     def _track(self, track: Any) -> None:
@@ -148,6 +154,8 @@ class PublishSession:
             on_frame=lambda frame: self._on_frame(mid, frame),
             on_picture_loss=lambda: self._on_loss(mid),
             jitter_timeout=self.settings.sfu.jitter_timeout_ms / 1000,
+            on_packet=lambda packet, start: self._on_packet(mid, packet, start),
+            frames_wanted=self._frames_wanted,
         )
         if track.kind == "video":
             tap.cap_remb(lambda: self._remb_cap(mid))
@@ -317,6 +325,7 @@ class SubscribeSession:
                     outgoing.packer,
                     outgoing.on_keyframe_request,
                     outgoing.stream_id,
+                    outgoing.track,
                 )
                 outgoing.transceiver = transceiver
                 changed = True

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import time
+from typing import Any
 
 import aioice.ice
 import aiortc
@@ -16,14 +18,15 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, clock
 from aiortc.codecs import depayload
 from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor
-from aiortc.mediastreams import MediaStreamError
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import (
     RTCRtcpParameters,
     RTCRtpCodecParameters,
     RTCRtpDecodingParameters,
     RTCRtpHeaderExtensionParameters,
     RTCRtpReceiveParameters,
+    RTCRtpRtxParameters,
     RTCRtpSendParameters,
 )
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
@@ -37,6 +40,7 @@ from aiortc.rtp import (
     RtpPacket,
     is_rtcp,
     pack_remb_fci,
+    wrap_rtx,
 )
 
 from sfu.media import forwarding
@@ -77,22 +81,19 @@ async def test_sender_uses_the_packer_and_routes_feedback() -> None:
     try:
         requests: list[int] = []
         rembs: list[int] = []
-        track = ForwardingTrack("video", "t1", 4, on_overflow=lambda: None)
+        track = ForwardingTrack("video", "t1", 4, request_keyframe=lambda: None)
         transceiver = pc.addTransceiver(track, direction="sendonly")
         sender = transceiver.sender
         assert forwarding.sender_packer(sender) is None  # aiortc creates it lazily
         assert forwarding.sender_running(sender) is False  # no RTP loop before DTLS
         packer = Packer("VP8", on_remb=rembs.append)
-        forwarding.prepare_sender(sender, packer, lambda: requests.append(1), "alice")
-
-        # The send loop takes a pre-encoded frame to encoder.pack(), never encode().
-        track.push(EncodedFrame(KEYFRAME, 3000, "video", "VP8", 90000, True))
-        encoded = await sender._next_encoded_frame(VP8)
-        assert packer.packed == 1
-        assert encoded.timestamp == 3000
-        assert b"".join(depayload(VP8, p) for p in encoded.payloads) == KEYFRAME
+        forwarding.prepare_sender(sender, packer, lambda: requests.append(1), "alice", track)
         assert forwarding.sender_packer(sender) is packer
-        assert forwarding.FORWARDING_ENCODES == 0
+        # The packer refuses (and counts) any attempt to encode or packetize.
+        with pytest.raises(RuntimeError):
+            packer.pack(b"frame")
+        assert forwarding.FORWARDING_ENCODES == 1
+        forwarding.FORWARDING_ENCODES = 0
 
         # A subscriber's PLI calls _send_keyframe; its REMB sets encoder.target_bitrate.
         ssrc = sender._ssrc
@@ -109,7 +110,7 @@ async def test_sender_uses_the_packer_and_routes_feedback() -> None:
         await pc.setLocalDescription(await pc.createOffer())
         assert "a=msid:alice t1" in pc.localDescription.sdp
 
-        # A stopped forwarding track ends the sender's recv() with MediaStreamError.
+        # A stopped forwarding track ends recv() with MediaStreamError.
         track.stop()
         with pytest.raises(MediaStreamError):
             await track.recv()
@@ -190,6 +191,68 @@ async def test_receiver_tap_gets_frames_and_skips_stalls() -> None:
     assert not any(t.name == "video-decoder" and t.is_alive() for t in _threads())
 
 
+async def test_receiver_tap_forwards_packets_as_they_arrive() -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = pc.addTransceiver("video", direction="recvonly").receiver
+    try:
+        got: list[tuple[int, bool]] = []
+        frames: list[EncodedFrame] = []
+        wanted = {"frames": False}
+        receiver._track = RemoteStreamTrack(kind="video")
+        tap = ReceiverTap(
+            receiver,
+            "video",
+            on_frame=frames.append,
+            on_picture_loss=lambda: None,
+            jitter_timeout=0.1,
+            on_packet=lambda packet, start: got.append((packet.sequence_number, start)),
+            frames_wanted=lambda: wanted["frames"],
+        )
+        await receiver.receive(
+            RTCRtpReceiveParameters(
+                codecs=[VP8, RTX],
+                encodings=[
+                    RTCRtpDecodingParameters(
+                        ssrc=1234, payloadType=97, rtx=RTCRtpRtxParameters(ssrc=5678)
+                    )
+                ],
+            )
+        )
+        packets = rtp_packets([KEYFRAME, INTERFRAME, INTERFRAME, KEYFRAME, INTERFRAME])
+        lost = packets.pop(2)  # of the first frame, comes back later as RTX
+        for packet in packets:
+            await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
+        # Every packet at once, in arrival order; the first of each keyframe marked.
+        assert [seq for seq, _ in got] == [p.sequence_number for p in packets]
+        starts = [p.sequence_number for p in packets if p.timestamp in (0, 9000)]
+        assert [seq for seq, start in got if start] == [starts[0], starts[len(starts) // 2]]
+        assert frames == []  # nobody wanted frames: aiortc's jitter buffer stayed empty
+        # The retransmission arrives unwrapped, with the original sequence number.
+        rtx = wrap_rtx(lost, payload_type=98, sequence_number=1, ssrc=5678)
+        await receiver._handle_rtp_packet(rtx, arrival_time_ms=0)
+        assert got[-1] == (lost.sequence_number, False)
+        assert tap.expire_losses() == 0  # it came back
+        # A packet that never comes is lost for good after the jitter timeout.
+        more = rtp_packets([INTERFRAME] * 3, first_seq=packets[-1].sequence_number + 2)
+        for packet in more:
+            packet.timestamp += 30000
+            await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
+        assert tap.expire_losses() == 0
+        await asyncio.sleep(0.15)
+        assert tap.expire_losses() == 1 and tap.lost == 1
+        # Frames are reassembled from the moment they are wanted.
+        wanted["frames"] = True
+        again = rtp_packets(
+            [KEYFRAME, INTERFRAME, INTERFRAME], first_seq=more[-1].sequence_number + 1
+        )
+        for packet in again:
+            packet.timestamp += 60000
+            await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
+        assert [f.data for f in frames] == [KEYFRAME, INTERFRAME]
+    finally:
+        await pc.close()
+
+
 def _threads() -> list:
     import threading
 
@@ -249,6 +312,8 @@ def test_call_sites_look_hooks_up_on_the_instance() -> None:
         return set(function.__code__.co_names)  # type: ignore[attr-defined]
 
     assert {"_handle_rtcp_data", "_handle_rtp_data"} <= names(RTCDtlsTransport._recv_next)
+    # PeerActivity reads the DTLS transport's receive counter (counted in _recv_next).
+    assert "_RTCDtlsTransport__rx_packets" in names(RTCDtlsTransport._recv_next)
     assert "_handle_rtp_packet" in names(RTCDtlsTransport._handle_rtp_data)
     assert "_handle_rtcp_packet" in names(RTCDtlsTransport._handle_rtcp_data)
     # Frame timestamps are counted from the first one by a mapper whose origin gives RTP's
@@ -261,11 +326,27 @@ def test_call_sites_look_hooks_up_on_the_instance() -> None:
     assert "_send_rtcp_pli" in names(RTCRtpReceiver._handle_rtp_packet)
     assert "_send_keyframe" in names(RTCRtpSender._handle_rtcp_packet)
     assert "target_bitrate" in names(RTCRtpSender._handle_rtcp_packet)
-    assert "pack" in names(RTCRtpSender._next_encoded_frame)
-    assert "_send_rtp" in names(RTCRtpSender._run_rtp)
-    # ForwardingSendLoop replaces the sender's _run_rtp and _retransmit.
+    # _JitterTap stands in for the jitter buffer: aiortc calls its add() with each packet
+    # after unwrapping RTX and depayloading.
+    assert {"_RTCRtpReceiver__jitter_buffer", "add", "unwrap_rtx", "depayload"} <= names(
+        RTCRtpReceiver._handle_rtp_packet
+    )
+    # ForwardingTrack replaces the sender's _run_rtp and _retransmit.
     assert "_run_rtp" in names(RTCRtpSender.send)
     assert "_retransmit" in names(RTCRtpSender._handle_rtcp_packet)
+    # ForwardingTrack._send_now does what RTCDtlsTransport._send_rtp, RTCIceTransport._send,
+    # aioice's Connection.send/sendto and StunProtocol.send_data do, in one call.
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    assert {"_state", "_tx_srtp", "protect", "transport", "_send"} <= names(
+        RTCDtlsTransport._send_rtp
+    )
+    assert {"_connection", "send", "_send"} <= names(RTCIceTransport.__init__)  # _send = send
+    assert "sendto" in names(aioice.ice.Connection.send)
+    assert {"_nominated", "protocol", "send_data", "remote_addr"} <= names(
+        aioice.ice.Connection.sendto
+    )
+    assert {"transport", "sendto"} <= names(aioice.ice.StunProtocol.send_data)
 
 
 def test_aiortc_send_loop_is_the_one_forwarding_reimplements() -> None:
@@ -295,28 +376,6 @@ def test_aiortc_send_loop_is_the_one_forwarding_reimplements() -> None:
     assert set(RTCRtpSender._retransmit.__code__.co_names) == retransmit
 
 
-def test_packer_makes_aiortcs_payloads_cutting_each_frame_once() -> None:
-    for size in (1, 1295, 1296, 1297, 2592, 6000):
-        data = bytes(range(256)) * (size // 256) + bytes(size % 256)
-        frame = EncodedFrame(data, 0, "video", "VP8", 90000, False)
-        # Two subscribers share the frame; each numbers its own pictures.
-        for start in (0, 5, 127, 128, 32767):
-            packer = Packer("VP8", on_remb=lambda bitrate: None)
-            packer._picture_id = start
-            payloads, _ = packer.pack(frame)
-            assert payloads == Vp8Encoder._packetize(data, start), (size, start)
-            assert VpxPayloadDescriptor.parse(payloads[0])[0].picture_id == start
-            assert packer._picture_id == (start + 1) % (1 << 15)
-        assert frame.chunks is not None
-    h264 = b"\x00\x00\x00\x01\x67\x42\x00\x1f" + b"\x00\x00\x00\x01\x65" + bytes(5000)
-    frame = EncodedFrame(h264, 0, "video", "H264", 90000, True)
-    expected = H264Encoder._packetize(H264Encoder._split_bitstream(h264))
-    for _ in range(2):
-        assert Packer("H264", on_remb=lambda bitrate: None).pack(frame)[0] == expected
-    opus = EncodedFrame(b"opus", 960, "audio", "opus", 48000, True)
-    assert Packer("opus", on_remb=lambda bitrate: None).pack(opus) == ([b"opus"], 960)
-
-
 RTX = RTCRtpCodecParameters(
     mimeType="video/rtx", clockRate=90000, payloadType=98, parameters={"apt": 97}
 )
@@ -328,24 +387,59 @@ EXTENSIONS = [
 ]
 
 
+class _PayloadTrack(MediaStreamTrack):
+    """Hands aiortc's own send loop pre-made payloads (its encoder's ``pack`` returns them)."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[tuple[list[bytes], int]]) -> None:
+        super().__init__()
+        self.frames = list(frames)
+
+    async def recv(self) -> tuple[list[bytes], int]:  # type: ignore[override]
+        if not self.frames:
+            await asyncio.sleep(3600)
+        return self.frames.pop(0)
+
+
+class _PassEncoder:
+    def pack(self, data: tuple[list[bytes], int]) -> tuple[list[bytes], int]:
+        return data
+
+
+def _publisher_frames() -> list[tuple[list[bytes], int]]:
+    """Three frames as a publisher packetizes them (its own VP8 picture ids)."""
+    return [
+        (Vp8Encoder._packetize(KEYFRAME, 40), 0),
+        (Vp8Encoder._packetize(INTERFRAME, 41), 3000),
+        (Vp8Encoder._packetize(KEYFRAME * 2, 42), 6000),
+    ]
+
+
 async def _send(
-    frames: list[EncodedFrame], forwarding_loop: bool, rtx: bool = False
+    frames: list[tuple[list[bytes], int]], forwarding_track: bool, rtx: bool = False
 ) -> tuple[RTCPeerConnection, RTCRtpSender, list[bytes]]:
-    """Frames through a sender, by ForwardingSendLoop or aiortc's own loop: the RTP sent."""
+    """Frames' payloads through a sender, by ForwardingTrack or aiortc's own loop: the RTP
+    sent. ForwardingTrack gets them as the publisher's RTP packets."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    track = ForwardingTrack("video", "t1", 16, on_overflow=lambda: None)
-    sender = pc.addTransceiver(track, direction="sendonly").sender
-    packer = Packer("VP8", on_remb=lambda bitrate: None)
-    if forwarding_loop:
-        forwarding.prepare_sender(sender, packer, lambda: None, "s")
+    track: MediaStreamTrack
+    if forwarding_track:
+        track = ForwardingTrack("video", "t1", 16, request_keyframe=lambda: None)
     else:
-        sender._RTCRtpSender__encoder = packer
+        track = _PayloadTrack(frames)
+    sender = pc.addTransceiver(track, direction="sendonly").sender
+    if forwarding_track:
+        packer = Packer("VP8", on_remb=lambda bitrate: None)
+        forwarding.prepare_sender(sender, packer, lambda: None, "s", track)  # type: ignore[arg-type]
+    else:
+        sender._RTCRtpSender__encoder = _PassEncoder()
     sent: list[bytes] = []
 
     async def capture(data: bytes) -> None:
         if not is_rtcp(data):
             sent.append(data)
 
+    # A wrapped transport: ForwardingTrack sends through it from its backlog.
     sender.transport._send_rtp = capture
     await sender.send(
         RTCRtpSendParameters(
@@ -355,25 +449,29 @@ async def _send(
             rtcp=RTCRtcpParameters(cname="test"),
         )
     )
-    for frame in frames:
-        track.push(frame)
+    if forwarding_track:
+        seq = 65530  # the publisher's numbers wrap
+        for payloads, timestamp in frames:
+            for i, payload in enumerate(payloads):
+                packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=timestamp)
+                packet.marker = int(i == len(payloads) - 1)
+                packet.payload = payload
+                track.forward(packet, i == 0 and timestamp != 3000, time.time())  # type: ignore[attr-defined]
+                seq = (seq + 1) & 0xFFFF
+    count = sum(len(p) for p, _ in frames)
     async with asyncio.timeout(5):
-        while track.depth or not sent:  # noqa: ASYNC110 - no event to await
+        while len(sent) < count:  # noqa: ASYNC110 - no event to await
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)
     return pc, sender, sent
 
 
-async def test_forwarding_send_loop_sends_what_aiortc_sends() -> None:
-    frames = [
-        EncodedFrame(KEYFRAME, 0, "video", "VP8", 90000, True),
-        EncodedFrame(INTERFRAME, 3000, "video", "VP8", 90000, False),
-        EncodedFrame(KEYFRAME * 2, 6000, "video", "VP8", 90000, True),
-    ]
+async def test_forwarding_track_sends_what_aiortc_sends() -> None:
+    frames = _publisher_frames()
     ext_map = HeaderExtensionsMap()
     ext_map.configure(RTCRtpSendParameters(headerExtensions=EXTENSIONS))
-    ours_pc, ours, ours_sent = await _send(frames, forwarding_loop=True)
-    theirs_pc, theirs, theirs_sent = await _send(frames, forwarding_loop=False)
+    ours_pc, ours, ours_sent = await _send(frames, forwarding_track=True)
+    theirs_pc, theirs, theirs_sent = await _send(frames, forwarding_track=False)
     try:
         assert len(ours_sent) == len(theirs_sent) > len(frames)
         mine = [RtpPacket.parse(d, ext_map) for d in ours_sent]
@@ -383,6 +481,7 @@ async def test_forwarding_send_loop_sends_what_aiortc_sends() -> None:
         their_first_ts = aiortc_packets[0].timestamp
         for i, (a, b, raw) in enumerate(zip(aiortc_packets, mine, ours_sent, strict=True)):
             assert b.ssrc == ours._ssrc
+            assert b.payload_type == 97  # the subscriber's, not the publisher's (96)
             assert b.sequence_number == (first_seq + i) & 0xFFFF
             assert (b.timestamp - first_ts) & 0xFFFFFFFF == (a.timestamp - their_first_ts) & (
                 0xFFFFFFFF
@@ -415,11 +514,10 @@ async def test_forwarding_send_loop_sends_what_aiortc_sends() -> None:
     assert forwarding.sender_packer(ours) is None
 
 
-async def test_forwarding_send_loop_retransmits_as_rtx() -> None:
-    frames = [EncodedFrame(KEYFRAME, 0, "video", "VP8", 90000, True)]
+async def test_forwarding_track_retransmits_as_rtx() -> None:
     ext_map = HeaderExtensionsMap()
     ext_map.configure(RTCRtpSendParameters(headerExtensions=EXTENSIONS))
-    pc, sender, sent = await _send(frames, forwarding_loop=True, rtx=True)
+    pc, sender, sent = await _send(_publisher_frames()[:1], forwarding_track=True, rtx=True)
     try:
         original = RtpPacket.parse(sent[1], ext_map)
         nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
@@ -437,12 +535,59 @@ async def test_forwarding_send_loop_retransmits_as_rtx() -> None:
         await pc.close()
 
 
+async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> None:
+    # Two aiortc peers over host candidates (inside the namespace): ForwardingTrack's
+    # direct path (SRTP, then the nominated ICE pair's socket) reaches the remote receiver.
+    offerer = RTCPeerConnection(rtc_configuration(load_settings().ice))
+    answerer = RTCPeerConnection(rtc_configuration(load_settings().ice))
+    frames: list[EncodedFrame] = []
+
+    @answerer.on("track")
+    def on_track(remote: Any) -> None:
+        receiver = next(r for r in answerer.getReceivers() if r.track is remote)
+        ReceiverTap(receiver, "video", frames.append, lambda: None, 0.3)
+
+    try:
+        track = ForwardingTrack("video", "v1", 4, request_keyframe=lambda: None)
+        sender = offerer.addTransceiver(track, direction="sendonly").sender
+        forwarding.prepare_sender(
+            sender, Packer("VP8", on_remb=lambda bitrate: None), lambda: None, "s", track
+        )
+        await offerer.setLocalDescription(await offerer.createOffer())
+        await answerer.setRemoteDescription(offerer.localDescription)
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        await offerer.setRemoteDescription(answerer.localDescription)
+        async with asyncio.timeout(10):
+            while not (forwarding.sender_running(sender) and track.ready):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert "_send_rtp" not in vars(sender.transport)  # the direct path is taken
+        seq = 7
+        for index, frame in enumerate([KEYFRAME, INTERFRAME, INTERFRAME, KEYFRAME]):
+            payloads = Vp8Encoder._packetize(frame, index)
+            for i, payload in enumerate(payloads):
+                packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=index * 3000)
+                packet.marker = int(i == len(payloads) - 1)
+                packet.payload = payload
+                track.forward(packet, i == 0 and frame is KEYFRAME, time.time())
+                seq += 1
+        async with asyncio.timeout(5):
+            while len(frames) < 3:  # noqa: ASYNC110 - released when the next one starts
+                await asyncio.sleep(0.02)
+        assert [f.data for f in frames] == [KEYFRAME, INTERFRAME, INTERFRAME]
+        assert track.forwarded == 4 and track.depth == 0
+        stats = [s for s in (await sender.getStats()).values() if s.type == "transport"]
+        assert stats[0].packetsSent >= seq - 7  # aiortc's transport counters kept
+    finally:
+        await offerer.close()
+        await answerer.close()
+
+
 async def test_sender_running_sees_the_rtp_loop(netns) -> None:
     # Two aiortc peers over loopback-free host candidates (inside the namespace).
     offerer = RTCPeerConnection(rtc_configuration(load_settings().ice))
     answerer = RTCPeerConnection(rtc_configuration(load_settings().ice))
     try:
-        track = ForwardingTrack("audio", "a1", 4, on_overflow=lambda: None)
+        track = ForwardingTrack("audio", "a1", 4, request_keyframe=lambda: None)
         sender = offerer.addTransceiver(track, direction="sendonly").sender
         await offerer.setLocalDescription(await offerer.createOffer())
         await answerer.setRemoteDescription(offerer.localDescription)

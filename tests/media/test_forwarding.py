@@ -37,7 +37,8 @@ async def test_video_reaches_several_subscribers_in_order(netns, make_router, pe
             ("alice", "camera", "video"),
             ("alice", "microphone", "audio"),
         }
-    # The server packetized the publisher's frames; it never ran a video encoder.
+    # The server forwarded the publisher's packets; it never ran a video encoder, and no
+    # frame went through aiortc's jitter buffer (no sink wanted frames).
     stats = router.stats()
     assert stats["forwardingEncodes"] == 0
     assert stats["consumers"] == 6
@@ -47,7 +48,10 @@ async def test_video_reaches_several_subscribers_in_order(netns, make_router, pe
         for outgoing in participant.subscribe.outgoing:
             sender = outgoing.transceiver.sender
             assert forwarding.sender_packer(sender) is outgoing.packer
-            assert outgoing.packer.packed > 0
+            assert outgoing.track.forwarded > 0
+    for producer in router.producers.values():
+        receiver = producer.tap.receiver
+        assert receiver._RTCRtpReceiver__jitter_buffer.buffer._origin is None
 
 
 async def test_late_joiner_gets_a_picture(netns, make_router, peers, caplog):
@@ -191,8 +195,9 @@ async def test_screen_share_starts_and_stops_by_reoffer(netns, make_router, peer
 
 
 async def test_lost_packet_does_not_stall_the_picture(netns, make_router, peers):
-    # A packet lost for good (its retransmissions too) would hold aiortc's jitter buffer
-    # until 512 packets overflow it (seconds); the router skips ahead after 300 ms.
+    # A packet lost for good (its retransmissions too) would hold a subscriber's aiortc
+    # jitter buffer until 512 packets overflow it (seconds). After 300 ms the router fills
+    # the hole with padding, drops to the next keyframe and asks for one.
     router = make_router(jitter_timeout_ms=300, keyframe_min_interval_ms=200)
     alice = await peers(router, "alice")
     bob = await peers(router, "bob")
@@ -223,8 +228,14 @@ async def test_lost_packet_does_not_stall_the_picture(netns, make_router, peers)
     assert lose["lost"] == 1
     # 40 frames take 1.3 s at 30 fps: allow the skip, a keyframe and a loaded machine.
     assert loop.time() - start < 3.0
-    assert router.stats()["producers"][0]["stalls"] >= 1
-    assert_in_order(received, before + 40)
+    assert router.stats()["producers"][0]["lostPackets"] == 1
+    # The frames sent between the loss and the skip referred to the lost one: aiortc
+    # decodes them with damaged pixels (a browser discards them). From the keyframe on,
+    # every picture is clean and in order.
+    clean = received.numbers[-received.clean_run :]
+    assert len(clean) >= 30, received
+    assert all(b > a for a, b in zip(clean, clean[1:], strict=False)), clean
+    assert clean[-30:] == list(range(clean[-30], clean[-30] + 30))
 
 
 async def test_publisher_bitrate_is_capped(netns, make_router, peers):

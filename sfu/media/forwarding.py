@@ -1,4 +1,4 @@
-"""The encoded pass-through, and every touch of aiortc's private API.
+"""The RTP pass-through, and every touch of aiortc's private API.
 
 aiortc has no supported way to receive or send media without decoding and encoding it
 (aiortc#449), so this module reaches into aiortc 1.16 internals. Nothing else in the
@@ -10,7 +10,9 @@ by a :class:`_JitterTap` that hands every media packet (retransmissions unwrappe
 router as it arrives; the real jitter buffer reassembles frames only while an in-process
 consumer (the recorder) wants them, and the receiver's decoder queue is a
 :class:`_TapQueue` that hands those frames over instead of decoding them.
-``_handle_rtp_packet`` is wrapped to read the raw RTP (SSRC, audio level). Send side (per
+``_handle_rtp_packet`` is wrapped to read the raw RTP (SSRC, audio level), and
+:func:`receive_directly` hands SRTP datagrams from the socket straight to the DTLS
+transport. Send side (per
 :class:`~aiortc.RTCRtpSender`): a :class:`ForwardingTrack` rewrites each packet's header
 for its subscriber and sends it at once, the sender's "encoder" is a :class:`Packer` that
 refuses to encode, a subscriber's PLI/FIR goes to a callback and REMB reaches a callback.
@@ -44,6 +46,7 @@ from aiortc.rtp import (
     RtcpPsfbPacket,
     RtcpSrPacket,
     RtpPacket,
+    is_rtcp,
     pack_remb_fci,
     wrap_rtx,
 )
@@ -519,6 +522,9 @@ class ForwardingTrack(MediaStreamTrack):
         self._ts_offset: int | None = None
         self._dtls: Any = None
         self._ice: Any = None
+        self._pair: Any = None  # the ICE pair in use, its asyncio transport and address
+        self._udp: Any = None
+        self._remote: tuple[str, int] | None = None
         self._octets = 0
         self._packets = 0
         # (packet, restart, arrival time) waiting for the sender; complete frames counted.
@@ -646,8 +652,8 @@ class ForwardingTrack(MediaStreamTrack):
 
     def _send_now(self, data: bytes) -> None:
         """SRTP-protects a packet and writes it to the ICE pair's socket (aiortc's
-        ``RTCDtlsTransport._send_rtp`` down to aioice's ``send_data``, without the four
-        coroutine layers)."""
+        ``RTCDtlsTransport._send_rtp`` down to aioice's ``send_data`` and asyncio's
+        ``sendto``, without the coroutine layers)."""
         dtls = self._dtls
         try:
             if dtls._state is not DtlsState.CONNECTED:
@@ -655,13 +661,23 @@ class ForwardingTrack(MediaStreamTrack):
             pair = self._ice._nominated.get(1)
             if pair is None:
                 return
-            udp = pair.protocol.transport
-            if udp.get_write_buffer_size() > _SOCKET_BACKLOG_LIMIT:
-                if not self._waiting:
-                    self._overflow()
-                return
+            if pair is not self._pair:
+                self._pair = pair
+                self._udp = pair.protocol.transport
+                self._remote = pair.remote_addr
+            udp = self._udp
             data = dtls._tx_srtp.protect(data)
-            udp.sendto(data, pair.remote_addr)
+            if udp._buffer:  # the kernel refused earlier packets: asyncio holds them
+                if udp.get_write_buffer_size() > _SOCKET_BACKLOG_LIMIT:
+                    if not self._waiting:
+                        self._overflow()
+                    return
+                udp.sendto(data, self._remote)
+            else:
+                try:
+                    udp._sock.sendto(data, self._remote)
+                except (BlockingIOError, InterruptedError):
+                    udp.sendto(data, self._remote)  # buffers it and waits for the socket
             dtls._RTCDtlsTransport__tx_bytes += len(data)
             dtls._RTCDtlsTransport__tx_packets += 1
         except Exception:  # a closing transport: the sender's loop ends on its own
@@ -817,6 +833,104 @@ class PeerActivity:
     def last(self, value: float) -> None:
         self._seen = sum(t._RTCDtlsTransport__rx_packets for t in self._transports)
         self._last = value
+
+
+def receive_directly(pc: Any) -> None:
+    """Hands a peer connection's SRTP and SRTCP datagrams to its DTLS transport in the
+    socket's own callback (idempotent; call after each negotiation).
+
+    aiortc's path for each datagram is: aioice tries to parse it as STUN (an exception for
+    every media packet), queues it, wakes the DTLS transport's reading task, which awaits
+    four coroutine layers before ``_recv_next`` unprotects it. Here the nominated pair's
+    protocol unprotects and dispatches at once; DTLS, STUN and anything before the
+    transport is connected still take aiortc's path.
+    """
+    for transceiver in pc.getTransceivers():
+        for dtls in (transceiver.receiver.transport, transceiver.sender.transport):
+            if dtls is None or getattr(dtls, "_sfu_direct", False):
+                continue
+            dtls._sfu_direct = True
+            if dtls.state == "connected":
+                _install_direct(dtls)
+            else:
+
+                def on_state(dtls: Any = dtls) -> None:
+                    if dtls.state == "connected":
+                        _install_direct(dtls)
+
+                dtls.on("statechange", on_state)
+
+
+def _install_direct(dtls: Any) -> None:
+    pair = dtls.transport._connection._nominated.get(1)
+    if pair is None or getattr(pair.protocol, "_sfu_direct", False):
+        return
+    protocol = pair.protocol
+    original = protocol.datagram_received
+    rx_srtp = dtls._rx_srtp
+
+    def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
+        first = data[0] if data else 0
+        if not 127 < first < 192 or dtls._state is not DtlsState.CONNECTED:
+            original(data, addr)  # STUN, DTLS: aioice and aiortc as usual
+            return
+        dtls._RTCDtlsTransport__rx_bytes += len(data)
+        dtls._RTCDtlsTransport__rx_packets += 1
+        try:
+            if is_rtcp(data):
+                coro = dtls._handle_rtcp_data(rx_srtp.unprotect_rtcp(data))
+            else:
+                arrival_ms = int((time.time() + _NTP_UNIX_OFFSET) * 1000)  # aiortc's clock
+                coro = dtls._handle_rtp_data(rx_srtp.unprotect(data), arrival_ms)
+        except Exception:  # pylibsrtp.Error: replayed or damaged, as aiortc drops it
+            return
+        _drive(coro)
+
+    protocol.datagram_received = datagram_received
+    protocol._sfu_direct = True
+
+
+def _drive(coro: Any) -> None:
+    """Runs a coroutine now, on this stack; if it has to wait, a task finishes it.
+
+    aiortc's packet handlers only await sends that complete at once, so they nearly
+    always end here without a task (and its wake-up) per packet.
+    """
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return
+    except Exception:
+        logger.warning("media packet handler failed", exc_info=True)
+        return
+    task = asyncio.ensure_future(_finish(coro, waiting))
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
+
+
+_finishing: set[asyncio.Future[None]] = set()
+
+
+async def _finish(coro: Any, waiting: Any) -> None:
+    """Drives a coroutine :func:`_drive` started, as a task would."""
+    try:
+        while True:
+            if waiting is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:
+                waiting._asyncio_future_blocking = False
+                await asyncio.wait([waiting])
+            # Resumed like a task resumes it: the awaited future's result or exception
+            # surfaces inside the coroutine.
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                return
+    except asyncio.CancelledError:
+        coro.close()
+        raise
+    except Exception:
+        logger.warning("media packet handler failed", exc_info=True)
 
 
 # --- ICE -------------------------------------------------------------------------------

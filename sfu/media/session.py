@@ -185,6 +185,7 @@ class PublishSession:
             await self.pc.setLocalDescription(answer)
             self.watchdog.armed = True
             self.watchdog.activity.attach(self.pc)
+            forwarding.receive_directly(self.pc)
             sdp = ice.limit_video_bitrate(
                 self.pc.localDescription.sdp, self.settings.sfu.max_video_bitrate_kbps
             )
@@ -353,6 +354,7 @@ class SubscribeSession:
         await self.pc.setRemoteDescription(answer)
         self.watchdog.armed = True
         self.watchdog.activity.attach(self.pc)
+        forwarding.receive_directly(self.pc)
         self.negotiations += 1
 
     async def add_candidate(self, candidate: dict[str, Any]) -> None:

@@ -347,12 +347,25 @@ def test_call_sites_look_hooks_up_on_the_instance() -> None:
         aioice.ice.Connection.sendto
     )
     assert {"transport", "sendto"} <= names(aioice.ice.StunProtocol.send_data)
+    # ... and asyncio's datagram transport: straight to its socket while it holds nothing.
+    from asyncio.selector_events import _SelectorDatagramTransport
+
+    assert {"_buffer", "_sock", "sendto"} <= names(_SelectorDatagramTransport.sendto)
+    # receive_directly stands in for StunProtocol.datagram_received (looked up on the
+    # instance by asyncio's transport) and does what RTCDtlsTransport._recv_next does for
+    # SRTP: count, unprotect with _rx_srtp, dispatch.
+    assert "data_received" in names(aioice.ice.StunProtocol.datagram_received)
+    assert {"_queue", "put_nowait"} <= names(aioice.ice.Connection.data_received)
+    assert {
+        "_rx_srtp", "unprotect", "unprotect_rtcp", "_handle_rtp_data", "_handle_rtcp_data",
+        "is_rtcp", "current_ms",
+    } <= names(RTCDtlsTransport._recv_next)  # fmt: skip
 
 
 def test_aiortc_send_loop_is_the_one_forwarding_reimplements() -> None:
-    # ForwardingSendLoop mirrors aiortc 1.16's RTCRtpSender._run_rtp and _retransmit
-    # (same packets, history, counters). If aiortc's loop changes (a new header extension,
-    # pacing, other counters), these names change: re-check ForwardingSendLoop.
+    # ForwardingTrack (run, _rewrite, retransmit) mirrors aiortc 1.16's RTCRtpSender._run_rtp
+    # and _retransmit (same packets, history, counters). If aiortc's loop changes (a new
+    # header extension, pacing, other counters), these names change: re-check it.
     run_rtp = {
         "CancelledError", "ConnectionError", "Exception", "MediaStreamError",
         "RTP_HISTORY_SIZE", "RtpPacket", "_RTCRtpSender__encoder", "_RTCRtpSender__log_debug",
@@ -556,11 +569,25 @@ async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> N
         await offerer.setLocalDescription(await offerer.createOffer())
         await answerer.setRemoteDescription(offerer.localDescription)
         await answerer.setLocalDescription(await answerer.createAnswer())
+        # The answerer takes SRTP straight from its socket, not through aioice's queue.
+        forwarding.receive_directly(answerer)
+        dtls = answerer.getReceivers()[0].transport
+        connection = dtls.transport._connection
+        queued: list[bytes] = []
+        put = connection._queue.put_nowait
+
+        def count(item: Any) -> None:
+            if item is not None and 127 < item[0][0] < 192:
+                queued.append(item[0])
+            put(item)
+
+        connection._queue.put_nowait = count
         await offerer.setRemoteDescription(answerer.localDescription)
         async with asyncio.timeout(10):
             while not (forwarding.sender_running(sender) and track.ready):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         assert "_send_rtp" not in vars(sender.transport)  # the direct path is taken
+        received_before = dtls._RTCDtlsTransport__rx_packets
         seq = 7
         for index, frame in enumerate([KEYFRAME, INTERFRAME, INTERFRAME, KEYFRAME]):
             payloads = Vp8Encoder._packetize(frame, index)
@@ -575,6 +602,9 @@ async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> N
                 await asyncio.sleep(0.02)
         assert [f.data for f in frames] == [KEYFRAME, INTERFRAME, INTERFRAME]
         assert track.forwarded == 4 and track.depth == 0
+        assert connection._nominated[1].protocol._sfu_direct
+        assert dtls._RTCDtlsTransport__rx_packets - received_before >= seq - 7
+        assert queued == []
         stats = [s for s in (await sender.getStats()).values() if s.type == "transport"]
         assert stats[0].packetsSent >= seq - 7  # aiortc's transport counters kept
     finally:

@@ -229,13 +229,13 @@ async def test_lost_packet_does_not_stall_the_picture(netns, make_router, peers)
     # 40 frames take 1.3 s at 30 fps: allow the skip, a keyframe and a loaded machine.
     assert loop.time() - start < 3.0
     assert router.stats()["producers"][0]["lostPackets"] == 1
-    # The frames sent between the loss and the skip referred to the lost one: aiortc
-    # decodes them with damaged pixels (a browser discards them). From the keyframe on,
-    # every picture is clean and in order.
+    # The frames sent between the loss and the skip referred to the lost one: aiortc may
+    # decode them with damaged pixels (a browser discards them). Then every picture is
+    # clean and in order, missing at most what came between the loss and the keyframe.
     clean = received.numbers[-received.clean_run :]
     assert len(clean) >= 30, received
     assert all(b > a for a, b in zip(clean, clean[1:], strict=False)), clean
-    assert clean[-30:] == list(range(clean[-30], clean[-30] + 30))
+    assert clean[-1] - clean[0] + 1 - len(clean) <= 30, clean
 
 
 async def test_publisher_bitrate_is_capped(netns, make_router, peers):

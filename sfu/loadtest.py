@@ -162,8 +162,9 @@ class SfuPeer:
     ) -> None:
         self.router = router
         self.user_id = user_id
-        # Always explicit: aiortc's default (None) would ask a public Google STUN server.
-        self.configuration = configuration or RTCConfiguration(iceServers=[])
+        # Always explicit: aiortc's default (None) would ask a public Google STUN server;
+        # max-bundle like the server and browsers (one transport per connection).
+        self.configuration = configuration or peer_configuration()
         self.events: list[tuple[str, dict]] = []
         self.publish_pc: RTCPeerConnection | None = None
         self.subscribe_pc: RTCPeerConnection | None = None

@@ -212,6 +212,7 @@ class ReceiverTap:
         self._rtx_types: set[int] | None = None
         self._codec_names: dict[int, str] = {}
         self._next_seq: int | None = None
+        self._last_timestamp: int | None = None  # of the newest packet
         self._missing: dict[int, float] = {}  # sequence number -> when it was missed
         # The publisher's last sender report for this stream: (NTP seconds, RTP timestamp).
         self.sender_report: tuple[float, int] | None = None
@@ -231,6 +232,7 @@ class ReceiverTap:
         assert self._on_packet is not None
         seq = packet.sequence_number
         expected = self._next_seq
+        newest = True
         if expected is None or seq == expected:
             self._next_seq = (seq + 1) & 0xFFFF
         else:
@@ -241,37 +243,47 @@ class ReceiverTap:
                     for i in range(ahead):
                         self._missing.setdefault((expected + i) & 0xFFFF, now)
                 self._next_seq = (seq + 1) & 0xFFFF
-            elif self._missing:
-                self._missing.pop(seq, None)  # late, or retransmitted after a NACK
+            elif 0x10000 - ahead > _MAX_GAP:
+                self._next_seq = (seq + 1) & 0xFFFF  # numbering started over further back
+                self._missing.clear()
+            else:
+                newest = False  # late, or retransmitted after a NACK
+                self._missing.pop(seq, None)
         if self.kind == "audio":
             self._on_packet(packet, True)
             return
-        codec = self._codec_names.get(packet.payload_type)
-        if codec is None:
-            codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
-            codec = self._codec_names[packet.payload_type] = codecs[packet.payload_type].name
-        data: bytes = packet._data  # type: ignore[attr-defined]
-        if codec == "VP8":
-            # RFC 7741 4.2: S bit set and partition 0 begins a frame; then its frame tag.
-            payload = packet.payload
-            start = bool(payload) and payload[0] & 0x17 == 0x10 and is_keyframe(codec, data)
-        else:
-            start = is_keyframe(codec, data)
+        # A keyframe starts at its first packet, and only if nothing of it came before
+        # (a late first packet would start a subscriber on a frame it has lost the rest of).
+        start = False
+        if newest and packet.timestamp != self._last_timestamp:
+            codec = self._codec_names.get(packet.payload_type)
+            if codec is None:
+                codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+                codec = self._codec_names[packet.payload_type] = codecs[packet.payload_type].name
+            data: bytes = packet._data  # type: ignore[attr-defined]
+            if codec == "VP8":
+                # RFC 7741 4.2: S bit set and partition 0 begin a frame; then its frame tag.
+                payload = packet.payload
+                start = bool(payload) and payload[0] & 0x17 == 0x10 and is_keyframe(codec, data)
+            else:
+                start = is_keyframe(codec, data)  # H.264: an IDR slice or SPS first
+        if newest:
+            self._last_timestamp = packet.timestamp
         self._on_packet(packet, start)
 
-    def expire_losses(self) -> int:
-        """Forgets packets missing for longer than the jitter timeout; returns how many.
+    def expire_losses(self) -> list[int]:
+        """Forgets packets missing for longer than the jitter timeout; returns their numbers.
 
         The publisher did not retransmit them in time (NACK/RTX): they are lost for good.
         """
         if not self._missing:
-            return 0
+            return []
         now = time.monotonic()
         old = [s for s, t in self._missing.items() if now - t > self._jitter_timeout]
         for seq in old:
             del self._missing[seq]
         self.lost += len(old)
-        return len(old)
+        return old
 
     def _frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
         self._released = True
@@ -516,7 +528,7 @@ class ForwardingTrack(MediaStreamTrack):
         self._head = self._tail = b""
         self._with_time = False
         self._next_seq = random_sequence_number()
-        self._restart_seq = self._next_seq  # first outgoing number since the last skip
+        self._last_timestamp = 0  # of the newest packet sent
         self._seq_offset = 0
         self._start_seq = 0  # the producer's number the last (re)start began at
         self._ts_offset: int | None = None
@@ -524,6 +536,7 @@ class ForwardingTrack(MediaStreamTrack):
         self._ice: Any = None
         self._pair: Any = None  # the ICE pair in use, its asyncio transport and address
         self._udp: Any = None
+        self._raw = False
         self._remote: tuple[str, int] | None = None
         self._octets = 0
         self._packets = 0
@@ -573,26 +586,37 @@ class ForwardingTrack(MediaStreamTrack):
                 self._overflow()
         self._wakeup.set()
 
-    def skip_loss(self) -> None:
-        """Packets of the producer were lost for good: fill the holes, wait for a keyframe.
+    def skip_loss(self, lost: list[int]) -> None:
+        """The producer's packets ``lost`` (its numbers) never came: fill this subscriber's
+        holes with padding and wait for a keyframe.
 
         Padding packets take the missing sequence numbers, so a receiver that waits for
-        every packet (aiortc's jitter buffer) moves on instead of stalling.
+        every packet (aiortc's jitter buffer) moves on instead of stalling. A subscriber
+        whose stream started after the loss is not affected.
         """
-        if self._audio or self._waiting:
+        if self._audio or self._waiting or not self.ready:
             return
-        if self.ready and not self._backlog and "_send_rtp" not in self._dtls.__dict__:
-            back = min((self._next_seq - self._restart_seq) & 0xFFFF, RTP_HISTORY_SIZE)
-            seq = (self._next_seq - back) & 0xFFFF
-            timestamp = None
-            while seq != self._next_seq:
-                entry = self.history.get(seq % RTP_HISTORY_SIZE)
-                if entry is not None and entry[0] == seq:
-                    timestamp = entry[1]
-                elif timestamp is not None:
-                    header = _PACK_HEADER(0xA0, self.payload_type, seq, timestamp, self._ssrc)
-                    self._send_now(header + b"\x01")  # padding only (RFC 3550 5.1)
-                seq = (seq + 1) & 0xFFFF
+        holes = []
+        for seq_in in lost:
+            seq = (seq_in + self._seq_offset) & 0xFFFF
+            if _after(seq_in, self._start_seq) and not _after(seq, self._next_seq):
+                holes.append(seq)
+        if not holes:
+            return
+        if not self._backlog and "_send_rtp" not in self._dtls.__dict__:
+            for seq in holes:
+                # The timestamp of the frame the hole is in (a neighbour's), as receivers
+                # group packets by it.
+                before = self.history.get((seq - 1) % RTP_HISTORY_SIZE)
+                after = self.history.get((seq + 1) % RTP_HISTORY_SIZE)
+                if before is not None and before[0] == (seq - 1) & 0xFFFF:
+                    timestamp = before[1]
+                elif after is not None and after[0] == (seq + 1) & 0xFFFF:
+                    timestamp = after[1]
+                else:
+                    timestamp = self._last_timestamp
+                header = _PACK_HEADER(0xA0, self.payload_type, seq, timestamp, self._ssrc)
+                self._send_now(header + b"\x01")  # padding only (RFC 3550 5.1)
         self._waiting = True
         self.waiting_since = time.monotonic()
 
@@ -617,15 +641,23 @@ class ForwardingTrack(MediaStreamTrack):
         if restart:
             self._seq_offset = (self._next_seq - seq_in) & 0xFFFF
             self._start_seq = seq_in
-            self._restart_seq = self._next_seq
             if self._ts_offset is None:
                 self._ts_offset = (random32() - packet.timestamp) & 0xFFFFFFFF
         elif not _after(seq_in, self._start_seq):
-            return None  # from before the last skip: the subscriber never expects it
+            if (self._start_seq - seq_in) & 0xFFFF <= _MAX_GAP:
+                return None  # from before the last skip: the subscriber never expects it
+            # The publisher's numbering started over: carry on from ours.
+            self._seq_offset = (self._next_seq - seq_in) & 0xFFFF
+            self._start_seq = seq_in
         seq = (seq_in + self._seq_offset) & 0xFFFF
+        timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
         if _after(seq, self._next_seq):
             self._next_seq = (seq + 1) & 0xFFFF
-        timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
+            self._last_timestamp = timestamp
+            # The start follows a quarter of the number space behind the newest packet,
+            # so "before the start" keeps its meaning as the numbers wrap.
+            if (seq_in - self._start_seq) & 0xFFFF > 0x4000:
+                self._start_seq = (seq_in - 0x4000) & 0xFFFF
         marker = packet.marker
         payload = packet.payload
         header = _PACK_HEADER(
@@ -665,9 +697,13 @@ class ForwardingTrack(MediaStreamTrack):
                 self._pair = pair
                 self._udp = pair.protocol.transport
                 self._remote = pair.remote_addr
+                # asyncio's UDP transport; a relayed pair has aioice's TurnTransport.
+                self._raw = hasattr(self._udp, "_sock") and hasattr(self._udp, "_buffer")
             udp = self._udp
             data = dtls._tx_srtp.protect(data)
-            if udp._buffer:  # the kernel refused earlier packets: asyncio holds them
+            if not self._raw:
+                udp.sendto(data, self._remote)
+            elif udp._buffer:  # the kernel refused earlier packets: asyncio holds them
                 if udp.get_write_buffer_size() > _SOCKET_BACKLOG_LIMIT:
                     if not self._waiting:
                         self._overflow()
@@ -765,6 +801,7 @@ class ForwardingTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
+        self.ready = False  # nothing more goes out, not even on the direct path
         self._backlog.clear()
         self._backlog_frames = 0
         self._wakeup.set()  # the sender's loop ends

@@ -517,12 +517,13 @@ class Router:
         now = time.monotonic()
         interval = self.settings.sfu.keyframe_min_interval_ms / 1000
         for producer in list(self.producers.values()):
+            lost = producer.tap.expire_losses()
             if producer.kind != "video":
                 continue
-            if producer.tap.expire_losses():
-                # Lost upstream for good: every subscriber skips to the next keyframe.
+            if lost:
+                # Lost upstream for good: subscribers who had them skip to the next keyframe.
                 for outgoing in producer.consumers.values():
-                    outgoing.track.skip_loss()
+                    outgoing.track.skip_loss(lost)
             waiting = producer.broken or any(
                 o.track.waiting_keyframe for o in producer.consumers.values()
             )

@@ -231,22 +231,34 @@ async def test_receiver_tap_forwards_packets_as_they_arrive() -> None:
         rtx = wrap_rtx(lost, payload_type=98, sequence_number=1, ssrc=5678)
         await receiver._handle_rtp_packet(rtx, arrival_time_ms=0)
         assert got[-1] == (lost.sequence_number, False)
-        assert tap.expire_losses() == 0  # it came back
+        assert tap.expire_losses() == []  # it came back
         # A packet that never comes is lost for good after the jitter timeout.
         more = rtp_packets([INTERFRAME] * 3, first_seq=packets[-1].sequence_number + 2)
         for packet in more:
             packet.timestamp += 30000
             await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
-        assert tap.expire_losses() == 0
+        assert tap.expire_losses() == []
         await asyncio.sleep(0.15)
-        assert tap.expire_losses() == 1 and tap.lost == 1
+        assert tap.expire_losses() == [packets[-1].sequence_number + 1] and tap.lost == 1
+        # A keyframe whose first packet comes after its second starts nobody: a subscriber
+        # would begin on a frame whose rest it has not got.
+        late_key = rtp_packets([KEYFRAME], first_seq=more[-1].sequence_number + 1)
+        for packet in late_key:
+            packet.timestamp += 90000
+        count = len(got)
+        await receiver._handle_rtp_packet(late_key[1], arrival_time_ms=0)
+        await receiver._handle_rtp_packet(late_key[0], arrival_time_ms=0)
+        assert got[count:] == [
+            (late_key[1].sequence_number, False),
+            (late_key[0].sequence_number, False),
+        ]
         # Frames are reassembled from the moment they are wanted.
         wanted["frames"] = True
         again = rtp_packets(
-            [KEYFRAME, INTERFRAME, INTERFRAME], first_seq=more[-1].sequence_number + 1
+            [KEYFRAME, INTERFRAME, INTERFRAME], first_seq=late_key[-1].sequence_number + 1
         )
         for packet in again:
-            packet.timestamp += 60000
+            packet.timestamp += 120000
             await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
         assert [f.data for f in frames] == [KEYFRAME, INTERFRAME]
     finally:

@@ -243,12 +243,13 @@ class ReceiverTap:
                     for i in range(ahead):
                         self._missing.setdefault((expected + i) & 0xFFFF, now)
                 self._next_seq = (seq + 1) & 0xFFFF
+            elif seq in self._missing:
+                newest = False  # retransmitted after a NACK
+                del self._missing[seq]
             elif 0x10000 - ahead > _MAX_GAP:
                 self._next_seq = (seq + 1) & 0xFFFF  # numbering started over further back
-                self._missing.clear()
             else:
-                newest = False  # late, or retransmitted after a NACK
-                self._missing.pop(seq, None)
+                newest = False  # late (reordered, or a duplicate)
         if self.kind == "audio":
             self._on_packet(packet, True)
             return
@@ -528,6 +529,7 @@ class ForwardingTrack(MediaStreamTrack):
         self._head = self._tail = b""
         self._with_time = False
         self._next_seq = random_sequence_number()
+        self._segment_start = self._next_seq  # our first number since the last (re)start
         self._last_timestamp = 0  # of the newest packet sent
         self._seq_offset = 0
         self._start_seq = 0  # the producer's number the last (re)start began at
@@ -590,33 +592,32 @@ class ForwardingTrack(MediaStreamTrack):
         """The producer's packets ``lost`` (its numbers) never came: fill this subscriber's
         holes with padding and wait for a keyframe.
 
-        Padding packets take the missing sequence numbers, so a receiver that waits for
-        every packet (aiortc's jitter buffer) moves on instead of stalling. A subscriber
-        whose stream started after the loss is not affected.
+        Padding packets take every number still missing in the subscriber's stream since
+        its last (re)start (up to the retransmission history), so a receiver that waits
+        for every packet (aiortc's jitter buffer) moves on instead of stalling, also for
+        losses that would expire later. A subscriber whose stream started after the loss
+        is not affected.
         """
         if self._audio or self._waiting or not self.ready:
             return
-        holes = []
-        for seq_in in lost:
-            seq = (seq_in + self._seq_offset) & 0xFFFF
-            if _after(seq_in, self._start_seq) and not _after(seq, self._next_seq):
-                holes.append(seq)
-        if not holes:
+        newest_in = (self._next_seq - 1 - self._seq_offset) & 0xFFFF
+        if not any(
+            _after(seq, self._start_seq) and _after(newest_in, seq) and seq != newest_in
+            for seq in lost
+        ):
             return
         if not self._backlog and "_send_rtp" not in self._dtls.__dict__:
-            for seq in holes:
-                # The timestamp of the frame the hole is in (a neighbour's), as receivers
-                # group packets by it.
-                before = self.history.get((seq - 1) % RTP_HISTORY_SIZE)
-                after = self.history.get((seq + 1) % RTP_HISTORY_SIZE)
-                if before is not None and before[0] == (seq - 1) & 0xFFFF:
-                    timestamp = before[1]
-                elif after is not None and after[0] == (seq + 1) & 0xFFFF:
-                    timestamp = after[1]
+            back = min((self._next_seq - self._segment_start) & 0xFFFF, RTP_HISTORY_SIZE)
+            seq = (self._next_seq - back) & 0xFFFF
+            timestamp = self._last_timestamp
+            while seq != self._next_seq:
+                entry = self.history.get(seq % RTP_HISTORY_SIZE)
+                if entry is not None and entry[0] == seq:
+                    timestamp = entry[1]  # a hole takes the frame before it
                 else:
-                    timestamp = self._last_timestamp
-                header = _PACK_HEADER(0xA0, self.payload_type, seq, timestamp, self._ssrc)
-                self._send_now(header + b"\x01")  # padding only (RFC 3550 5.1)
+                    header = _PACK_HEADER(0xA0, self.payload_type, seq, timestamp, self._ssrc)
+                    self._send_now(header + b"\x01")  # padding only (RFC 3550 5.1)
+                seq = (seq + 1) & 0xFFFF
         self._waiting = True
         self.waiting_since = time.monotonic()
 
@@ -641,14 +642,18 @@ class ForwardingTrack(MediaStreamTrack):
         if restart:
             self._seq_offset = (self._next_seq - seq_in) & 0xFFFF
             self._start_seq = seq_in
+            self._segment_start = self._next_seq
             if self._ts_offset is None:
                 self._ts_offset = (random32() - packet.timestamp) & 0xFFFFFFFF
-        elif not _after(seq_in, self._start_seq):
-            if (self._start_seq - seq_in) & 0xFFFF <= _MAX_GAP:
+        else:
+            behind = (self._next_seq - 1 - self._seq_offset - seq_in) & 0xFFFF
+            if _MAX_GAP < behind < 0x8000:
+                # Far behind the newest: the publisher's numbering started over. Carry on
+                # from ours (a retransmission is never this late).
+                self._seq_offset = (self._next_seq - seq_in) & 0xFFFF
+                self._start_seq = seq_in
+            elif not _after(seq_in, self._start_seq):
                 return None  # from before the last skip: the subscriber never expects it
-            # The publisher's numbering started over: carry on from ours.
-            self._seq_offset = (self._next_seq - seq_in) & 0xFFFF
-            self._start_seq = seq_in
         seq = (seq_in + self._seq_offset) & 0xFFFF
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
         if _after(seq, self._next_seq):

@@ -76,15 +76,16 @@ def test_hours_of_audio_keep_flowing_across_sequence_wraps() -> None:
 
 
 def test_a_publisher_whose_numbers_start_over_is_followed() -> None:
-    track, relay = ready_track("audio")
-    now = time.time()
-    for i in range(100):
-        track.forward(packet(30000 + i, 960 * i), True, now)
-    for i in range(100):  # the numbering jumps back by 20000
-        track.forward(packet(10000 + i, 960 * (100 + i)), True, now)
-    numbers = [header(d)[1] for d in relay.sent]
-    assert len(numbers) == 200
-    assert all((b - a) & 0xFFFF == 1 for a, b in zip(numbers, numbers[1:], strict=False))
+    for before, back in ((100, 20000), (20000, 5000), (20000, 1500)):
+        track, relay = ready_track("audio")
+        now = time.time()
+        for i in range(before):
+            track.forward(packet(30000 + i, 960 * i), True, now)
+        for i in range(100):  # the numbering jumps back
+            track.forward(packet(30000 + before - back + i, 960 * (before + i)), True, now)
+        numbers = [header(d)[1] for d in relay.sent]
+        assert len(numbers) == before + 100, (before, back)
+        assert all((b - a) & 0xFFFF == 1 for a, b in zip(numbers, numbers[1:], strict=False))
 
 
 def test_a_loss_is_padded_only_where_the_subscriber_had_it() -> None:
@@ -110,8 +111,29 @@ def test_a_loss_is_padded_only_where_the_subscriber_had_it() -> None:
     assert seq == (numbers[4] + 1) & 0xFFFF and seq == (numbers[5] - 1) & 0xFFFF
     assert timestamp == header(early_sent.sent[4])[2]
     assert early.waiting_keyframe and not late.waiting_keyframe
+    # (Padding takes every number still missing since the subscriber's start.)
     # The next keyframe continues the early subscriber's numbers without a gap.
     early.forward(packet(108, 18000), False, now)
     early.forward(packet(109, 21000), True, now)
     assert header(early_sent.sent[-1])[1] == (numbers[-1] + 1) & 0xFFFF
     assert len(late_sent.sent) == 2
+
+
+def test_a_run_of_holes_is_padded_with_the_frame_before() -> None:
+    track, relay = ready_track("video")
+    now = time.time()
+    track.forward(packet(10, 0, 0), True, now)
+    track.forward(packet(11, 0), False, now)
+    track.forward(packet(12, 3000, 0), False, now)  # 13, 14 lost: the end of this frame
+    track.forward(packet(15, 6000), False, now)  # and 16 lost, too late to expire yet
+    track.forward(packet(17, 9000), False, now)
+    sent = len(relay.sent)
+    track.skip_loss([13, 14])
+    padding = [header(d) for d in relay.sent[sent:]]
+    base = header(relay.sent[0])[1]
+    assert [seq for _, seq, _, _ in padding] == [(base + n) & 0xFFFF for n in (3, 4, 6)]
+    ts = {seq: timestamp for _, seq, timestamp, _ in map(header, relay.sent[:sent])}
+    assert [t for _, _, t, _ in padding] == [ts[(base + 2) & 0xFFFF]] * 2 + [
+        ts[(base + 5) & 0xFFFF]
+    ]
+    assert track.waiting_keyframe

@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import aioice.ice
 import av
@@ -197,7 +197,6 @@ class ReceiverTap:
         self.ssrc: int | None = None
         self.audio_level: tuple[bool, int] | None = None  # (voice activity, -dBov 0..127)
         self.audio_level_time = 0.0
-        self.packets = 0
         self.stalls = 0
         self.lost = 0  # media packets lost for good (not even retransmitted in time)
         self.frames_wanted = frames_wanted or (lambda: True)
@@ -218,9 +217,11 @@ class ReceiverTap:
         self.sender_report: tuple[float, int] | None = None
         self._handle_rtcp = receiver._handle_rtcp_packet
         receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._frame)  # type: ignore[attr-defined]
+        self._jitter: _JitterTap | None = None
         if on_packet is not None:
             buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
-            receiver._RTCRtpReceiver__jitter_buffer = _JitterTap(self, buffer)  # type: ignore[attr-defined]
+            self._jitter = _JitterTap(self, buffer)
+            receiver._RTCRtpReceiver__jitter_buffer = self._jitter  # type: ignore[attr-defined]
         receiver._handle_rtp_packet = self._rtp  # type: ignore[method-assign]
         receiver._handle_rtcp_packet = self._rtcp  # type: ignore[method-assign]
         # aiortc sends a PLI itself when its jitter buffer overflows or a packet is far
@@ -316,7 +317,6 @@ class ReceiverTap:
         await self._handle_rtcp(packet)
 
     async def _rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
-        self.packets += 1
         if self._rtx_types is None:
             codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
             self._rtx_types = {pt for pt, c in codecs.items() if c.name.lower() == "rtx"}
@@ -328,7 +328,9 @@ class ReceiverTap:
                 self.audio_level_time = time.monotonic()
         self._released = False
         await self._handle_rtp(packet, arrival_time_ms)
-        if self.kind != "video" or not self.frames_wanted():
+        # Frames are reassembled for this packet (the jitter tap asked frames_wanted()).
+        feeding = self._jitter is None or self._jitter.feeding
+        if self.kind != "video" or not feeding:
             self._pending_since = None
             return
         now = time.monotonic()
@@ -417,8 +419,7 @@ class Packer:
     Setting ``target_bitrate`` (aiortc does on a subscriber's REMB) calls ``on_remb``.
     """
 
-    def __init__(self, codec: str, on_remb: Callable[[int], None]) -> None:
-        self.codec = codec
+    def __init__(self, on_remb: Callable[[int], None]) -> None:
         self._on_remb = on_remb
         self._bitrate = 0
 
@@ -469,6 +470,21 @@ _NTP_UNIX_OFFSET = 2208988800
 # subscriber counts as too slow and drops to the next keyframe.
 _SOCKET_BACKLOG_LIMIT = 512 * 1024
 _PACK_HEADER = struct.Struct("!BBHLL").pack
+
+
+class Arrival(NamedTuple):
+    """When a producer's packet arrived, in the forms each subscriber's copy needs (made
+    once per packet, not once per subscriber)."""
+
+    time: float  # Unix time
+    abs_send_time: int  # NTP time as 6.18 fixed point, 24 bits (aiortc: ntp >> 14)
+    abs_send_time_bytes: bytes
+
+    @classmethod
+    def now(cls) -> Arrival:
+        now = time.time()
+        abs_time = int((now + _NTP_UNIX_OFFSET) * 262144) & 0xFFFFFF
+        return cls(now, abs_time, abs_time.to_bytes(3))
 
 
 def _ntp_time(unix_time: float) -> int:
@@ -542,8 +558,8 @@ class ForwardingTrack(MediaStreamTrack):
         self._remote: tuple[str, int] | None = None
         self._octets = 0
         self._packets = 0
-        # (packet, restart, arrival time) waiting for the sender; complete frames counted.
-        self._backlog: deque[tuple[RtpPacket, bool, float]] = deque()
+        # (packet, restart, arrival) waiting for the sender; complete frames counted.
+        self._backlog: deque[tuple[RtpPacket, bool, Arrival]] = deque()
         self._backlog_frames = 0
         self._sending_ts: int | None = None  # a frame partly sent from the backlog
         self._wakeup = asyncio.Event()
@@ -559,11 +575,8 @@ class ForwardingTrack(MediaStreamTrack):
 
     # --- the producer's side ------------------------------------------------------------
 
-    def forward(self, packet: RtpPacket, starts_keyframe: bool, now: float) -> None:
-        """Sends (or queues) one of the producer's packets; never blocks, never raises.
-
-        ``now`` is the arrival time (``time.time()``), shared by all subscribers.
-        """
+    def forward(self, packet: RtpPacket, starts_keyframe: bool, arrival: Arrival) -> None:
+        """Sends (or queues) one of the producer's packets; never blocks, never raises."""
         if self._waiting:
             if not starts_keyframe or self.readyState != "live":
                 if packet.marker:
@@ -574,13 +587,13 @@ class ForwardingTrack(MediaStreamTrack):
         else:
             restart = False
         if self.ready and not self._backlog and "_send_rtp" not in self._dtls.__dict__:
-            data = self._rewrite(packet, restart, now)
+            data = self._rewrite(packet, restart, arrival)
             if data is not None:
                 self._send_now(data)
             return
         if self.readyState != "live":
             return
-        self._backlog.append((packet, restart, now))
+        self._backlog.append((packet, restart, arrival))
         if packet.marker or self._audio:
             self._backlog_frames += 1
             self.max_depth = max(self.max_depth, self._backlog_frames)
@@ -636,7 +649,7 @@ class ForwardingTrack(MediaStreamTrack):
 
     # --- the subscriber's side ------------------------------------------------------------
 
-    def _rewrite(self, packet: RtpPacket, restart: bool, now: float) -> bytes | None:
+    def _rewrite(self, packet: RtpPacket, restart: bool, arrival: Arrival) -> bytes | None:
         """The packet as this subscriber's sender sends it, or None if it came too late."""
         seq_in = packet.sequence_number
         if restart:
@@ -668,20 +681,24 @@ class ForwardingTrack(MediaStreamTrack):
         header = _PACK_HEADER(
             self._first_byte, (marker << 7) | self.payload_type, seq, timestamp, self._ssrc
         )
-        # abs-send-time: NTP time as 6.18 fixed point, 24 bits (aiortc: ntp >> 14).
-        abs_time = int((now + _NTP_UNIX_OFFSET) * 262144) & 0xFFFFFF
         if self._with_time:
-            data = b"".join((header, self._head, abs_time.to_bytes(3), self._tail, payload))
+            data = b"".join((header, self._head, arrival.abs_send_time_bytes, self._tail, payload))
         else:
             data = b"".join((header, self._head, payload))
-        self.history[seq % RTP_HISTORY_SIZE] = (seq, timestamp, marker, payload, abs_time)
+        self.history[seq % RTP_HISTORY_SIZE] = (
+            seq,
+            timestamp,
+            marker,
+            payload,
+            arrival.abs_send_time,
+        )
         self._octets += len(payload)
         self._packets += 1
         if marker or self._audio:
             self.forwarded += 1
             # What aiortc's RTCP sender reports use, once per frame.
             sender = self.sender
-            sender._RTCRtpSender__ntp_timestamp = _ntp_time(now)  # type: ignore[union-attr]
+            sender._RTCRtpSender__ntp_timestamp = _ntp_time(arrival.time)  # type: ignore[union-attr]
             sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[union-attr]
             sender._RTCRtpSender__octet_count = self._octets  # type: ignore[union-attr]
             sender._RTCRtpSender__packet_count = self._packets  # type: ignore[union-attr]
@@ -745,11 +762,11 @@ class ForwardingTrack(MediaStreamTrack):
         try:
             while self.readyState == "live":
                 while self._backlog:
-                    packet, restart, now = self._backlog.popleft()
+                    packet, restart, arrival = self._backlog.popleft()
                     if packet.marker or self._audio:
                         self._backlog_frames -= 1
                     self._sending_ts = None if packet.marker else packet.timestamp
-                    data = self._rewrite(packet, restart, now)
+                    data = self._rewrite(packet, restart, arrival)
                     if data is None:
                         continue
                     if "_send_rtp" in self._dtls.__dict__:

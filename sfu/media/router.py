@@ -24,7 +24,7 @@ from aiortc.rtp import RtpPacket
 
 from ..settings import Settings
 from . import forwarding, ice
-from .forwarding import EncodedFrame, ForwardingTrack, Packer, ReceiverTap
+from .forwarding import Arrival, EncodedFrame, ForwardingTrack, Packer, ReceiverTap
 from .session import (
     MediaError,
     OfferedTrack,
@@ -395,10 +395,7 @@ class Router:
             source=producer.source,
             kind=producer.kind,
             track=track,
-            packer=Packer(
-                _codec_name(producer, self.settings),
-                on_remb=lambda bitrate: self._on_remb(outgoing, bitrate),
-            ),
+            packer=Packer(on_remb=lambda bitrate: self._on_remb(outgoing, bitrate)),
             on_keyframe_request=lambda: self.request_keyframe(producer),
             stream_id=stream,
         )
@@ -416,9 +413,9 @@ class Router:
             producer.frames += packet.marker
             producer.keyframes += starts_keyframe
         if producer.consumers:
-            now = time.time()  # one arrival time for every subscriber's abs-send-time
+            arrival = Arrival.now()
             for outgoing in producer.consumers.values():
-                outgoing.track.forward(packet, starts_keyframe, now)
+                outgoing.track.forward(packet, starts_keyframe, arrival)
 
     def _on_frame(self, user_id: str, mid: str, frame: EncodedFrame) -> None:
         """A reassembled frame (only while there are sinks): to every sink."""
@@ -573,10 +570,6 @@ class Router:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _codec_name(producer: Producer, settings: Settings) -> str:
-    return "opus" if producer.kind == "audio" else settings.sfu.video_codec
 
 
 def _ice_ufrag(sdp: str) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import time
 from typing import Any
 
 import aioice.ice
@@ -44,7 +43,7 @@ from aiortc.rtp import (
 )
 
 from sfu.media import forwarding
-from sfu.media.forwarding import EncodedFrame, ForwardingTrack, Packer, ReceiverTap
+from sfu.media.forwarding import Arrival, EncodedFrame, ForwardingTrack, Packer, ReceiverTap
 from sfu.media.ice import rtc_configuration
 from sfu.settings import load_settings
 
@@ -86,7 +85,7 @@ async def test_sender_uses_the_packer_and_routes_feedback() -> None:
         sender = transceiver.sender
         assert forwarding.sender_packer(sender) is None  # aiortc creates it lazily
         assert forwarding.sender_running(sender) is False  # no RTP loop before DTLS
-        packer = Packer("VP8", on_remb=rembs.append)
+        packer = Packer(on_remb=rembs.append)
         forwarding.prepare_sender(sender, packer, lambda: requests.append(1), "alice", track)
         assert forwarding.sender_packer(sender) is packer
         # The packer refuses (and counts) any attempt to encode or packetize.
@@ -454,7 +453,7 @@ async def _send(
         track = _PayloadTrack(frames)
     sender = pc.addTransceiver(track, direction="sendonly").sender
     if forwarding_track:
-        packer = Packer("VP8", on_remb=lambda bitrate: None)
+        packer = Packer(on_remb=lambda bitrate: None)
         forwarding.prepare_sender(sender, packer, lambda: None, "s", track)  # type: ignore[arg-type]
     else:
         sender._RTCRtpSender__encoder = _PassEncoder()
@@ -481,7 +480,7 @@ async def _send(
                 packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=timestamp)
                 packet.marker = int(i == len(payloads) - 1)
                 packet.payload = payload
-                track.forward(packet, i == 0 and timestamp != 3000, time.time())  # type: ignore[attr-defined]
+                track.forward(packet, i == 0 and timestamp != 3000, Arrival.now())  # type: ignore[attr-defined]
                 seq = (seq + 1) & 0xFFFF
     count = sum(len(p) for p, _ in frames)
     async with asyncio.timeout(5):
@@ -576,7 +575,7 @@ async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> N
         track = ForwardingTrack("video", "v1", 4, request_keyframe=lambda: None)
         sender = offerer.addTransceiver(track, direction="sendonly").sender
         forwarding.prepare_sender(
-            sender, Packer("VP8", on_remb=lambda bitrate: None), lambda: None, "s", track
+            sender, Packer(on_remb=lambda bitrate: None), lambda: None, "s", track
         )
         await offerer.setLocalDescription(await offerer.createOffer())
         await answerer.setRemoteDescription(offerer.localDescription)
@@ -607,7 +606,7 @@ async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> N
                 packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=index * 3000)
                 packet.marker = int(i == len(payloads) - 1)
                 packet.payload = payload
-                track.forward(packet, i == 0 and frame is KEYFRAME, time.time())
+                track.forward(packet, i == 0 and frame is KEYFRAME, Arrival.now())
                 seq += 1
         async with asyncio.timeout(5):
             while len(frames) < 3:  # noqa: ASYNC110 - released when the next one starts

@@ -8,13 +8,12 @@ that needs a real connection is in test_forwarding.py and test_aiortc_contract.p
 from __future__ import annotations
 
 import struct
-import time
 from types import SimpleNamespace
 
 from aiortc.rtcdtlstransport import State
 from aiortc.rtp import RtpPacket
 
-from sfu.media.forwarding import ForwardingTrack
+from sfu.media.forwarding import Arrival, ForwardingTrack
 
 
 class RelayTransport:
@@ -62,7 +61,7 @@ def header(data: bytes) -> tuple[int, int, int, int]:
 
 def test_hours_of_audio_keep_flowing_across_sequence_wraps() -> None:
     track, relay = ready_track("audio")
-    now = time.time()
+    now = Arrival.now()
     start = 60000
     for i in range(3 * 65536):  # about an hour of 20 ms Opus packets
         track.forward(packet(start + i, 960 * i), True, now)
@@ -78,7 +77,7 @@ def test_hours_of_audio_keep_flowing_across_sequence_wraps() -> None:
 def test_a_publisher_whose_numbers_start_over_is_followed() -> None:
     for before, back in ((100, 20000), (20000, 5000), (20000, 1500)):
         track, relay = ready_track("audio")
-        now = time.time()
+        now = Arrival.now()
         for i in range(before):
             track.forward(packet(30000 + i, 960 * i), True, now)
         for i in range(100):  # the numbering jumps back
@@ -89,7 +88,7 @@ def test_a_publisher_whose_numbers_start_over_is_followed() -> None:
 
 
 def test_a_loss_is_padded_only_where_the_subscriber_had_it() -> None:
-    now = time.time()
+    now = Arrival.now()
     early, early_sent = ready_track("video")
     late, late_sent = ready_track("video")
     # Keyframe 100-102, then frames of one packet each; 105 never arrives.
@@ -121,7 +120,7 @@ def test_a_loss_is_padded_only_where_the_subscriber_had_it() -> None:
 
 def test_a_run_of_holes_is_padded_with_the_frame_before() -> None:
     track, relay = ready_track("video")
-    now = time.time()
+    now = Arrival.now()
     track.forward(packet(10, 0, 0), True, now)
     track.forward(packet(11, 0), False, now)
     track.forward(packet(12, 3000, 0), False, now)  # 13, 14 lost: the end of this frame

@@ -411,6 +411,31 @@ def tone_level(audio: np.ndarray, freq: float, start: float, end: float) -> floa
     return float(band.max() * 2 / np.hanning(len(part)).sum() / math.sqrt(2))
 
 
+async def publish_everyone(
+    server: RunningServer,
+    made: list[Client],
+    room: str,
+    tracks: dict[str, dict[str, Any]],
+    peers: dict[str, SfuPeer],
+) -> None:
+    """Each user joins ``room`` and publishes its tracks (into ``peers``, for the caller to
+    close); returns once every track's frames reach the room's router."""
+    for user, published in tracks.items():
+        client = await connect(server, made)
+        peers[user] = await SfuPeer(SocketRouter(client, room, user.title()), user).join()
+        ack = await peers[user].publish(published)
+        assert ack["ok"], ack
+    router = server.server.rooms.get(room).extras["router"]
+    count = sum(len(published) for published in tracks.values())
+    await until(
+        lambda: (
+            len(router.producers) == count and all(p.frames > 10 for p in router.producers.values())
+        ),
+        timeout=30,
+        what=f"{count} tracks' media at the server",
+    )
+
+
 @pytest.mark.webrtc
 async def test_recording_holds_every_publishers_colour_and_tone(
     netns: None, make_server: MakeServer, tmp_path: Path, made: list[Client]
@@ -418,22 +443,11 @@ async def test_recording_holds_every_publishers_colour_and_tone(
     server = await start_server(make_server, tmp_path)
     peers: dict[str, SfuPeer] = {}
     try:
-        for user in ("alice", "bob", "carol"):
-            client = await connect(server, made)
-            peer = await SfuPeer(SocketRouter(client, "media", user.title()), user).join()
-            peers[user] = peer
-            ack = await peer.publish(
-                {"camera": ColourTrack(COLOURS[user]), "microphone": SineTrack(TONES[user])}
-            )
-            assert ack["ok"], ack
-        router = server.server.rooms.get("media").extras["router"]
-        await until(
-            lambda: (
-                len(router.producers) == 6 and all(p.frames > 10 for p in router.producers.values())
-            ),
-            timeout=30,
-            what="every publisher's media to reach the server",
-        )
+        tracks = {
+            user: {"camera": ColourTrack(COLOURS[user]), "microphone": SineTrack(TONES[user])}
+            for user in ("alice", "bob", "carol")
+        }
+        await publish_everyone(server, made, "media", tracks, peers)
         alice = made[0]
         started = await alice.call("recording-start", {})
         assert started["ok"], started
@@ -525,22 +539,11 @@ async def test_a_live_layout_change_reaches_the_next_and_the_running_recording(
         assert result.exit_code == 0, result.output
         return result
 
-    peers: list[SfuPeer] = []
+    peers: dict[str, SfuPeer] = {}
     loop = asyncio.get_running_loop()
     try:
-        for user in ("alice", "bob"):
-            client = await connect(server, made)
-            peer = await SfuPeer(SocketRouter(client, "lay", user.title()), user).join()
-            peers.append(peer)
-            assert (await peer.publish({"camera": ColourTrack(COLOURS[user])}))["ok"]
-        router = server.server.rooms.get("lay").extras["router"]
-        await until(
-            lambda: (
-                len(router.producers) == 2 and all(p.frames > 10 for p in router.producers.values())
-            ),
-            timeout=30,
-            what="both cameras at the server",
-        )
+        tracks = {user: {"camera": ColourTrack(COLOURS[user])} for user in ("alice", "bob")}
+        await publish_everyone(server, made, "lay", tracks, peers)
         # The next recording takes the new default: speaker (alice large, bob in the strip).
         await cli("settings", "set", "recording.layout", "speaker", *auth)
         result = await cli("record", "start", "lay", *auth)
@@ -557,7 +560,7 @@ async def test_a_live_layout_change_reaches_the_next_and_the_running_recording(
         await asyncio.sleep(3)
         await cli("record", "stop", "lay", *auth)
     finally:
-        for peer in peers:
+        for peer in peers.values():
             await peer.close()
     meta = server.server.recordings.store.get(recording_id)
     assert meta is not None and meta["layout"] == "grid", meta

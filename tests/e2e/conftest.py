@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -333,6 +334,37 @@ class Participant:
                 closer()
             except Exception:  # noqa: BLE001 - best effort at teardown
                 pass
+
+
+class Room:
+    """A meeting the tests of one module share, in file order: its id, server and people."""
+
+    def __init__(self, room_id: str, server: ServerProcess, people: dict[str, Participant]):
+        self.id = room_id
+        self.server = server
+        self.people = people
+
+    def __getitem__(self, name: str) -> Participant:
+        return self.people[name]
+
+    def others(self, name: str) -> list[Participant]:
+        return [p for n, p in self.people.items() if n != name]
+
+    def media(self) -> dict[str, Any]:
+        """The SFU router's counters for this room (admin API)."""
+        return self.server.room_media(self.id)
+
+
+def create_room_on_start_page(launch: LaunchFn, mode: str) -> tuple[Participant, str]:
+    """Alice creates a room on the start page (``mode``: the "P2P" or "SFU" radio button);
+    returns her, joined, and the room's id."""
+    alice = launch("Alice", path="/?raw_audio=1")
+    alice.page.get_by_label("Your name").fill("Alice")
+    alice.page.get_by_label(mode).check()
+    alice.page.get_by_role("button", name="Create room").click()
+    alice.page.wait_for_url(re.compile(r"/room/[A-Za-z0-9_-]+\?name=Alice"))
+    alice.wait_joined()
+    return alice, alice.page.url.split("/room/")[1].split("?")[0]
 
 
 def wait_until(

@@ -18,38 +18,22 @@ from tests.e2e.conftest import (
     OUTPUT_DIR,
     LaunchFn,
     Participant,
+    Room,
     ServerProcess,
     assert_gets_screen,
     assert_hears,
     assert_sees,
+    create_room_on_start_page,
     wait_until,
 )
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
 
-class Room:
-    def __init__(self, room_id: str, people: dict[str, Participant]) -> None:
-        self.id = room_id
-        self.people = people
-
-    def __getitem__(self, name: str) -> Participant:
-        return self.people[name]
-
-    def others(self, name: str) -> list[Participant]:
-        return [p for n, p in self.people.items() if n != name]
-
-
 @pytest.fixture(scope="module")
 def room(e2e_server: ServerProcess, launch: LaunchFn) -> Iterator[Room]:
     # Alice: the start page, P2P mode, "Create room".
-    alice = launch("Alice", path="/?raw_audio=1")
-    alice.page.get_by_label("Your name").fill("Alice")
-    alice.page.get_by_label("P2P").check()
-    alice.page.get_by_role("button", name="Create room").click()
-    alice.page.wait_for_url(re.compile(r"/room/[A-Za-z0-9_-]+\?name=Alice"))
-    alice.wait_joined()
-    room_id = alice.page.url.split("/room/")[1].split("?")[0]
+    alice, room_id = create_room_on_start_page(launch, "P2P")
 
     # Bob: the room URL with his name joins at once.
     bob = launch("Bob", room=room_id)
@@ -60,7 +44,7 @@ def room(e2e_server: ServerProcess, launch: LaunchFn) -> Iterator[Room]:
     carol.page.get_by_label("Your name").fill("Carol")
     carol.page.get_by_role("button", name="Join").click()
     carol.wait_joined()
-    yield Room(room_id, {"Alice": alice, "Bob": bob, "Carol": carol})
+    yield Room(room_id, e2e_server, {"Alice": alice, "Bob": bob, "Carol": carol})
 
 
 def connected_peers(p: Participant) -> set[str]:

@@ -18,10 +18,12 @@ from tests.e2e.conftest import (
     OUTPUT_DIR,
     LaunchFn,
     Participant,
+    Room,
     ServerProcess,
     assert_gets_screen,
     assert_hears,
     assert_sees,
+    create_room_on_start_page,
     wait_until,
 )
 
@@ -30,32 +32,10 @@ pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 BOTH_CONNECTED = {"publish": "connected", "subscribe": "connected"}
 
 
-class Room:
-    def __init__(self, room_id: str, server: ServerProcess, people: dict[str, Participant]):
-        self.id = room_id
-        self.server = server
-        self.people = people
-
-    def __getitem__(self, name: str) -> Participant:
-        return self.people[name]
-
-    def others(self, name: str) -> list[Participant]:
-        return [p for n, p in self.people.items() if n != name]
-
-    def media(self) -> dict[str, Any]:
-        return self.server.room_media(self.id)
-
-
 @pytest.fixture(scope="module")
 def room(e2e_server: ServerProcess, launch: LaunchFn) -> Iterator[Room]:
     # Alice creates an SFU room on the start page; Bob and Carol open its URL.
-    alice = launch("Alice", path="/?raw_audio=1")
-    alice.page.get_by_label("Your name").fill("Alice")
-    alice.page.get_by_label("SFU").check()
-    alice.page.get_by_role("button", name="Create room").click()
-    alice.page.wait_for_url(re.compile(r"/room/[A-Za-z0-9_-]+\?name=Alice"))
-    alice.wait_joined()
-    room_id = alice.page.url.split("/room/")[1].split("?")[0]
+    alice, room_id = create_room_on_start_page(launch, "SFU")
     people = {"Alice": alice}
     for name in ("Bob", "Carol"):
         people[name] = launch(name, room=room_id)

@@ -12,7 +12,10 @@ consumer (the recorder) wants them, and the receiver's decoder queue is a
 :class:`_TapQueue` that hands those frames over instead of decoding them.
 ``_handle_rtp_packet`` is wrapped to read the raw RTP (SSRC, audio level), and
 :func:`receive_directly` hands SRTP datagrams from the socket straight to the DTLS
-transport. Send side (per
+transport; once aiortc has seen a stream, its packets go to the tap's fast path
+(``ReceiverTap._fast``), which does aiortc's per-packet receive work with aiortc's own
+objects but without its parsing and coroutine layers. libsrtp is called through
+pylibsrtp's binding with one shared buffer (:func:`srtp_call`). Send side (per
 :class:`~aiortc.RTCRtpSender`): a :class:`ForwardingTrack` rewrites each packet's header
 for its subscriber and sends it at once, the sender's "encoder" is a :class:`Packer` that
 refuses to encode, a subscriber's PLI/FIR goes to a callback and REMB reaches a callback.
@@ -34,6 +37,7 @@ from typing import Any, NamedTuple
 import aioice.ice
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import depayload
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import State as DtlsState
@@ -51,6 +55,10 @@ from aiortc.rtp import (
     wrap_rtx,
 )
 from aiortc.utils import random32, uint16_add
+from pylibsrtp import Error as SrtpError
+from pylibsrtp import Session as SrtpSession
+from pylibsrtp._binding import ffi as _srtp_ffi
+from pylibsrtp._binding import lib as _srtp_lib
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +66,8 @@ logger = logging.getLogger(__name__)
 FORWARDING_ENCODES = 0
 # A forward jump in sequence numbers up to this many counts as lost packets.
 _MAX_GAP = 1000
+_UNPACK_SEQ_TS = struct.Struct("!HL").unpack_from
+_UNPACK_EXT = struct.Struct("!HH").unpack_from
 
 
 @dataclass(slots=True)
@@ -218,6 +228,14 @@ class ReceiverTap:
         self._handle_rtcp = receiver._handle_rtcp_packet
         receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._frame)  # type: ignore[attr-defined]
         self._jitter: _JitterTap | None = None
+        # The fast path (_fast), set up by _use_fast_path once aiortc has seen the stream.
+        self._fast_ssrc: int | None = None
+        self._abs_id: int | None = None
+        self._level_id: int | None = None
+        self._stats: Any = None
+        self._nack: Any = None
+        self._ssrc_table: dict[int, Any] = {}
+        self._media_types: set[int] = set()
         if on_packet is not None:
             buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
             self._jitter = _JitterTap(self, buffer)
@@ -262,16 +280,138 @@ class ReceiverTap:
             if codec is None:
                 codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
                 codec = self._codec_names[packet.payload_type] = codecs[packet.payload_type].name
-            data: bytes = packet._data  # type: ignore[attr-defined]
             if codec == "VP8":
                 # RFC 7741 4.2: S bit set and partition 0 begin a frame; then its frame tag.
                 payload = packet.payload
-                start = bool(payload) and payload[0] & 0x17 == 0x10 and is_keyframe(codec, data)
-            else:
-                start = is_keyframe(codec, data)  # H.264: an IDR slice or SPS first
+                start = (
+                    bool(payload)
+                    and payload[0] & 0x17 == 0x10
+                    and is_keyframe(codec, self._depayloaded(packet))
+                )
+            else:  # H.264: an IDR slice or SPS first
+                start = is_keyframe(codec, self._depayloaded(packet))
         if newest:
             self._last_timestamp = packet.timestamp
         self._on_packet(packet, start)
+
+    def _depayloaded(self, packet: RtpPacket) -> bytes:
+        """The codec data of a packet: aiortc's depayloaded copy, or made now (fast path)."""
+        data: bytes | None = getattr(packet, "_data", None)
+        if data is None:
+            codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+            try:
+                data = depayload(codecs[packet.payload_type], packet.payload)
+            except ValueError:
+                data = b""
+        return data
+
+    def _fast(self, plain: bytes, arrival_ms: int) -> bool:
+        """aiortc's receive work for one unprotected media packet of this stream, without
+        its layers: header fields and extensions read in place, then the REMB estimator,
+        the RTCP statistics and the NACK generator (aiortc's own objects, so both paths
+        share their state) and on to forwarding. Returns False, having changed nothing, for
+        what aiortc's full path must take: a disabled receiver, frames wanted (the jitter
+        buffer), an SSRC routed elsewhere, another payload type (RTX), padding, CSRCs or
+        two-byte extensions. aiortc's list of active sources is not updated (nothing
+        reads it; aiortc uses it only for ``getSynchronizationSources``).
+        """
+        receiver = self.receiver
+        b0 = plain[0]
+        if (
+            b0 & 0x2F  # padding or CSRCs
+            or len(plain) < 12
+            or not receiver._enabled
+            or self._ssrc_table.get(self._fast_ssrc) is not receiver
+            or self.frames_wanted()
+        ):
+            return False
+        b1 = plain[1]
+        payload_type = b1 & 0x7F
+        if payload_type not in self._media_types:
+            return False
+        sequence_number, timestamp = _UNPACK_SEQ_TS(plain, 2)
+        pos = 12
+        abs_send_time = level = None
+        if b0 & 0x10:
+            if len(plain) < 16:
+                return False
+            profile, words = _UNPACK_EXT(plain, 12)
+            end = 16 + 4 * words
+            if profile != 0xBEDE or end > len(plain):
+                return False
+            pos = 16
+            while pos < end:  # RFC 8285 one-byte elements
+                first = plain[pos]
+                pos += 1
+                if first == 0:
+                    continue
+                ext_id = first >> 4
+                if ext_id == self._abs_id and pos + 3 <= end:
+                    abs_send_time = int.from_bytes(plain[pos : pos + 3])
+                elif ext_id == self._level_id:
+                    level = plain[pos]
+                pos += (first & 0x0F) + 1
+            pos = end
+        ssrc = self._fast_ssrc
+        packet = RtpPacket(
+            payload_type=payload_type,
+            marker=b1 >> 7,
+            sequence_number=sequence_number,
+            timestamp=timestamp,
+            ssrc=ssrc,
+            payload=plain[pos:],
+        )
+        if level is not None:
+            self.audio_level = (level & 0x80 == 0x80, level & 0x7F)
+            self.audio_level_time = time.monotonic()
+        estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+        if estimator is not None and abs_send_time is not None:
+            remb = estimator.add(
+                abs_send_time=abs_send_time,
+                arrival_time_ms=arrival_ms,
+                payload_size=len(plain) - pos,
+                ssrc=ssrc,
+            )
+            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+            if remb is not None and rtcp_ssrc is not None:
+                feedback = RtcpPsfbPacket(
+                    fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
+                )
+                _drive(receiver._send_rtcp(feedback))
+        self._stats.add(packet)
+        nack = self._nack
+        if nack is not None and nack.add(packet):
+            _drive(receiver._send_rtcp_nack(ssrc, sorted(nack.missing)))
+        if self._jitter is not None:
+            self._jitter.feeding = False  # the next frames wanted start afresh
+        self._pending_since = None
+        try:
+            self._packet(packet)
+        except Exception:  # a bug here must not kill the receiver's RTP handling
+            logger.exception("forwarding callback failed")
+        return True
+
+    def _use_fast_path(self, ssrc: int) -> None:
+        """Routes this stream's packets to :meth:`_fast` once aiortc has seen one (its
+        statistics for the stream exist)."""
+        receiver = self.receiver
+        stats = receiver._RTCRtpReceiver__remote_streams.get(ssrc)  # type: ignore[attr-defined]
+        dtls = receiver.transport
+        if stats is None or self._on_packet is None or dtls is None:
+            return
+        table: dict[int, Callable[[bytes, int], bool]] = dtls.__dict__.setdefault("_sfu_fast", {})
+        if self._fast_ssrc is not None:
+            table.pop(self._fast_ssrc, None)
+        ids = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids
+        self._abs_id = ids.abs_send_time
+        self._level_id = ids.audio_level
+        self._stats = stats
+        self._nack = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+        self._ssrc_table = dtls._rtp_router.ssrc_table
+        codecs = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+        self._media_types = {pt for pt, c in codecs.items() if c.name.lower() != "rtx"}
+        self._fast_ssrc = ssrc
+        table[ssrc] = self._fast
 
     def expire_losses(self) -> list[int]:
         """Forgets packets missing for longer than the jitter timeout; returns their numbers.
@@ -328,6 +468,8 @@ class ReceiverTap:
                 self.audio_level_time = time.monotonic()
         self._released = False
         await self._handle_rtp(packet, arrival_time_ms)
+        if self.ssrc != self._fast_ssrc and self.ssrc is not None:
+            self._use_fast_path(self.ssrc)
         # Frames are reassembled for this packet (the jitter tap asked frames_wanted()).
         feeding = self._jitter is None or self._jitter.feeding
         if self.kind != "video" or not feeding:
@@ -479,12 +621,13 @@ class Arrival(NamedTuple):
     time: float  # Unix time
     abs_send_time: int  # NTP time as 6.18 fixed point, 24 bits (aiortc: ntp >> 14)
     abs_send_time_bytes: bytes
+    ntp: int  # 64-bit NTP time, for the subscribers' RTCP sender reports
 
     @classmethod
     def now(cls) -> Arrival:
         now = time.time()
         abs_time = int((now + _NTP_UNIX_OFFSET) * 262144) & 0xFFFFFF
-        return cls(now, abs_time, abs_time.to_bytes(3))
+        return cls(now, abs_time, abs_time.to_bytes(3), _ntp_time(now))
 
 
 def _ntp_time(unix_time: float) -> int:
@@ -496,6 +639,39 @@ def _ntp_time(unix_time: float) -> int:
 def _after(a: int, b: int) -> bool:
     """Whether 16-bit sequence number ``a`` comes at or after ``b`` (RFC 3550 wrap)."""
     return (a - b) & 0xFFFF < 0x8000
+
+
+_DTLS_CONNECTED = DtlsState.CONNECTED
+# One buffer for every SRTP call made here (all on the event loop's thread): pylibsrtp's
+# own calls allocate a length per call and use a buffer per session, more memory touched
+# per packet. Sizes as pylibsrtp's (a 1500-byte packet plus the longest trailer).
+_SRTP_MAX_PACKET = 1500
+_SRTP_BUFFER = _srtp_ffi.new("char[]", _SRTP_MAX_PACKET + 16 + 128)
+_SRTP_VIEW = _srtp_ffi.buffer(_SRTP_BUFFER)
+_SRTP_LENGTH = _srtp_ffi.new("int *")
+
+
+def srtp_call(session: Any, operation: str) -> Callable[[bytes], bytes]:
+    """``session.protect`` or ``session.unprotect`` (SRTP, not SRTCP): for a pylibsrtp
+    Session, libsrtp called directly with the shared buffer; other objects' own method."""
+    if not isinstance(session, SrtpSession):
+        return getattr(session, operation)  # e.g. a test's stand-in
+    function = _srtp_lib.srtp_protect if operation == "protect" else _srtp_lib.srtp_unprotect
+    context = session._srtp[0]
+    view, buffer, length = _SRTP_VIEW, _SRTP_BUFFER, _SRTP_LENGTH
+
+    def call(data: bytes, session: SrtpSession = session) -> bytes:  # keeps session alive
+        size = len(data)
+        if size > _SRTP_MAX_PACKET:
+            raise ValueError("packet is too long")
+        view[0:size] = data
+        length[0] = size
+        result = function(context, buffer, length)
+        if result:
+            raise SrtpError(f"libsrtp error {result}")
+        return view[0 : length[0]]
+
+    return call
 
 
 class ForwardingTrack(MediaStreamTrack):
@@ -537,8 +713,8 @@ class ForwardingTrack(MediaStreamTrack):
         self._waiting = True  # for a keyframe (audio: for any packet)
         self._request_keyframe = request_keyframe
         self._audio = kind == "audio"
-        # seq % RTP_HISTORY_SIZE -> (seq, timestamp, marker, payload, abs_send_time)
-        self.history: dict[int, tuple[int, int, int, bytes, int]] = {}
+        # seq % RTP_HISTORY_SIZE -> the packet as sent, before SRTP (for NACKs)
+        self.history: dict[int, bytes] = {}
         self.payload_type = 0
         self._ssrc = 0
         self._first_byte = 0x80
@@ -550,6 +726,10 @@ class ForwardingTrack(MediaStreamTrack):
         self._seq_offset = 0
         self._start_seq = 0  # the producer's number the last (re)start began at
         self._ts_offset: int | None = None
+        # Packets go out in forward() itself: ready, nothing in the backlog, transport
+        # not wrapped (LinkEmulator). Decided by run(), cleared by stop().
+        self._direct = False
+        self._protect: Callable[[bytes], bytes] | None = None
         self._dtls: Any = None
         self._ice: Any = None
         self._pair: Any = None  # the ICE pair in use, its asyncio transport and address
@@ -577,6 +757,32 @@ class ForwardingTrack(MediaStreamTrack):
 
     def forward(self, packet: RtpPacket, starts_keyframe: bool, arrival: Arrival) -> None:
         """Sends (or queues) one of the producer's packets; never blocks, never raises."""
+        if self._direct and not self._waiting:
+            seq_in = packet.sequence_number
+            seq = (seq_in + self._seq_offset) & 0xFFFF
+            if seq == self._next_seq:
+                # The next packet in order, the common case: _rewrite's work, inlined.
+                self._next_seq = (seq + 1) & 0xFFFF
+                timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
+                self._last_timestamp = timestamp
+                if (seq_in - self._start_seq) & 0xFFFF > 0x4000:
+                    self._start_seq = (seq_in - 0x4000) & 0xFFFF
+                marker = packet.marker
+                payload = packet.payload
+                header = _PACK_HEADER(
+                    self._first_byte, marker << 7 | self.payload_type, seq, timestamp, self._ssrc
+                )
+                if self._with_time:
+                    data = header + self._head + arrival.abs_send_time_bytes + self._tail + payload
+                else:
+                    data = header + self._head + payload
+                self.history[seq % RTP_HISTORY_SIZE] = data
+                self._octets += len(payload)
+                self._packets += 1
+                if marker or self._audio:
+                    self._frame_sent(timestamp, arrival)
+                self._send_now(data)
+                return
         if self._waiting:
             if not starts_keyframe or self.readyState != "live":
                 if packet.marker:
@@ -586,7 +792,7 @@ class ForwardingTrack(MediaStreamTrack):
             restart = True
         else:
             restart = False
-        if self.ready and not self._backlog and "_send_rtp" not in self._dtls.__dict__:
+        if self._direct:
             data = self._rewrite(packet, restart, arrival)
             if data is not None:
                 self._send_now(data)
@@ -619,14 +825,14 @@ class ForwardingTrack(MediaStreamTrack):
             for seq in lost
         ):
             return
-        if not self._backlog and "_send_rtp" not in self._dtls.__dict__:
+        if self._direct:
             back = min((self._next_seq - self._segment_start) & 0xFFFF, RTP_HISTORY_SIZE)
             seq = (self._next_seq - back) & 0xFFFF
             timestamp = self._last_timestamp
             while seq != self._next_seq:
                 entry = self.history.get(seq % RTP_HISTORY_SIZE)
-                if entry is not None and entry[0] == seq:
-                    timestamp = entry[1]  # a hole takes the frame before it
+                if entry is not None and _UNPACK_SEQ_TS(entry, 2)[0] == seq:
+                    timestamp = _UNPACK_SEQ_TS(entry, 2)[1]  # a hole takes the frame before it
                 else:
                     header = _PACK_HEADER(0xA0, self.payload_type, seq, timestamp, self._ssrc)
                     self._send_now(header + b"\x01")  # padding only (RFC 3550 5.1)
@@ -685,24 +891,22 @@ class ForwardingTrack(MediaStreamTrack):
             data = b"".join((header, self._head, arrival.abs_send_time_bytes, self._tail, payload))
         else:
             data = b"".join((header, self._head, payload))
-        self.history[seq % RTP_HISTORY_SIZE] = (
-            seq,
-            timestamp,
-            marker,
-            payload,
-            arrival.abs_send_time,
-        )
+        self.history[seq % RTP_HISTORY_SIZE] = data
         self._octets += len(payload)
         self._packets += 1
         if marker or self._audio:
-            self.forwarded += 1
-            # What aiortc's RTCP sender reports use, once per frame.
-            sender = self.sender
-            sender._RTCRtpSender__ntp_timestamp = _ntp_time(arrival.time)  # type: ignore[union-attr]
-            sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[union-attr]
-            sender._RTCRtpSender__octet_count = self._octets  # type: ignore[union-attr]
-            sender._RTCRtpSender__packet_count = self._packets  # type: ignore[union-attr]
+            self._frame_sent(timestamp, arrival)
         return data
+
+    def _frame_sent(self, timestamp: int, arrival: Arrival) -> None:
+        """A frame's last packet (audio: every packet) went out: counted, and noted where
+        aiortc's RTCP sender reports read it."""
+        self.forwarded += 1
+        sender = self.sender
+        sender._RTCRtpSender__ntp_timestamp = arrival.ntp  # type: ignore[union-attr]
+        sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[union-attr]
+        sender._RTCRtpSender__octet_count = self._octets  # type: ignore[union-attr]
+        sender._RTCRtpSender__packet_count = self._packets  # type: ignore[union-attr]
 
     def _send_now(self, data: bytes) -> None:
         """SRTP-protects a packet and writes it to the ICE pair's socket (aiortc's
@@ -710,19 +914,20 @@ class ForwardingTrack(MediaStreamTrack):
         ``sendto``, without the coroutine layers)."""
         dtls = self._dtls
         try:
-            if dtls._state is not DtlsState.CONNECTED:
+            if dtls._state is not _DTLS_CONNECTED:
                 return
             pair = self._ice._nominated.get(1)
-            if pair is None:
-                return
-            if pair is not self._pair:
+            if pair is not self._pair or pair is None:
+                if pair is None:
+                    return
                 self._pair = pair
                 self._udp = pair.protocol.transport
                 self._remote = pair.remote_addr
                 # asyncio's UDP transport; a relayed pair has aioice's TurnTransport.
                 self._raw = hasattr(self._udp, "_sock") and hasattr(self._udp, "_buffer")
+                self._protect = srtp_call(dtls._tx_srtp, "protect")
             udp = self._udp
-            data = dtls._tx_srtp.protect(data)
+            data = self._protect(data)  # type: ignore[misc]
             if not self._raw:
                 udp.sendto(data, self._remote)
             elif udp._buffer:  # the kernel refused earlier packets: asyncio holds them
@@ -774,6 +979,9 @@ class ForwardingTrack(MediaStreamTrack):
                     else:
                         self._send_now(data)
                 self._sending_ts = None
+                # From now on forward() sends, unless a test's LinkEmulator wraps the
+                # transport (it sets _direct to False again when it attaches).
+                self._direct = self.ready and "_send_rtp" not in self._dtls.__dict__
                 self._wakeup.clear()
                 await self._wakeup.wait()
         except (asyncio.CancelledError, ConnectionError):
@@ -781,7 +989,7 @@ class ForwardingTrack(MediaStreamTrack):
         except Exception:
             # Like aiortc: the loop must end cleanly or RTCRtpSender.stop() hangs.
             logger.warning("forwarding send loop failed", exc_info=True)
-        self.ready = False
+        self.ready = self._direct = False
         track = sender._RTCRtpSender__track  # type: ignore[attr-defined]
         if track:
             track.stop()
@@ -791,28 +999,20 @@ class ForwardingTrack(MediaStreamTrack):
 
     async def retransmit(self, sequence_number: int) -> None:
         """Resends a packet a subscriber NACKed (as RTX if negotiated), like aiortc."""
-        entry = self.history.get(sequence_number % RTP_HISTORY_SIZE)
+        data = self.history.get(sequence_number % RTP_HISTORY_SIZE)
         sender = self.sender
-        if entry is None or entry[0] != sequence_number or sender is None:
+        if data is None or _UNPACK_SEQ_TS(data, 2)[0] != sequence_number or sender is None:
             return
-        seq, timestamp, marker, payload, abs_time = entry
-        packet = RtpPacket(
-            payload_type=self.payload_type,
-            marker=marker,
-            sequence_number=seq,
-            timestamp=timestamp,
-            ssrc=sender._ssrc,
-            payload=payload,
-        )
-        packet.extensions.mid = sender._RTCRtpSender__mid  # type: ignore[attr-defined]
-        packet.extensions.abs_send_time = abs_time
         rtx_payload_type = sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_payload_type is not None:
+            ext_map = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
             rtx_seq = sender._RTCRtpSender__rtx_sequence_number  # type: ignore[attr-defined]
-            packet = wrap_rtx(packet, rtx_payload_type, rtx_seq, sender._rtx_ssrc)
+            packet = wrap_rtx(
+                RtpPacket.parse(data, ext_map), rtx_payload_type, rtx_seq, sender._rtx_ssrc
+            )
             sender._RTCRtpSender__rtx_sequence_number = uint16_add(rtx_seq, 1)  # type: ignore[attr-defined]
-        ext_map = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
-        await sender.transport._send_rtp(packet.serialize(ext_map))
+            data = packet.serialize(ext_map)
+        await sender.transport._send_rtp(data)
 
     async def recv(self) -> Any:  # type: ignore[override]
         # Nothing pulls from a forwarding track (its sender's loop is replaced).
@@ -823,7 +1023,7 @@ class ForwardingTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
-        self.ready = False  # nothing more goes out, not even on the direct path
+        self.ready = self._direct = False  # nothing more goes out, not even directly
         self._backlog.clear()
         self._backlog_frames = 0
         self._wakeup.set()  # the sender's loop ends
@@ -927,6 +1127,9 @@ def _install_direct(dtls: Any) -> None:
     protocol = pair.protocol
     original = protocol.datagram_received
     rx_srtp = dtls._rx_srtp
+    unprotect = srtp_call(rx_srtp, "unprotect")
+    # SSRC -> a ReceiverTap's fast path (ReceiverTap._use_fast_path).
+    fast_routes: dict[int, Callable[[bytes, int], bool]] = dtls.__dict__.setdefault("_sfu_fast", {})
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
         first = data[0] if data else 0
@@ -937,13 +1140,20 @@ def _install_direct(dtls: Any) -> None:
         dtls._RTCDtlsTransport__rx_packets += 1
         try:
             if is_rtcp(data):
-                coro = dtls._handle_rtcp_data(rx_srtp.unprotect_rtcp(data))
-            else:
-                arrival_ms = int((time.time() + _NTP_UNIX_OFFSET) * 1000)  # aiortc's clock
-                coro = dtls._handle_rtp_data(rx_srtp.unprotect(data), arrival_ms)
+                _drive(dtls._handle_rtcp_data(rx_srtp.unprotect_rtcp(data)))
+                return
+            plain = unprotect(data)
         except Exception:  # pylibsrtp.Error: replayed or damaged, as aiortc drops it
             return
-        _drive(coro)
+        arrival_ms = int((time.time() + _NTP_UNIX_OFFSET) * 1000)  # aiortc's clock
+        fast = fast_routes.get(int.from_bytes(plain[8:12])) if len(plain) >= 12 else None
+        try:
+            if fast is not None and fast(plain, arrival_ms):
+                return
+        except Exception:
+            logger.warning("media packet handler failed", exc_info=True)
+            return
+        _drive(dtls._handle_rtp_data(plain, arrival_ms))
 
     protocol.datagram_received = datagram_received
     protocol._sfu_direct = True
@@ -1039,6 +1249,9 @@ class LinkEmulator:
             original = transport._send_rtp
             self._originals.append((transport, original))
             transport._send_rtp = self._wrap(original)
+            track = transceiver.sender.track
+            if isinstance(track, ForwardingTrack):
+                track._direct = False  # its packets now go through the wrapped transport
 
     def _wrap(self, original: Callable[[bytes], Awaitable[None]]) -> Callable[[bytes], Any]:
         async def send(data: bytes) -> None:

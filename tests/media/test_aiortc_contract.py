@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import queue
+from importlib.metadata import version
+from types import SimpleNamespace
 from typing import Any
 
 import aioice.ice
@@ -41,6 +43,8 @@ from aiortc.rtp import (
     pack_remb_fci,
     wrap_rtx,
 )
+from pylibsrtp import Error as SrtpError
+from pylibsrtp import Policy, Session
 
 from sfu.media import forwarding
 from sfu.media.forwarding import Arrival, EncodedFrame, ForwardingTrack, Packer, ReceiverTap
@@ -55,6 +59,31 @@ INTERFRAME = b"\x31\x02\x00" + bytes(range(200))
 
 def test_pinned_version() -> None:
     assert aiortc.__version__.startswith("1.16."), "re-check forwarding.py for this aiortc"
+    assert version("pylibsrtp").startswith("1.0."), "re-check forwarding.srtp_call"
+
+
+def test_srtp_calls_are_pylibsrtps() -> None:
+    # srtp_call calls libsrtp through pylibsrtp's binding with one shared buffer: the same
+    # bytes as pylibsrtp's own Session.protect/unprotect, and its errors.
+    key = bytes(range(30))
+    policy = {"key": key, "srtp_profile": Policy.SRTP_PROFILE_AES128_CM_SHA1_80}
+    ours = Session(Policy(ssrc_type=Policy.SSRC_ANY_OUTBOUND, **policy))  # type: ignore[arg-type]
+    theirs = Session(Policy(ssrc_type=Policy.SSRC_ANY_OUTBOUND, **policy))  # type: ignore[arg-type]
+    receiving = Session(Policy(ssrc_type=Policy.SSRC_ANY_INBOUND, **policy))  # type: ignore[arg-type]
+    protect = forwarding.srtp_call(ours, "protect")
+    unprotect = forwarding.srtp_call(receiving, "unprotect")
+    for seq in range(5):
+        plain = RtpPacket(payload_type=96, sequence_number=seq, ssrc=7, payload=bytes(1000))
+        data = plain.serialize()
+        sent = protect(data)
+        assert sent == theirs.protect(data) and len(sent) == len(data) + 10
+        assert unprotect(sent) == data
+    with pytest.raises(SrtpError):
+        unprotect(sent)  # a replay
+    with pytest.raises(ValueError):
+        protect(bytes(1501))
+    stand_in = SimpleNamespace(protect=lambda data: data)
+    assert forwarding.srtp_call(stand_in, "protect") is stand_in.protect
 
 
 def test_packetizers_round_trip() -> None:
@@ -342,6 +371,30 @@ def test_call_sites_look_hooks_up_on_the_instance() -> None:
     assert {"_RTCRtpReceiver__jitter_buffer", "add", "unwrap_rtx", "depayload"} <= names(
         RTCRtpReceiver._handle_rtp_packet
     )
+    # ReceiverTap._fast does aiortc's receive work for a media packet itself (estimator,
+    # statistics, NACK, with aiortc's own objects), after aiortc's router would have picked
+    # the receiver by SSRC. If aiortc's receive work changes, these names change: re-check.
+    assert set(RTCRtpReceiver._handle_rtp_packet.__code__.co_names) == {
+        "RTCP_PSFB_APP", "RtcpPsfbPacket", "StreamStatistics", "ValueError",
+        "_RTCRtpReceiver__active_ssrc", "_RTCRtpReceiver__codecs",
+        "_RTCRtpReceiver__decoder_error", "_RTCRtpReceiver__decoder_queue",
+        "_RTCRtpReceiver__decoder_thread", "_RTCRtpReceiver__jitter_buffer",
+        "_RTCRtpReceiver__kind", "_RTCRtpReceiver__log_debug",
+        "_RTCRtpReceiver__nack_generator", "_RTCRtpReceiver__remote_bitrate_estimator",
+        "_RTCRtpReceiver__remote_streams", "_RTCRtpReceiver__rtcp_ssrc",
+        "_RTCRtpReceiver__rtx_ssrc", "_RTCRtpReceiver__timestamp_mapper", "_data", "_enabled",
+        "_send_rtcp", "_send_rtcp_nack", "_send_rtcp_pli", "abs_send_time", "add", "clear",
+        "clock", "clockRate", "current_datetime", "depayload", "extensions", "get", "int",
+        "is_rtx", "is_set", "isinstance", "len", "map", "missing", "pack_remb_fci",
+        "padding_size", "parameters", "payload", "payload_type", "put", "sorted", "ssrc",
+        "timestamp", "unwrap_rtx",
+    }  # fmt: skip
+    from aiortc.rtcdtlstransport import RtpRouter
+
+    assert {"_rtp_router", "route_rtp"} <= names(RTCDtlsTransport._handle_rtp_data)
+    assert {"ssrc_table", "payload_type_table"} <= names(RtpRouter.route_rtp)
+    ids = HeaderExtensionsMap()._HeaderExtensionsMap__ids
+    assert hasattr(ids, "abs_send_time") and hasattr(ids, "audio_level")
     # ForwardingTrack replaces the sender's _run_rtp and _retransmit.
     assert "_run_rtp" in names(RTCRtpSender.send)
     assert "_retransmit" in names(RTCRtpSender._handle_rtcp_packet)
@@ -641,3 +694,192 @@ async def test_sender_running_sees_the_rtp_loop(netns) -> None:
         await offerer.close()
         await answerer.close()
     assert forwarding.sender_running(sender) is False
+
+
+RECEIVE_EXTENSIONS = [
+    *EXTENSIONS,
+    RTCRtpHeaderExtensionParameters(id=4, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+]
+
+
+async def _receiving(kind: str, codec: RTCRtpCodecParameters) -> tuple[Any, Any, ReceiverTap, dict]:
+    """A receiver with a forwarding tap, as the SFU installs it; what it did is in the dict."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = pc.addTransceiver(kind, direction="recvonly").receiver
+    receiver._track = RemoteStreamTrack(kind=kind)
+    seen: dict[str, list] = {"packets": [], "nacks": [], "rtcp": []}
+    tap = ReceiverTap(
+        receiver,
+        kind,
+        on_frame=lambda frame: None,
+        on_picture_loss=lambda: None,
+        jitter_timeout=1.0,
+        on_packet=lambda packet, start: seen["packets"].append(
+            (packet.sequence_number, packet.timestamp, packet.marker, packet.payload, start)
+        ),
+        frames_wanted=lambda: False,
+    )
+
+    async def nack(media_ssrc: int, lost: list[int]) -> None:
+        seen["nacks"].append(list(lost))
+
+    async def rtcp(packet: Any) -> None:
+        seen["rtcp"].append(bytes(packet))
+
+    receiver._send_rtcp_nack = nack
+    receiver._send_rtcp = rtcp
+    await receiver.receive(
+        RTCRtpReceiveParameters(
+            codecs=[codec, RTX] if kind == "video" else [codec],
+            headerExtensions=RECEIVE_EXTENSIONS,
+            encodings=[
+                RTCRtpDecodingParameters(
+                    ssrc=1234,
+                    payloadType=codec.payloadType,
+                    rtx=RTCRtpRtxParameters(ssrc=5678) if kind == "video" else None,
+                )
+            ],
+            rtcp=RTCRtcpParameters(ssrc=4321),
+        )
+    )
+    receiver._RTCRtpReceiver__rtcp_ssrc = 4321  # aiortc sets it when the transport starts
+    return pc, receiver, tap, seen
+
+
+async def test_fast_receive_path_does_what_aiortc_does() -> None:
+    # The same packets, as bytes, through aiortc's receive path and through ReceiverTap's
+    # fast path (which receive_directly takes once aiortc has seen the stream): the same
+    # packets forwarded, keyframe starts, NACKs, REMB feedback and RTCP statistics.
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(RTCRtpReceiveParameters(headerExtensions=RECEIVE_EXTENSIONS))
+    packets = rtp_packets([KEYFRAME, INTERFRAME, INTERFRAME, KEYFRAME] + [INTERFRAME] * 300)
+    for i, packet in enumerate(packets):
+        packet.extensions.mid = "0"
+        packet.extensions.abs_send_time = (i * 2621) & 0xFFFFFF  # 10 ms apart
+    del packets[20]  # lost: a NACK
+    wire = [(p.serialize(ext_map), 1000 + 10 * i) for i, p in enumerate(packets)]
+    aiortc_side = await _receiving("video", VP8)
+    fast_side = await _receiving("video", VP8)
+    try:
+        for data, arrival_ms in wire:
+            receiver = aiortc_side[1]
+            await receiver.transport._handle_rtp_data(data, arrival_time_ms=arrival_ms)
+        receiver, tap = fast_side[1], fast_side[2]
+        await receiver.transport._handle_rtp_data(wire[0][0], arrival_time_ms=wire[0][1])
+        fast = receiver.transport._sfu_fast[1234]  # what receive_directly looks up
+        assert all([fast(data, arrival_ms) for data, arrival_ms in wire[1:]])
+        mine, theirs = fast_side[3], aiortc_side[3]
+        assert mine["packets"] == theirs["packets"] and len(mine["packets"]) == len(packets)
+        assert [p[4] for p in mine["packets"]].count(True) == 2  # the two keyframes
+        assert mine["nacks"] == theirs["nacks"] == [[packets[19].sequence_number + 1]]
+        assert mine["rtcp"] == theirs["rtcp"] and mine["rtcp"], "no REMB from either"
+        streams = [s[1]._RTCRtpReceiver__remote_streams[1234] for s in (fast_side, aiortc_side)]
+        for name in ("packets_received", "base_seq", "max_seq", "cycles", "_last_timestamp"):
+            assert getattr(streams[0], name) == getattr(streams[1], name), name
+        # What aiortc's full path must take is refused without a change: a retransmission
+        # (another payload type), padding, and anything while frames are wanted.
+        before = len(mine["packets"])
+        rtx = wrap_rtx(packets[19], payload_type=98, sequence_number=1, ssrc=1234)
+        assert not fast(rtx.serialize(ext_map), 9000)
+        padded = RtpPacket(payload_type=97, sequence_number=9, ssrc=1234, payload=b"\x10")
+        padded.padding_size = 4
+        assert not fast(padded.serialize(ext_map), 9000)
+        tap.frames_wanted = lambda: True
+        assert not fast(wire[-1][0], 9000)
+        assert len(mine["packets"]) == before and streams[0].packets_received == len(packets)
+    finally:
+        await aiortc_side[0].close()
+        await fast_side[0].close()
+
+
+async def test_fast_receive_path_reads_the_audio_level() -> None:
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(RTCRtpReceiveParameters(headerExtensions=RECEIVE_EXTENSIONS))
+    opus = RTCRtpCodecParameters(
+        mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111
+    )
+    pc, receiver, tap, seen = await _receiving("audio", opus)
+    try:
+        wire = []
+        for i in range(3):
+            packet = RtpPacket(payload_type=111, sequence_number=i, timestamp=960 * i, ssrc=1234)
+            packet.payload = b"\xfc" + bytes(40)
+            packet.extensions.audio_level = (True, 30 + i)
+            wire.append(packet.serialize(ext_map))
+        await receiver.transport._handle_rtp_data(wire[0], arrival_time_ms=0)
+        assert tap.audio_level == (True, 30)
+        fast = receiver.transport._sfu_fast[1234]
+        assert fast(wire[1], 20) and fast(wire[2], 40)
+        assert tap.audio_level == (True, 32)
+        assert [p[0] for p in seen["packets"]] == [0, 1, 2] and all(p[4] for p in seen["packets"])
+    finally:
+        await pc.close()
+
+
+async def test_fast_receive_path_over_a_real_connection(netns) -> None:
+    # Over a real connection (inside the namespace), receive_directly hands the stream's
+    # packets to the tap's fast path once aiortc has seen the first: every packet reaches
+    # forwarding, in order, the keyframes marked, and aiortc's statistics count them all.
+    offerer = RTCPeerConnection(rtc_configuration(load_settings().ice))
+    answerer = RTCPeerConnection(rtc_configuration(load_settings().ice))
+    got: list[tuple[int, bool]] = []
+    fast_calls: list[int] = []
+    taps: list[ReceiverTap] = []
+
+    @answerer.on("track")
+    def on_track(remote: Any) -> None:
+        receiver = next(r for r in answerer.getReceivers() if r.track is remote)
+        tap = ReceiverTap(
+            receiver,
+            "video",
+            on_frame=lambda frame: None,
+            on_picture_loss=lambda: None,
+            jitter_timeout=0.3,
+            on_packet=lambda packet, start: got.append((packet.sequence_number, start)),
+            frames_wanted=lambda: False,
+        )
+        fast = tap._fast
+
+        def counting(data: bytes, arrival_ms: int) -> bool:
+            fast_calls.append(1)
+            return fast(data, arrival_ms)
+
+        tap._fast = counting  # type: ignore[method-assign]
+        taps.append(tap)
+
+    try:
+        track = ForwardingTrack("video", "v1", 4, request_keyframe=lambda: None)
+        sender = offerer.addTransceiver(track, direction="sendonly").sender
+        forwarding.prepare_sender(
+            sender, Packer(on_remb=lambda bitrate: None), lambda: None, "s", track
+        )
+        await offerer.setLocalDescription(await offerer.createOffer())
+        await answerer.setRemoteDescription(offerer.localDescription)
+        await answerer.setLocalDescription(await answerer.createAnswer())
+        forwarding.receive_directly(answerer)
+        await offerer.setRemoteDescription(answerer.localDescription)
+        async with asyncio.timeout(10):
+            while not (forwarding.sender_running(sender) and track.ready):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        seq = 7
+        for index, frame in enumerate([KEYFRAME, INTERFRAME, INTERFRAME, KEYFRAME]):
+            for i, payload in enumerate(Vp8Encoder._packetize(frame, index)):
+                packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=index * 3000)
+                packet.marker = i == len(Vp8Encoder._packetize(frame, index)) - 1
+                packet.payload = payload
+                track.forward(packet, i == 0 and frame is KEYFRAME, Arrival.now())
+                seq += 1
+            await asyncio.sleep(0.02)
+        async with asyncio.timeout(5):
+            while len(got) < seq - 7:  # noqa: ASYNC110 - no event to await
+                await asyncio.sleep(0.02)
+        numbers = [n for n, _ in got]
+        assert numbers == [(numbers[0] + i) & 0xFFFF for i in range(seq - 7)]
+        assert [numbers.index(n) for n, start in got if start] == [0, len(got) - 2]  # 2 keyframes
+        assert len(fast_calls) >= seq - 7 - 1  # all but the first took the fast path
+        receiver = taps[0].receiver
+        stats = receiver._RTCRtpReceiver__remote_streams[taps[0].ssrc]
+        assert stats.packets_received == seq - 7
+    finally:
+        await offerer.close()
+        await answerer.close()

@@ -39,7 +39,7 @@ def ready_track(kind: str) -> tuple[ForwardingTrack, RelayTransport]:
     pair = SimpleNamespace(protocol=SimpleNamespace(transport=relay), remote_addr=("10.0.0.1", 9))
     track._ice = SimpleNamespace(_nominated={1: pair})
     track.payload_type, track._ssrc = 111, 1234
-    track.ready = True
+    track.ready = track._direct = True  # as run() leaves them once the sender runs
     return track, relay
 
 

@@ -47,7 +47,11 @@ from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTP_HISTORY_SIZE,
     HeaderExtensionsMap,
+    RtcpByePacket,
     RtcpPsfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
     RtcpSrPacket,
     RtpPacket,
     is_rtcp,
@@ -591,8 +595,10 @@ def prepare_sender(
     on_keyframe_request: Callable[[], None],
     stream_id: str,
     track: ForwardingTrack,
+    rtcp_clock: RtcpClock | None = None,
 ) -> None:
-    """Makes a sender forward ``track``'s packets: packer, PLI/FIR routing, msid, RTP loop.
+    """Makes a sender forward ``track``'s packets: packer, PLI/FIR routing, msid, RTP loop,
+    and (with ``rtcp_clock``) RTCP sender reports when the clock ticks.
 
     Call it before the sender starts (before the negotiation that activates it).
     """
@@ -604,6 +610,67 @@ def prepare_sender(
     track.sender = sender
     sender._run_rtp = track.run  # type: ignore[method-assign]
     sender._retransmit = track.retransmit  # type: ignore[method-assign]
+    if rtcp_clock is not None:
+        sender._run_rtcp = lambda: _run_sender_rtcp(sender, rtcp_clock)  # type: ignore[method-assign]
+
+
+class RtcpClock:
+    """When a room's forwarding senders send their RTCP sender reports: all at once, when
+    the router's periodic work calls :meth:`tick` (about once a second).
+
+    aiortc's own loop sleeps 0.5-1.5 s per sender, so each subscriber's sender woke the
+    server about once a second on its own; a wake-up from idle costs more CPU here than
+    the report itself. (RFC 3550 randomises intervals against synchronised senders
+    sharing one session; each of these reports goes to a different subscriber.)
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def tick(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+async def _run_sender_rtcp(sender: RTCRtpSender, clock: RtcpClock) -> None:
+    """aiortc 1.16's ``RTCRtpSender._run_rtcp`` (an SR and SDES per interval, a BYE at
+    the end), paced by ``clock`` instead of a timer of its own."""
+    sender._RTCRtpSender__rtcp_started.set()  # type: ignore[attr-defined]
+    ssrc = sender._ssrc
+    try:
+        while True:
+            await clock.wait()
+            ntp_timestamp: int = sender._RTCRtpSender__ntp_timestamp  # type: ignore[attr-defined]
+            packets: list[Any] = [
+                RtcpSrPacket(
+                    ssrc=ssrc,
+                    sender_info=RtcpSenderInfo(
+                        ntp_timestamp=ntp_timestamp,
+                        rtp_timestamp=sender._RTCRtpSender__rtp_timestamp,  # type: ignore[attr-defined]
+                        packet_count=sender._RTCRtpSender__packet_count & 0xFFFFFFFF,  # type: ignore[attr-defined]
+                        octet_count=sender._RTCRtpSender__octet_count & 0xFFFFFFFF,  # type: ignore[attr-defined]
+                    ),
+                )
+            ]
+            sender._RTCRtpSender__lsr = (ntp_timestamp >> 16) & 0xFFFFFFFF  # type: ignore[attr-defined]
+            sender._RTCRtpSender__lsr_time = time.time()  # type: ignore[attr-defined]
+            cname: str | None = sender._RTCRtpSender__cname  # type: ignore[attr-defined]
+            if cname is not None:
+                packets.append(
+                    RtcpSdesPacket(
+                        chunks=[RtcpSourceInfo(ssrc=ssrc, items=[(1, cname.encode("utf8"))])]
+                    )
+                )
+            await sender._send_rtcp(packets)
+    except asyncio.CancelledError:
+        pass
+    try:
+        await sender._send_rtcp([RtcpByePacket(sources=[ssrc])])
+    finally:
+        sender._RTCRtpSender__rtcp_exited.set()  # type: ignore[attr-defined]  # stop() waits
 
 
 # Seconds from the NTP epoch (1900) to the Unix epoch (1970).

@@ -22,7 +22,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from ..settings import Settings
 from . import forwarding, ice
-from .forwarding import EncodedFrame, ForwardingTrack, Packer, ReceiverTap
+from .forwarding import EncodedFrame, ForwardingTrack, Packer, ReceiverTap, RtcpClock
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +227,7 @@ class Outgoing:
     active: bool = True
     transceiver: RTCRtpTransceiver | None = None
     remb: int | None = None
+    rtcp_clock: RtcpClock | None = None
 
     def describe(self) -> dict[str, Any]:
         assert self.transceiver is not None
@@ -327,6 +328,7 @@ class SubscribeSession:
                     outgoing.on_keyframe_request,
                     outgoing.stream_id,
                     outgoing.track,
+                    outgoing.rtcp_clock,
                 )
                 outgoing.transceiver = transceiver
                 changed = True

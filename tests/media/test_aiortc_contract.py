@@ -36,8 +36,11 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     HeaderExtensionsMap,
+    RtcpByePacket,
+    RtcpPacket,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
+    RtcpSrPacket,
     RtpPacket,
     is_rtcp,
     pack_remb_fci,
@@ -450,6 +453,17 @@ def test_aiortc_send_loop_is_the_one_forwarding_reimplements() -> None:
         "sequence_number", "serialize", "transport", "uint16_add", "wrap_rtx",
     }  # fmt: skip
     assert set(RTCRtpSender._run_rtp.__code__.co_names) == run_rtp
+    # ... and _run_sender_rtcp mirrors _run_rtcp (SR, SDES, BYE), paced by an RtcpClock.
+    assert set(RTCRtpSender._run_rtcp.__code__.co_names) == {
+        "CancelledError", "RtcpByePacket", "RtcpSdesPacket", "RtcpSenderInfo", "RtcpSourceInfo",
+        "RtcpSrPacket", "_RTCRtpSender__cname", "_RTCRtpSender__log_debug",
+        "_RTCRtpSender__lsr", "_RTCRtpSender__lsr_time", "_RTCRtpSender__ntp_timestamp",
+        "_RTCRtpSender__octet_count", "_RTCRtpSender__packet_count",
+        "_RTCRtpSender__rtcp_exited", "_RTCRtpSender__rtcp_started",
+        "_RTCRtpSender__rtp_timestamp", "_send_rtcp", "_ssrc", "append", "asyncio", "encode",
+        "random", "set", "sleep", "time",
+    }  # fmt: skip
+    assert {"_run_rtcp", "_run_rtp"} <= set(RTCRtpSender.send.__code__.co_names)
     assert set(RTCRtpSender._retransmit.__code__.co_names) == retransmit
 
 
@@ -883,3 +897,50 @@ async def test_fast_receive_path_over_a_real_connection(netns) -> None:
     finally:
         await offerer.close()
         await answerer.close()
+
+
+async def test_forwarding_sender_reports_follow_the_rtcp_clock() -> None:
+    # A forwarding sender's RTCP sender reports go out when the room's RtcpClock ticks
+    # (not on a timer of the sender's own), with what ForwardingTrack counted; a BYE ends
+    # them and the sender still stops.
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    track = ForwardingTrack("video", "t1", 16, request_keyframe=lambda: None)
+    sender = pc.addTransceiver(track, direction="sendonly").sender
+    clock = forwarding.RtcpClock()
+    packer = Packer(on_remb=lambda bitrate: None)
+    forwarding.prepare_sender(sender, packer, lambda: None, "s", track, clock)
+    sent: list[list[Any]] = []
+
+    async def capture(data: bytes) -> None:
+        if is_rtcp(data):
+            sent.append(RtcpPacket.parse(data))
+
+    sender.transport._send_rtp = capture
+    await sender.send(
+        RTCRtpSendParameters(
+            codecs=[VP8], headerExtensions=EXTENSIONS, muxId="0", rtcp=RTCRtcpParameters(cname="c1")
+        )
+    )
+    try:
+        await asyncio.sleep(1.6)  # aiortc's own loop would have sent a report by now
+        assert sent == []
+        for seq, marker in ((1, 0), (2, 1)):
+            packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=3000, marker=marker)
+            packet.payload = KEYFRAME[:100]
+            track.forward(packet, seq == 1, Arrival.now())
+        await asyncio.sleep(0.05)
+        clock.tick()
+        await asyncio.sleep(0.05)
+        assert len(sent) == 1
+        report, sdes = sent[0]
+        assert isinstance(report, RtcpSrPacket) and report.ssrc == sender._ssrc
+        assert report.sender_info.packet_count == 2 and report.sender_info.octet_count == 200
+        assert sdes.chunks[0].items == [(1, b"c1")]
+        clock.tick()
+        await asyncio.sleep(0.05)
+        assert len(sent) == 2
+    finally:
+        async with asyncio.timeout(5):
+            await sender.stop()
+        await pc.close()
+    assert isinstance(sent[-1][0], RtcpByePacket)

@@ -234,8 +234,8 @@ class ReceiverTap:
         self._jitter: _JitterTap | None = None
         # The fast path (_fast), set up by _use_fast_path once aiortc has seen the stream.
         self._fast_ssrc: int | None = None
-        self._abs_id: int | None = None
-        self._level_id: int | None = None
+        self._fast_routes: dict[int, Callable[[bytes, int], bool]] = {}
+        self._extension_ids: Any = None
         self._stats: Any = None
         self._nack: Any = None
         self._ssrc_table: dict[int, Any] = {}
@@ -315,20 +315,21 @@ class ReceiverTap:
         the RTCP statistics and the NACK generator (aiortc's own objects, so both paths
         share their state) and on to forwarding. Returns False, having changed nothing, for
         what aiortc's full path must take: a disabled receiver, frames wanted (the jitter
-        buffer), an SSRC routed elsewhere, another payload type (RTX), padding, CSRCs or
-        two-byte extensions. aiortc's list of active sources is not updated (nothing
-        reads it; aiortc uses it only for ``getSynchronizationSources``).
+        buffer), an SSRC routed elsewhere, another payload type (RTX), padding, CSRCs,
+        two-byte or malformed extensions. Unlike aiortc's path, a payload the codec's
+        depayloader refuses is still forwarded (never as a keyframe start): the subscriber's
+        decoder judges it. aiortc's list of active sources is not updated (nothing reads
+        it; aiortc uses it only for ``getSynchronizationSources``).
         """
         receiver = self.receiver
-        b0 = plain[0]
-        if (
-            b0 & 0x2F  # padding or CSRCs
-            or len(plain) < 12
-            or not receiver._enabled
-            or self._ssrc_table.get(self._fast_ssrc) is not receiver
-            or self.frames_wanted()
-        ):
+        if len(plain) < 12 or plain[0] & 0x2F:  # padding or CSRCs
             return False
+        if self._ssrc_table.get(self._fast_ssrc) is not receiver:
+            self._leave_fast_path()  # aiortc routes this SSRC elsewhere now
+            return False
+        if not receiver._enabled or self.frames_wanted():
+            return False
+        b0 = plain[0]
         b1 = plain[1]
         payload_type = b1 & 0x7F
         if payload_type not in self._media_types:
@@ -343,18 +344,25 @@ class ReceiverTap:
             end = 16 + 4 * words
             if profile != 0xBEDE or end > len(plain):
                 return False
+            ids = self._extension_ids  # aiortc updates it in place on renegotiation
             pos = 16
             while pos < end:  # RFC 8285 one-byte elements
                 first = plain[pos]
                 pos += 1
                 if first == 0:
                     continue
-                ext_id = first >> 4
-                if ext_id == self._abs_id and pos + 3 <= end:
+                ext_id, size = first >> 4, (first & 0x0F) + 1
+                if pos + size > end:
+                    return False  # truncated: aiortc's parser refuses it
+                if ext_id == ids.abs_send_time:
+                    if size != 3:
+                        return False
                     abs_send_time = int.from_bytes(plain[pos : pos + 3])
-                elif ext_id == self._level_id:
+                elif ext_id == ids.audio_level:
+                    if size != 1:
+                        return False
                     level = plain[pos]
-                pos += (first & 0x0F) + 1
+                pos += size
             pos = end
         ssrc = self._fast_ssrc
         packet = RtpPacket(
@@ -404,18 +412,21 @@ class ReceiverTap:
         if stats is None or self._on_packet is None or dtls is None:
             return
         table: dict[int, Callable[[bytes, int], bool]] = dtls.__dict__.setdefault("_sfu_fast", {})
-        if self._fast_ssrc is not None:
-            table.pop(self._fast_ssrc, None)
-        ids = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids
-        self._abs_id = ids.abs_send_time
-        self._level_id = ids.audio_level
+        self._leave_fast_path()
+        self._extension_ids = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids
         self._stats = stats
         self._nack = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
         self._ssrc_table = dtls._rtp_router.ssrc_table
         codecs = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
         self._media_types = {pt for pt, c in codecs.items() if c.name.lower() != "rtx"}
         self._fast_ssrc = ssrc
+        self._fast_routes = table
         table[ssrc] = self._fast
+
+    def _leave_fast_path(self) -> None:
+        if self._fast_ssrc is not None:
+            self._fast_routes.pop(self._fast_ssrc, None)
+        self._fast_ssrc = None
 
     def expire_losses(self) -> list[int]:
         """Forgets packets missing for longer than the jitter timeout; returns their numbers.
@@ -621,7 +632,7 @@ class RtcpClock:
     aiortc's own loop sleeps 0.5-1.5 s per sender, so each subscriber's sender woke the
     server about once a second on its own; a wake-up from idle costs more CPU here than
     the report itself. (RFC 3550 randomises intervals against synchronised senders
-    sharing one session; each of these reports goes to a different subscriber.)
+    sharing one session; these reports go over separate unicast connections.)
     """
 
     def __init__(self) -> None:
@@ -711,9 +722,10 @@ def _after(a: int, b: int) -> bool:
 _DTLS_CONNECTED = DtlsState.CONNECTED
 # One buffer for every SRTP call made here (all on the event loop's thread): pylibsrtp's
 # own calls allocate a length per call and use a buffer per session, more memory touched
-# per packet. Sizes as pylibsrtp's (a 1500-byte packet plus the longest trailer).
-_SRTP_MAX_PACKET = 1500
-_SRTP_BUFFER = _srtp_ffi.new("char[]", _SRTP_MAX_PACKET + 16 + 128)
+# per packet. Limits as pylibsrtp's: a 1500-byte buffer, room left for the longest trailer.
+_SRTP_BUFFER_SIZE = 1500
+_SRTP_MAX_TRAILER = 16 + 128  # pylibsrtp's SRTP_MAX_TRAILER_LEN
+_SRTP_BUFFER = _srtp_ffi.new("char[]", _SRTP_BUFFER_SIZE)
 _SRTP_VIEW = _srtp_ffi.buffer(_SRTP_BUFFER)
 _SRTP_LENGTH = _srtp_ffi.new("int *")
 
@@ -723,13 +735,15 @@ def srtp_call(session: Any, operation: str) -> Callable[[bytes], bytes]:
     Session, libsrtp called directly with the shared buffer; other objects' own method."""
     if not isinstance(session, SrtpSession):
         return getattr(session, operation)  # e.g. a test's stand-in
-    function = _srtp_lib.srtp_protect if operation == "protect" else _srtp_lib.srtp_unprotect
+    protect = operation == "protect"
+    function = _srtp_lib.srtp_protect if protect else _srtp_lib.srtp_unprotect
+    largest = _SRTP_BUFFER_SIZE - (_SRTP_MAX_TRAILER if protect else 0)
     context = session._srtp[0]
     view, buffer, length = _SRTP_VIEW, _SRTP_BUFFER, _SRTP_LENGTH
 
     def call(data: bytes, session: SrtpSession = session) -> bytes:  # keeps session alive
         size = len(data)
-        if size > _SRTP_MAX_PACKET:
+        if size > largest:
             raise ValueError("packet is too long")
         view[0:size] = data
         length[0] = size
@@ -1310,15 +1324,15 @@ class LinkEmulator:
     def attach(self, pc: Any) -> None:
         """Wraps the DTLS transports of ``pc`` (all its transceivers)."""
         for transceiver in pc.getTransceivers():
-            transport = transceiver.sender.transport
-            if any(t is transport for t, _ in self._originals):
-                continue
-            original = transport._send_rtp
-            self._originals.append((transport, original))
-            transport._send_rtp = self._wrap(original)
             track = transceiver.sender.track
             if isinstance(track, ForwardingTrack):
                 track._direct = False  # its packets now go through the wrapped transport
+            transport = transceiver.sender.transport
+            if any(t is transport for t, _ in self._originals):
+                continue  # bundled: one transport for several transceivers
+            original = transport._send_rtp
+            self._originals.append((transport, original))
+            transport._send_rtp = self._wrap(original)
 
     def _wrap(self, original: Callable[[bytes], Awaitable[None]]) -> Callable[[bytes], Any]:
         async def send(data: bytes) -> None:

@@ -528,11 +528,12 @@ class Router:
             except TimeoutError:
                 pass
             self._tick_now.clear()
-            self._tick_due = time.monotonic() + _TICK
+            self._tick_due = float("inf")  # packets do not wake a tick that runs
             try:
                 await self._tick_once()
             except Exception:
                 logger.exception("room %s: media router tick failed", self.room_id)
+            self._tick_due = time.monotonic() + _TICK
 
     async def _tick_once(self) -> None:
         now = time.monotonic()

@@ -798,6 +798,17 @@ async def test_fast_receive_path_does_what_aiortc_does() -> None:
         padded = RtpPacket(payload_type=97, sequence_number=9, ssrc=1234, payload=b"\x10")
         padded.padding_size = 4
         assert not fast(padded.serialize(ext_map), 9000)
+        # Malformed extension elements (truncated, or the wrong size for abs-send-time or
+        # the audio level) are aiortc's parser's to refuse.
+        good = wire[-1][0]
+        assert good[12:16] == b"\xbe\xde\x00\x02"  # mid (id 1) then abs-send-time (id 3)
+        mid_size = (good[16] & 0x0F) + 1
+        at = 16 + 1 + mid_size
+        for element in (b"\x34", bytes([0x31]) + bytes(1), bytes([0x41]) + bytes(2)):
+            bad = good[:at] + element + good[at + len(element) :]
+            assert not fast(bad, 9000), element
+        truncated = good[:12] + b"\xbe\xde\x00\x01" + b"\x1f\x00\x00\x00" + good[24:]
+        assert not fast(truncated, 9000)
         tap.frames_wanted = lambda: True
         assert not fast(wire[-1][0], 9000)
         assert len(mine["packets"]) == before and streams[0].packets_received == len(packets)
@@ -855,8 +866,9 @@ async def test_fast_receive_path_over_a_real_connection(netns) -> None:
         fast = tap._fast
 
         def counting(data: bytes, arrival_ms: int) -> bool:
-            fast_calls.append(1)
-            return fast(data, arrival_ms)
+            taken = fast(data, arrival_ms)
+            fast_calls.append(taken)
+            return taken
 
         tap._fast = counting  # type: ignore[method-assign]
         taps.append(tap)
@@ -890,7 +902,7 @@ async def test_fast_receive_path_over_a_real_connection(netns) -> None:
         numbers = [n for n, _ in got]
         assert numbers == [(numbers[0] + i) & 0xFFFF for i in range(seq - 7)]
         assert [numbers.index(n) for n, start in got if start] == [0, len(got) - 2]  # 2 keyframes
-        assert len(fast_calls) >= seq - 7 - 1  # all but the first took the fast path
+        assert sum(fast_calls) >= seq - 7 - 1  # all but the first took the fast path
         receiver = taps[0].receiver
         stats = receiver._RTCRtpReceiver__remote_streams[taps[0].ssrc]
         assert stats.packets_received == seq - 7
@@ -944,3 +956,23 @@ async def test_forwarding_sender_reports_follow_the_rtcp_clock() -> None:
             await sender.stop()
         await pc.close()
     assert isinstance(sent[-1][0], RtcpByePacket)
+
+
+def test_link_emulator_takes_every_bundled_track_off_the_direct_path() -> None:
+    # Several forwarding tracks share one transport (BUNDLE): once a LinkEmulator wraps it,
+    # none of them may send past it.
+    async def check() -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        try:
+            tracks = [
+                ForwardingTrack(k, k, 4, request_keyframe=lambda: None) for k in ("audio", "video")
+            ]
+            for track in tracks:
+                pc.addTransceiver(track, direction="sendonly")
+                track._direct = True  # as run() leaves it once the sender runs
+            forwarding.LinkEmulator(delay=0.01).attach(pc)
+            assert [t._direct for t in tracks] == [False, False]
+        finally:
+            await pc.close()
+
+    asyncio.run(check())

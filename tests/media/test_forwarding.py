@@ -52,6 +52,14 @@ async def test_video_reaches_several_subscribers_in_order(netns, make_router, pe
     for producer in router.producers.values():
         receiver = producer.tap.receiver
         assert receiver._RTCRtpReceiver__jitter_buffer.buffer._origin is None
+    # The server's sender reports (paced by the room's RtcpClock) reached every subscriber,
+    # with what was forwarded: browsers sync audio and video by them.
+    for sub in subscribers:
+        for receiver in sub.subscribe_pc.getReceivers():
+            reports = [
+                s for s in (await receiver.getStats()).values() if s.type == "remote-outbound-rtp"
+            ]
+            assert reports and reports[0].packetsSent > 0, receiver.track.kind
 
 
 async def test_late_joiner_gets_a_picture(netns, make_router, peers, caplog):

@@ -842,27 +842,13 @@ class ForwardingTrack(MediaStreamTrack):
             seq_in = packet.sequence_number
             seq = (seq_in + self._seq_offset) & 0xFFFF
             if seq == self._next_seq:
-                # The next packet in order, the common case: _rewrite's work, inlined.
+                # The next packet in order, the common case: _rewrite's bookkeeping, inlined.
                 self._next_seq = (seq + 1) & 0xFFFF
                 timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
                 self._last_timestamp = timestamp
                 if (seq_in - self._start_seq) & 0xFFFF > 0x4000:
                     self._start_seq = (seq_in - 0x4000) & 0xFFFF
-                marker = packet.marker
-                payload = packet.payload
-                header = _PACK_HEADER(
-                    self._first_byte, marker << 7 | self.payload_type, seq, timestamp, self._ssrc
-                )
-                if self._with_time:
-                    data = header + self._head + arrival.abs_send_time_bytes + self._tail + payload
-                else:
-                    data = header + self._head + payload
-                self.history[seq % RTP_HISTORY_SIZE] = data
-                self._octets += len(payload)
-                self._packets += 1
-                if marker or self._audio:
-                    self._frame_sent(timestamp, arrival)
-                self._send_now(data)
+                self._send_now(self._packed(packet, seq, timestamp, arrival))
                 return
         if self._waiting:
             if not starts_keyframe or self.readyState != "live":
@@ -963,31 +949,32 @@ class ForwardingTrack(MediaStreamTrack):
             # so "before the start" keeps its meaning as the numbers wrap.
             if (seq_in - self._start_seq) & 0xFFFF > 0x4000:
                 self._start_seq = (seq_in - 0x4000) & 0xFFFF
+        return self._packed(packet, seq, timestamp, arrival)
+
+    def _packed(self, packet: RtpPacket, seq: int, timestamp: int, arrival: Arrival) -> bytes:
+        """The packet with this subscriber's header and extensions, kept for NACKs and
+        counted (per frame: what aiortc's RTCP sender reports read)."""
         marker = packet.marker
         payload = packet.payload
         header = _PACK_HEADER(
-            self._first_byte, (marker << 7) | self.payload_type, seq, timestamp, self._ssrc
+            self._first_byte, marker << 7 | self.payload_type, seq, timestamp, self._ssrc
         )
         if self._with_time:
-            data = b"".join((header, self._head, arrival.abs_send_time_bytes, self._tail, payload))
+            data = header + self._head + arrival.abs_send_time_bytes + self._tail + payload
         else:
-            data = b"".join((header, self._head, payload))
+            data = header + self._head + payload
         self.history[seq % RTP_HISTORY_SIZE] = data
         self._octets += len(payload)
         self._packets += 1
-        if marker or self._audio:
-            self._frame_sent(timestamp, arrival)
-        return data
-
-    def _frame_sent(self, timestamp: int, arrival: Arrival) -> None:
-        """A frame's last packet (audio: every packet) went out: counted, and noted where
-        aiortc's RTCP sender reports read it."""
+        if not (marker or self._audio):
+            return data
         self.forwarded += 1
         sender = self.sender
         sender._RTCRtpSender__ntp_timestamp = arrival.ntp  # type: ignore[union-attr]
         sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[union-attr]
         sender._RTCRtpSender__octet_count = self._octets  # type: ignore[union-attr]
         sender._RTCRtpSender__packet_count = self._packets  # type: ignore[union-attr]
+        return data
 
     def _send_now(self, data: bytes) -> None:
         """SRTP-protects a packet and writes it to the ICE pair's socket (aiortc's

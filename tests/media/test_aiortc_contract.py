@@ -626,6 +626,23 @@ async def test_forwarding_track_retransmits_as_rtx() -> None:
         await pc.close()
 
 
+async def _forwarding_offer(
+    offerer: RTCPeerConnection, answerer: RTCPeerConnection
+) -> tuple[ForwardingTrack, RTCRtpSender]:
+    """A forwarding track offered by ``offerer`` and answered by ``answerer``, which takes
+    SRTP directly (receive_directly); the offerer still has to take the answer."""
+    track = ForwardingTrack("video", "v1", 4, request_keyframe=lambda: None)
+    sender = offerer.addTransceiver(track, direction="sendonly").sender
+    forwarding.prepare_sender(
+        sender, Packer(on_remb=lambda bitrate: None), lambda: None, "s", track
+    )
+    await offerer.setLocalDescription(await offerer.createOffer())
+    await answerer.setRemoteDescription(offerer.localDescription)
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    forwarding.receive_directly(answerer)
+    return track, sender
+
+
 async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> None:
     # Two aiortc peers over host candidates (inside the namespace): ForwardingTrack's
     # direct path (SRTP, then the nominated ICE pair's socket) reaches the remote receiver.
@@ -639,16 +656,8 @@ async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> N
         ReceiverTap(receiver, "video", frames.append, lambda: None, 0.3)
 
     try:
-        track = ForwardingTrack("video", "v1", 4, request_keyframe=lambda: None)
-        sender = offerer.addTransceiver(track, direction="sendonly").sender
-        forwarding.prepare_sender(
-            sender, Packer(on_remb=lambda bitrate: None), lambda: None, "s", track
-        )
-        await offerer.setLocalDescription(await offerer.createOffer())
-        await answerer.setRemoteDescription(offerer.localDescription)
-        await answerer.setLocalDescription(await answerer.createAnswer())
+        track, sender = await _forwarding_offer(offerer, answerer)
         # The answerer takes SRTP straight from its socket, not through aioice's queue.
-        forwarding.receive_directly(answerer)
         dtls = answerer.getReceivers()[0].transport
         connection = dtls.transport._connection
         queued: list[bytes] = []
@@ -874,15 +883,7 @@ async def test_fast_receive_path_over_a_real_connection(netns) -> None:
         taps.append(tap)
 
     try:
-        track = ForwardingTrack("video", "v1", 4, request_keyframe=lambda: None)
-        sender = offerer.addTransceiver(track, direction="sendonly").sender
-        forwarding.prepare_sender(
-            sender, Packer(on_remb=lambda bitrate: None), lambda: None, "s", track
-        )
-        await offerer.setLocalDescription(await offerer.createOffer())
-        await answerer.setRemoteDescription(offerer.localDescription)
-        await answerer.setLocalDescription(await answerer.createAnswer())
-        forwarding.receive_directly(answerer)
+        track, sender = await _forwarding_offer(offerer, answerer)
         await offerer.setRemoteDescription(answerer.localDescription)
         async with asyncio.timeout(10):
             while not (forwarding.sender_running(sender) and track.ready):  # noqa: ASYNC110

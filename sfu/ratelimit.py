@@ -46,6 +46,8 @@ class KeyedBuckets:
             if len(self._buckets) >= self.max_keys:
                 self._forget_idle()
             bucket = self._buckets[key] = TokenBucket(self.rate, self.burst)
+        else:  # the rate can change at run time
+            bucket.rate = self.rate
         return bucket.allow()
 
     def _forget_idle(self) -> None:
@@ -53,3 +55,5 @@ class KeyedBuckets:
         full_after = self.burst / self.rate
         for key in [k for k, b in self._buckets.items() if now - b.stamp > full_after]:
             del self._buckets[key]
+        while len(self._buckets) >= self.max_keys:  # all busy: the oldest goes (bounded memory)
+            del self._buckets[next(iter(self._buckets))]

@@ -406,10 +406,7 @@ class RoomRecordings:
         room, participant = where
         if room.mode != "sfu":
             raise RecordingError("only SFU rooms can be recorded", code="not_sfu_room")
-        if (
-            self.settings.recording.who_can_record == "creator"
-            and room.creator_user_id != participant.user_id
-        ):
+        if self.settings.recording.who_can_record == "creator" and not participant.is_creator:
             raise RecordingError("only the room's creator may record", code="forbidden")
         return room, participant
 

@@ -7,6 +7,7 @@ per-server caps and binds each ``userId`` to the socket that joined with it.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sfu.ratelimit import KeyedBuckets
 from sfu.settings import Settings
 
 log = logging.getLogger("sfu.rooms")
@@ -53,6 +55,9 @@ class Participant:
     sid: str
     joined_at: float = field(default_factory=time.time)
     media: MediaState = field(default_factory=MediaState)
+    # The room's creator: bound to this socket (and its rejoins), never to the user id, which
+    # a later joiner could take once this participant has left.
+    is_creator: bool = False
     # Given only to this participant (join answer): lets its next socket replace this one.
     rejoin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
@@ -69,7 +74,11 @@ class Room:
     mode: Mode
     chat_history: deque[dict[str, Any]]
     created_at: float = field(default_factory=time.time)
-    creator_user_id: str | None = None
+    # Whether the creator's right has been given: once, to the first joiner.
+    creator_assigned: bool = False
+    # The departed creator's last rejoin token: a join that brings it takes the right back
+    # (a reconnect after the server had already dropped the old socket).
+    creator_token: str | None = None
     participants: dict[str, Participant] = field(default_factory=dict)
     # Rooms made by POST /api/rooms wait this long (monotonic) for a first joiner.
     expires_at: float | None = None
@@ -103,19 +112,33 @@ class RoomRegistry:
         # Called with a room after it is removed (closes its SFU router, stops recordings).
         self.on_room_deleted: list[Callable[[Room], Any]] = []
         self.on_room_created: list[Callable[[Room], Any]] = []
+        # Rooms made per client address, by POST /api/rooms and by join-room alike.
+        self._created_by = KeyedBuckets(settings.rooms.create_per_minute / 60, 5)
 
     # -- rooms ---------------------------------------------------------------------------
     def get(self, room_id: str) -> Room | None:
         return self.rooms.get(room_id)
 
-    def create(self, room_id: str | None, mode: Mode, *, expires: bool = False) -> Room:
-        """Create an empty room; ``expires`` gives it the empty-room grace period."""
+    def create(
+        self, room_id: str | None, mode: Mode, *, expires: bool = False, by: str | None = None
+    ) -> Room:
+        """Create an empty room; ``expires`` gives it the empty-room grace period.
+
+        ``by`` is the client address asking (None: the administrator); each address may
+        create ``rooms.create_per_minute`` rooms a minute (bursts of 5), however it asks.
+        """
         if room_id is not None and room_id in self.rooms:
             raise RoomError("room_exists", f"room {room_id!r} already exists")
-        if len(self.rooms) >= self.settings.rooms.max_rooms:
-            raise RoomError("too_many_rooms", "the server has no room for another room")
         if mode not in MODES:
             raise RoomError("invalid_payload", "mode must be 'p2p' or 'sfu'")
+        if len(self.rooms) >= self.settings.rooms.max_rooms:
+            raise RoomError("too_many_rooms", "the server has no room for another room")
+        if by is not None:
+            self._created_by.rate = self.settings.rooms.create_per_minute / 60
+            if not self._created_by.allow(by):
+                raise RoomError(
+                    "rate_limited", "too many rooms created from your address; wait a minute"
+                )
         while room_id is None or room_id in self.rooms:
             room_id = new_room_id()
         room = Room(
@@ -175,8 +198,18 @@ class RoomRegistry:
         sid: str,
         mode: Mode | None = None,
         media: MediaState | None = None,
+        *,
+        by: str | None = None,
+        successor_of: Participant | None = None,
+        rejoin_token: str | None = None,
     ) -> tuple[Room, Participant, bool]:
-        """Add a participant; creates the room when absent. Returns (room, participant, created)."""
+        """Add a participant; creates the room when absent. Returns (room, participant, created).
+
+        ``by`` is the client's address (for the room-creation limit); ``successor_of`` the
+        participant this socket replaces after proving it is the same user (rejoin token),
+        whose rights it takes over; ``rejoin_token`` the token the client brought, which
+        gives the creator's right back to a creator whose old socket is already gone.
+        """
         if sid in self._by_sid:
             raise RoomError("already_joined", "this connection is already in a room")
         room = self.rooms.get(room_id)
@@ -187,13 +220,23 @@ class RoomRegistry:
             if len(room.participants) >= self.settings.rooms.max_participants:
                 raise RoomError("room_full", "the room is full")
         else:
-            room = self.create(room_id, mode or self.settings.rooms.default_mode)
+            room = self.create(room_id, mode or self.settings.rooms.default_mode, by=by)
             created = True
         participant = Participant(
             user_id=user_id, user_name=user_name, sid=sid, media=media or MediaState()
         )
-        if room.creator_user_id is None:
-            room.creator_user_id = user_id
+        if successor_of is not None:
+            participant.is_creator = successor_of.is_creator
+            if participant.is_creator:  # its leaving just now left the token: spent
+                room.creator_token = None
+        elif not room.creator_assigned:
+            participant.is_creator = room.creator_assigned = True
+        elif (
+            rejoin_token is not None
+            and room.creator_token is not None
+            and hmac.compare_digest(rejoin_token.encode(), room.creator_token.encode())
+        ):
+            participant.is_creator, room.creator_token = True, None
         room.expires_at = None
         room.participants[user_id] = participant
         self._by_sid[sid] = (room.room_id, user_id)
@@ -208,6 +251,8 @@ class RoomRegistry:
             return None
         room, participant = where
         room.participants.pop(participant.user_id, None)
+        if participant.is_creator:
+            room.creator_token = participant.rejoin_token
         log.info("leave: %s <- %s", participant.user_id, room.room_id)
         if not room.participants and not keep_room:
             self.delete(room.room_id)

@@ -55,6 +55,17 @@ class ServerSettings(Section):
     static_dir: Path | None = Field(
         None, description="Serve the web app from this folder instead of the packaged build."
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names (optionally host:port) the server answers to; other Host "
+        "headers are refused (DNS rebinding). Empty: loopback names, the listening address and "
+        "the hosts of cors_origins; any host when listening on a wildcard address. '*': any.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "
+        "names the client. Empty: the TCP peer is the client.",
+    )
 
 
 class AuthSettings(Section):
@@ -210,6 +221,15 @@ class LimitsSettings(Section):
     signal_burst: int = Field(300, ge=1, description="Signaling burst size per socket.")
     other_per_second: float = Field(10, gt=0, description="Other events per second per socket.")
     other_burst: int = Field(30, ge=1, description="Other events burst size per socket.")
+    max_sockets_per_address: int = Field(
+        50, ge=0, description="Socket.IO connections open at once per client address; 0: no cap."
+    )
+    max_json_depth: int = Field(
+        32, ge=2, le=256, description="Deepest nesting of arrays and objects in an event payload."
+    )
+    room_lookups_per_minute: int = Field(
+        60, ge=1, description="GET /api/rooms/{id} per client address per minute (non-admin)."
+    )
 
 
 class _GuideVariables(PydanticBaseSettingsSource):

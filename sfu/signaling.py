@@ -12,15 +12,19 @@ import hmac
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 
+from sfu.http_edge import client_address
 from sfu.metrics import Metrics
 from sfu.ratelimit import TokenBucket
 from sfu.rooms import MediaState, Participant, Room, RoomError, RoomRegistry
 from sfu.settings import Settings
+from sfu.socketio_server import SocketServer
 from sfu.validation import (
     ChatMessageIn,
     EmojiReactionIn,
@@ -35,8 +39,22 @@ from sfu.validation import (
 log = logging.getLogger("sfu.signaling")
 
 Handler = Callable[[str, Any], Awaitable[dict[str, Any] | None]]
-# Rate-limit buckets: every client event belongs to one.
+# Rate-limit buckets: every client event belongs to one; unknown events take from "other".
 BUCKETS = ("chat", "emoji", "signal", "other")
+# Names python-socketio and socket.io-client give a meaning of their own: never a client event.
+RESERVED = frozenset({"connect", "disconnect", "connect_error", "disconnecting", "message", "*"})
+REFUSAL_LOG_SECONDS = 10.0  # a socket's refusals of one kind are logged once per interval
+
+
+@dataclass
+class Connection:
+    """What the server keeps per socket, from connect to disconnect (not per join)."""
+
+    address: str
+    eio_sid: str | None = None
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    # code -> [when last logged (monotonic), refusals not logged since]
+    refusals: dict[str, list[float]] = field(default_factory=dict)
 
 
 class Signaling:
@@ -47,16 +65,24 @@ class Signaling:
         self.rooms = rooms
         self.metrics = metrics
         self.limits = Limits(settings.limits)
-        self.sio = socketio.AsyncServer(
+        self.sio = SocketServer(
+            dispatch=self._dispatch,
+            refused=self._refused_raw,
+            max_depth=lambda: settings.limits.max_json_depth,
+            max_payload_bytes=settings.limits.max_payload_bytes,
             async_mode="aiohttp",
             cors_allowed_origins=self._origin_allowed,
-            # Engine.IO drops a connection over this size; the per-event check below answers
-            # with an error for anything between max_payload_bytes and this.
+            # Engine.IO drops a connection over this size; the gate answers with an error for
+            # anything between max_payload_bytes and this.
             max_http_buffer_size=4 * settings.limits.max_payload_bytes + 4096,
             logger=False,
             engineio_logger=False,
         )
-        self._buckets: dict[str, dict[str, TokenBucket]] = {}
+        self.connections: dict[str, Connection] = {}
+        self._by_eio: dict[str, str] = {}  # eio sid -> sid, for refusals before an event
+        self._per_address: Counter[str] = Counter()
+        self._unattributed: dict[str, list[float]] = {}  # refusals of no connected socket
+        self._events: dict[str, tuple[str, Handler]] = {}
         # SFU media events are handed to the room's router (set by the media layer).
         self.sfu_events: set[str] = set()
         # Awaited with (room, participant) after a join or a leave (the media layer subscribes).
@@ -64,9 +90,9 @@ class Signaling:
         self.on_leave: list[Callable[[Room, Participant], Awaitable[None]]] = []
         # Each adds fields to the join-room answer (e.g. the recording state and token).
         self.join_extras: list[Callable[[Room, Participant], dict[str, Any]]] = []
+        # Lifecycle only: client packets never reach python-socketio's handlers (the gate).
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
-        self.sio.on("*", self._unknown)
         for name, bucket, handler in (
             ("join-room", "other", self._join_room),
             ("leave-room", "other", self._leave_room),
@@ -75,7 +101,7 @@ class Signaling:
             ("emoji-reaction", "emoji", self._emoji_reaction),
             ("media-state", "other", self._media_state),
         ):
-            self.sio.on(name, self._guarded(name, bucket, handler))
+            self.register_event(name, bucket, handler)
 
     # -- plumbing --------------------------------------------------------------------------
     def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
@@ -85,9 +111,8 @@ class Signaling:
         own = f"{scheme}://{environ.get('HTTP_HOST', '')}"
         return origin == own or origin in self.settings.server.cors_origins
 
-    def _bucket(self, sid: str, name: str) -> TokenBucket:
-        buckets = self._buckets.setdefault(sid, {})
-        bucket = buckets.get(name)
+    def _bucket(self, connection: Connection, name: str) -> TokenBucket:
+        bucket = connection.buckets.get(name)
         s = self.settings.limits
         rate, burst = {
             "chat": (s.chat_per_second, s.chat_burst),
@@ -96,7 +121,7 @@ class Signaling:
             "other": (s.other_per_second, s.other_burst),
         }[name]
         if bucket is None:
-            bucket = buckets[name] = TokenBucket(rate, burst)
+            bucket = connection.buckets[name] = TokenBucket(rate, burst)
         else:  # limits can change at run time
             bucket.rate, bucket.burst = rate, burst
         return bucket
@@ -104,41 +129,87 @@ class Signaling:
     def register_sfu_event(self, name: str, handler: Handler) -> None:
         """Adds an ``sfu-*`` event handled by the media layer, guarded like every other."""
         self.sfu_events.add(name)
-        self.sio.on(name, self._guarded(name, "signal", handler))
+        self.register_event(name, "signal", handler)
 
     def register_event(self, name: str, bucket: str, handler: Handler) -> None:
-        """Adds a client event of another layer (e.g. recording), guarded like every other."""
-        self.sio.on(name, self._guarded(name, bucket, handler))
+        """Adds a client event, answered through the one guard (limits, refusals, answers)."""
+        assert name not in RESERVED and bucket in BUCKETS
+        self._events[name] = (bucket, handler)
 
-    def _guarded(self, name: str, bucket: str, handler: Handler) -> Callable[..., Any]:
-        async def guarded(sid: str, *args: Any) -> dict[str, Any]:
-            data = args[0] if args else None
-            try:
-                self.limits.check_size(data)
-                if not self._bucket(sid, bucket).allow():
-                    raise InvalidInput(f"too many {name} events; slow down", code="rate_limited")
-                result = await handler(sid, data)
-            except (InvalidInput, RoomError) as exc:
-                self.metrics.events.labels(name, exc.code).inc()
-                log.info("refused %s from %s: %s (%s)", name, sid, exc.code, exc.message)
-                return {"ok": False, "error": exc.code, "message": exc.message}
-            except Exception:
-                self.metrics.events.labels(name, "internal_error").inc()
-                log.exception("error handling %s from %s", name, sid)
-                return {"ok": False, "error": "internal_error", "message": "internal server error"}
-            if result and result.get("ok") is False:  # a lower layer's own refusal
-                self.metrics.events.labels(name, str(result.get("error"))).inc()
-                log.info("refused %s from %s: %s", name, sid, result.get("error"))
-                return result
-            self.metrics.events.labels(name, "ok").inc()
-            return {"ok": True, **(result or {})}
+    async def _dispatch(
+        self, sid: str, event: Any, data: Any, problem: InvalidInput | None
+    ) -> dict[str, Any]:
+        """Answers one client event: every event, known or not, well-formed or not, comes here."""
+        spec = self._events.get(event) if isinstance(event, str) else None
+        name = event if spec is not None else "unknown"  # bounded metric labels
+        connection = self.connections.get(sid)
+        try:
+            if connection is None:  # disconnected while the packet was in flight
+                raise InvalidInput("not connected", code="not_connected")
+            if not self._bucket(connection, spec[0] if spec else "other").allow():
+                raise InvalidInput(f"too many {name} events; slow down", code="rate_limited")
+            if problem is not None:
+                raise problem
+            if spec is None:
+                raise InvalidInput(_unknown_reason(event), code="unknown_event")
+            result = await spec[1](sid, data)
+        except (InvalidInput, RoomError) as exc:
+            return self._refuse(sid, connection, name, exc.code, exc.message)
+        except Exception:
+            self.metrics.events.labels(name, "internal_error").inc()
+            log.exception("error handling %s from %s", name, sid)
+            return {"ok": False, "error": "internal_error", "message": "internal server error"}
+        if result and result.get("ok") is False:  # a lower layer's own refusal
+            return self._refuse(
+                sid, connection, name, str(result.get("error")), str(result.get("message"))
+            )
+        self.metrics.events.labels(name, "ok").inc()
+        return {"ok": True, **(result or {})}
 
-        return guarded
+    def _refuse(
+        self, sid: str, connection: Connection | None, name: str, code: str, message: str
+    ) -> dict[str, Any]:
+        self.metrics.events.labels(name, code).inc()
+        log_key = f"{name}:{code}"
+        self._log_refusal(
+            connection.refusals if connection else self._unattributed,
+            log_key,
+            "refused %s from %s: %s (%s)",
+            name,
+            sid,
+            code,
+            message[:200],
+        )
+        return {"ok": False, "error": code, "message": message}
 
-    async def _unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
-        log.info("refused unknown event %r from %s", event[:64], sid)
-        self.metrics.events.labels("unknown", "unknown_event").inc()
-        return {"ok": False, "error": "unknown_event", "message": "unknown event"}
+    def _refused_raw(self, eio_sid: str, kind: str, detail: str) -> None:
+        """A message refused before it named an event (binary frame, unreadable packet)."""
+        self.metrics.events.labels("packet", kind).inc()
+        sid = self._by_eio.get(eio_sid)
+        connection = self.connections.get(sid) if sid else None
+        self._log_refusal(
+            connection.refusals if connection else self._unattributed,
+            f"packet:{kind}",
+            "refused a packet from %s: %s (%s)",
+            sid or eio_sid,
+            kind,
+            detail,
+        )
+
+    def _log_refusal(self, seen: dict[str, list[float]], key: str, fmt: str, *args: Any) -> None:
+        """Logs a refusal once per kind per socket per interval, with the count it stood for."""
+        now = time.monotonic()
+        if key not in seen and len(seen) >= 256:  # bounded: past it, one entry per kind
+            key = key.split(":", 1)[0] + ":*"
+        entry = seen.get(key)
+        if entry is not None and now - entry[0] < REFUSAL_LOG_SECONDS:
+            entry[1] += 1
+            return
+        if entry is not None and entry[1]:
+            fmt += " (and %d more like it in the last %.0f s)"
+            args = (*args, int(entry[1]), now - entry[0])
+        seen[key] = [now, 0]
+        log.info(fmt, *args)
 
     def _need(self, sid: str) -> tuple[Room, Participant]:
         where = self.rooms.locate(sid)
@@ -148,11 +219,40 @@ class Signaling:
 
     # -- connection ------------------------------------------------------------------------
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        request = environ.get("aiohttp.request")
+        address = client_address(request, self.settings) if request is not None else "?"
+        cap = self.settings.limits.max_sockets_per_address
+        if cap and self._per_address[address] >= cap:
+            self.metrics.events.labels("connect", "too_many_connections").inc()
+            self._log_refusal(
+                self._unattributed,
+                f"connect:{address}",
+                "refused a connection from %s: too_many_connections",
+                address,
+            )
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"too many connections from your address (at most {cap})",
+                {"error": "too_many_connections"},
+            )
+        self._per_address[address] += 1
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        self.connections[sid] = Connection(address, eio_sid)
+        if eio_sid is not None:
+            self._by_eio[eio_sid] = sid
         self.metrics.connections.inc()
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        connection = self.connections.pop(sid, None)
+        if connection is None:
+            return
         self.metrics.connections.dec()
-        self._buckets.pop(sid, None)
+        self._per_address[connection.address] -= 1
+        if self._per_address[connection.address] <= 0:
+            del self._per_address[connection.address]
+        self._by_eio.pop(connection.eio_sid or "", None)
+        suppressed = sum(int(n) for _, n in connection.refusals.values())
+        if suppressed:
+            log.info("%s sent %d more refused events before it left", sid, suppressed)
         await self._depart(sid, why="disconnected")
 
     async def _depart(self, sid: str, why: str, keep_room: bool = False) -> bool:
@@ -174,8 +274,19 @@ class Signaling:
         user_id = self.limits.ident(msg.userId, "userId")
         name = self.limits.name(msg.userName)
         media = MediaState(**{k: v for k, v in (msg.media or MediaIn()).model_dump().items() if v})
-        await self._replace_stale(sid, room_id, user_id, msg.rejoinToken)
-        room, participant, _ = self.rooms.join(room_id, user_id, name, sid, msg.mode, media)
+        connection = self.connections[sid]
+        replaced = await self._replace_stale(sid, room_id, user_id, msg.rejoinToken)
+        room, participant, _ = self.rooms.join(
+            room_id,
+            user_id,
+            name,
+            sid,
+            msg.mode,
+            media,
+            by=connection.address,
+            successor_of=replaced,
+            rejoin_token=msg.rejoinToken,
+        )
         await self.sio.enter_room(sid, room.room_id)
         others = [p.public() for p in room.others(user_id)]
         await self.sio.emit("room-participants", others, to=sid)
@@ -189,14 +300,16 @@ class Signaling:
             "participants": others,
             "chatHistory": list(room.chat_history),
             "iceServers": ice_servers(self.settings),
-            "isCreator": room.creator_user_id == user_id,
+            "isCreator": participant.is_creator,
             "rejoinToken": participant.rejoin_token,
         }
         for extra in self.join_extras:
             answer.update(extra(room, participant))
         return answer
 
-    async def _replace_stale(self, sid: str, room_id: str, user_id: str, token: str | None) -> None:
+    async def _replace_stale(
+        self, sid: str, room_id: str, user_id: str, token: str | None
+    ) -> Participant | None:
         """A rejoin with the token of the socket holding ``user_id`` takes its place.
 
         After a network drop the server keeps the old socket until Engine.IO's ping timeout;
@@ -206,11 +319,12 @@ class Signaling:
         """
         holder = self.rooms.holder(room_id, user_id)
         if token is None or holder is None or self.rooms.locate(sid) is not None:
-            return  # (a socket already in a room is refused by the join itself)
+            return None  # (a socket already in a room is refused by the join itself)
         if not hmac.compare_digest(token.encode(), holder.rejoin_token.encode()):
-            return  # join then refuses with user_id_taken
+            return None  # join then refuses with user_id_taken
         await self._depart(holder.sid, why="replaced by a new connection", keep_room=True)
         await self.sio.disconnect(holder.sid)
+        return holder
 
     async def _leave_room(self, sid: str, data: Any) -> None:
         if not await self._depart(sid, why="left"):
@@ -283,11 +397,10 @@ class Signaling:
     # -- shutdown --------------------------------------------------------------------------
     async def shutdown(self, reason: str = "server shutting down") -> None:
         """Tell every client, give them a moment, then close every connection."""
-        sids = list(self._buckets)
-        if sids:
+        if self.connections:
             await self.sio.emit("server-shutdown", {"reason": reason})
             await asyncio.sleep(self.settings.server.shutdown_grace_seconds)
-        for sid in list(self._buckets):
+        for sid in list(self.connections):
             try:
                 await self.sio.disconnect(sid)
             except Exception:  # a socket that is already gone
@@ -297,3 +410,11 @@ class Signaling:
 def ice_servers(settings: Settings) -> list[dict[str, Any]]:
     """The RTCIceServer list handed to browsers (empty unless configured)."""
     return [s.model_dump(exclude_none=True) for s in settings.ice.servers]
+
+
+def _unknown_reason(event: Any) -> str:
+    if not isinstance(event, str) or not event:
+        return "an event name is a non-empty string"
+    if event in RESERVED:
+        return f"{event!r} is a reserved name, not an event a client may send"
+    return "unknown event"

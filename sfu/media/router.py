@@ -34,6 +34,7 @@ from .session import (
     SubscribeSession,
     carrying,
     parse_description,
+    parse_offer,
 )
 
 logger = logging.getLogger(__name__)
@@ -262,11 +263,13 @@ class Router:
             not isinstance(k, str) or v not in SOURCES for k, v in sources.items()
         ):
             raise MediaError("invalid_payload", f"sources must map track ids to {SOURCES}")
+        parsed = parse_offer(description)  # before anything is closed: a bad offer changes nothing
         ufrag = _ice_ufrag(description.sdp)
         if participant.publish is not None and ufrag != participant.publish.remote_ufrag:
             # A new browser RTCPeerConnection (aiortc cannot restart ICE): start afresh.
             await self._close_publish(participant)
-        if participant.publish is None:
+        created = participant.publish is None
+        if created:
             user_id = participant.user_id
             participant.publish = PublishSession(
                 self.settings,
@@ -277,8 +280,15 @@ class Router:
                 frames_wanted=lambda: bool(self._sinks),
             )
         publish = participant.publish
+        assert publish is not None
+        try:
+            sdp, tracks = await publish.offer(description, parsed)
+        except MediaError:
+            if created and participant.publish is publish:  # a refused offer leaves nothing
+                participant.publish = None
+                await publish.close()
+            raise
         publish.remote_ufrag = ufrag
-        sdp, tracks = await publish.offer(description)
         if participant.publish is publish:
             self._update_producers(participant, tracks, sources)
         published = []

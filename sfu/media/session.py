@@ -59,6 +59,17 @@ def parse_description(value: Any, expected_type: str) -> RTCSessionDescription:
     return RTCSessionDescription(sdp=value["sdp"], type=expected_type)
 
 
+def parse_offer(description: RTCSessionDescription) -> SessionDescription:
+    """A publisher's offer, parsed; MediaError ``invalid_sdp`` when it cannot be used."""
+    try:
+        parsed = SessionDescription.parse(description.sdp)
+    except Exception as exc:
+        raise MediaError("invalid_sdp", f"cannot parse the offer: {str(exc)[:120]}") from None
+    if not any(m.kind in ("audio", "video") for m in parsed.media):
+        raise MediaError("invalid_sdp", "the offer has no audio or video")
+    return parsed
+
+
 @dataclass
 class OfferedTrack:
     """What the publisher's latest offer says about one of its m-lines."""
@@ -161,15 +172,12 @@ class PublishSession:
             tap.cap_remb(lambda: self._remb_cap(mid))
         self.taps[mid] = tap
 
-    async def offer(self, description: RTCSessionDescription) -> tuple[str, list[OfferedTrack]]:
-        """Applies the browser's offer; returns the answer's SDP and the offered tracks."""
+    async def offer(
+        self, description: RTCSessionDescription, parsed: SessionDescription
+    ) -> tuple[str, list[OfferedTrack]]:
+        """Applies the browser's offer (checked by :func:`parse_offer`); returns the answer's
+        SDP and the offered tracks."""
         async with self.lock:
-            try:
-                parsed = SessionDescription.parse(description.sdp)
-            except Exception as exc:
-                raise MediaError("invalid_sdp", f"cannot parse the offer: {exc}") from None
-            if not any(m.kind in ("audio", "video") for m in parsed.media):
-                raise MediaError("invalid_sdp", "the offer has no audio or video")
             try:
                 await self.pc.setRemoteDescription(description)
             except Exception as exc:

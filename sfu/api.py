@@ -1,7 +1,8 @@
 """REST routes: health, stats, metrics, rooms and the admin API.
 
 Thin like the signaling layer: validate, call the room registry, shape the reply. Errors are
-``{"error": CODE, "message": ...}`` with a fitting HTTP status.
+raised with :func:`sfu.http_errors.error`: ``{"error": CODE, "message": ...}`` with a fitting
+HTTP status.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from sfu import __version__
+from sfu.http_edge import client_address
+from sfu.http_errors import error
 from sfu.media_rooms import MediaRooms
 from sfu.ratelimit import KeyedBuckets
 from sfu.rooms import Room, RoomError, RoomRegistry
@@ -25,19 +28,7 @@ from sfu.validation import CreateRoomIn, InvalidInput, parse
 
 log = logging.getLogger("sfu.api")
 
-_STATUS = {
-    "invalid_payload": 400,
-    "invalid_setting": 400,
-    "unauthorized": 401,
-    "unknown_room": 404,
-    "room_exists": 409,
-    "rate_limited": 429,
-    "too_many_rooms": 503,
-}
-
-
-def error(code: str, message: str, status: int | None = None) -> web.Response:
-    return web.json_response({"error": code, "message": message}, status=status or _STATUS[code])
+LOOKUP_BURST = 10  # GET /api/rooms/{id} at once per address before the per-minute rate
 
 
 class Api:
@@ -56,7 +47,8 @@ class Api:
         self.signaling = signaling
         self.started = started
         self.render_metrics = render_metrics
-        self.create_limit = KeyedBuckets(settings.rooms.create_per_minute / 60, 5)
+        # Who may learn whether a room exists, and how fast (non-admin lookups).
+        self.lookup_limit = KeyedBuckets(settings.limits.room_lookups_per_minute / 60, LOOKUP_BURST)
         # Each effective-settings change, newest last (shown in /stats).
         self.settings_changes: list[dict[str, Any]] = []
         # Called with the applied keys after PATCH /api/settings (e.g. log level).
@@ -85,11 +77,7 @@ class Api:
 
     def _require_admin(self, request: web.Request) -> None:
         if not self.is_admin(request):
-            raise web.HTTPUnauthorized(
-                text=json.dumps({"error": "unauthorized", "message": "admin token required"}),
-                content_type="application/json",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            raise error("unauthorized", "admin token required")
 
     # -- public ----------------------------------------------------------------------------
     def uptime(self) -> float:
@@ -124,12 +112,10 @@ class Api:
         )
 
     async def create_room(self, request: web.Request) -> web.Response:
-        if not self.create_limit.allow(request.remote or "?"):
-            return error("rate_limited", "too many rooms created from your address; wait a minute")
         try:
             data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error("invalid_payload", "body must be JSON")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise error("invalid_payload", "body must be JSON") from exc
         try:
             msg = parse(CreateRoomIn, data)
             room_id = (
@@ -137,24 +123,33 @@ class Api:
                 if msg.roomId is not None
                 else None
             )
-            room = self.rooms.create(room_id, msg.mode, expires=True)
+            room = self.rooms.create(
+                room_id, msg.mode, expires=True, by=client_address(request, self.settings)
+            )
         except (InvalidInput, RoomError) as exc:
-            return error(exc.code, exc.message)
+            raise error(exc.code, exc.message) from exc
         return web.json_response({"roomId": room.room_id, "mode": room.mode}, status=201)
 
     def _room(self, request: web.Request) -> Room:
         room = self.rooms.get(request.match_info["room_id"])
         if room is None:
-            raise web.HTTPNotFound(
-                text=json.dumps({"error": "unknown_room", "message": "no such room"}),
-                content_type="application/json",
-            )
+            raise error("unknown_room", "no such room")
         return room
 
+    def _allow_lookup(self, request: web.Request) -> bool:
+        rate = self.settings.limits.room_lookups_per_minute / 60
+        if self.lookup_limit.rate != rate:  # changed live (PATCH /api/settings)
+            self.lookup_limit = KeyedBuckets(rate, LOOKUP_BURST)
+        return self.lookup_limit.allow(client_address(request, self.settings))
+
     async def get_room(self, request: web.Request) -> web.Response:
+        admin = self.is_admin(request)
+        # Each answer says whether a room exists: throttled, or room ids could be enumerated.
+        if not admin and not self._allow_lookup(request):
+            raise error("rate_limited", "too many room lookups from your address; wait a minute")
         room = self._room(request)
         body = {"roomId": room.room_id, "mode": room.mode, "participants": len(room.participants)}
-        if self.is_admin(request):
+        if admin:
             body["createdAt"] = room.created_at
             body["participantList"] = [p.public() for p in room.participants.values()]
             router = MediaRooms.router(room)
@@ -181,15 +176,15 @@ class Api:
         self._require_admin(request)
         try:
             data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error("invalid_payload", "body must be JSON")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise error("invalid_payload", "body must be JSON") from exc
         changes = data.get("changes") if isinstance(data, dict) else None
         if not isinstance(changes, dict) or not changes:
-            return error("invalid_payload", 'body must be {"changes": {"section.key": value}}')
+            raise error("invalid_payload", 'body must be {"changes": {"section.key": value}}')
         try:
             applied, restart = apply_changes(self.settings, changes)
         except SettingsError as exc:
-            return error("invalid_setting", str(exc))
+            raise error("invalid_setting", str(exc)) from exc
         shown = flatten(self.settings)
         log.info("settings changed: %s", ", ".join(f"{k}={shown[k]!r}" for k in changes))
         self.settings_changes.append({"keys": list(changes), "at": time.time()})

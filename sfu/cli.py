@@ -98,7 +98,7 @@ recordings_app = typer.Typer(
     "download that room's recordings).\n"
     "Examples:\n"
     "  sfu recordings list --token TOKEN\n"
-    "  sfu recordings download standup-20260301T120000Z -o standup.mp4 --token TOKEN\n"
+    "  sfu recordings download standup-20260301T120000Z-k3J9qXb2Lm -o standup.mp4 --token TOKEN\n"
     "  sfu recordings prune --token TOKEN",
     no_args_is_help=True,
 )
@@ -455,12 +455,10 @@ def _http_error(exc: urllib.error.HTTPError, server: str, token: str | None, wha
         body = None
     message = body.get("message") if isinstance(body, dict) else None
     code = body.get("error") if isinstance(body, dict) else None
-    if message is None and isinstance(code, str) and " " in code:
-        message = code  # the recordings routes answer {"error": "human readable"}
     if exc.code == 401:
         if not token:
             fail("an admin token is needed: pass --token or set SFU_ADMIN_TOKEN")
-        fail(f"the server at {server} refused the admin token (401: {message or exc.reason})")
+        fail(f"the server at {server} refused the token (401: {message or exc.reason})")
     if exc.code == 404 and (code == "unknown_room" or (isinstance(body, dict) and what)):
         fail(f"no {what or 'such room'} on {server}")
     if exc.code == 404:
@@ -740,7 +738,8 @@ def recordings_list(
 
 
 @recordings_app.command(
-    "info", epilog="\b\nExample:\n  sfu recordings info standup-20260301T120000Z --token TOKEN"
+    "info",
+    epilog="\b\nExample:\n  sfu recordings info standup-20260301T120000Z-k3J9qXb2Lm --token TOKEN",
 )
 def recordings_info(
     recording: RecordingArg,
@@ -830,15 +829,15 @@ def recordings_download(
                 disable=as_json,
             ) as progress,
         ):
-            length = resp.headers.get("Content-Length")
-            task = progress.add_task(
-                str(target.name), total=int(length) if length and length.isdigit() else None
-            )
+            header = resp.headers.get("Content-Length") or ""
+            # ASCII digits only: "²".isdigit() is true and int() refuses it.
+            length = int(header) if header.isascii() and header.isdigit() else None
+            task = progress.add_task(str(target.name), total=length)
             while chunk := resp.read(256 * 1024):
                 out.write(chunk)
                 written += len(chunk)
                 progress.update(task, advance=len(chunk))
-        if length and length.isdigit() and written != int(length):
+        if length is not None and written != length:
             raise ConnectionError(f"got {written} of {length} bytes")
         partial.replace(target)
     except OSError as exc:
@@ -856,7 +855,8 @@ def recordings_download(
 
 
 @recordings_app.command(
-    "delete", epilog="\b\nExample:\n  sfu recordings delete standup-20260301T120000Z --token TOKEN"
+    "delete",
+    epilog="\b\nExample:\n  sfu recordings delete standup-20260301T120000Z-k3J9qXb2Lm --token T",
 )
 def recordings_delete(
     recording: RecordingArg,

@@ -9,17 +9,20 @@ download a recording (the admin token, or the per-room token its participants go
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from sfu.http_errors import error
 from sfu.media import Router
 from sfu.recording import Recorder, RecordingStore
 from sfu.recording import http as recording_http
@@ -37,15 +40,7 @@ POLL_SECONDS = 0.25  # speaker, ended tracks and auto_start are checked this oft
 SPEAKER_DBOV = -40  # louder than this counts as speaking, whatever the voice flag says
 SPEAKER_HOLD_SECONDS = 1.0
 MAX_GRANTS = 10_000  # recording id -> room token entries kept for downloads
-
-_STATUS = {
-    "invalid_payload": 400,
-    "not_sfu_room": 400,
-    "unknown_room": 404,
-    "already_recording": 409,
-    "not_recording": 409,
-    "recording_failed": 500,
-}
+ADMIN_GRANT = recording_http.Grant(admin=True, reads=lambda meta: True)
 
 
 class RecordingError(InvalidInput):
@@ -101,8 +96,11 @@ class RoomRecordings:
         self.signaling = signaling
         self.store = RecordingStore.from_settings(settings.recording)
         self.active: dict[str, Active] = {}
-        # recording id -> the token of the room it was made in (downloads by participants).
-        self._grants: dict[str, str] = {}
+        # recording id -> digest of the token of the room it was made in (downloads by
+        # participants), and how many recordings each digest grants (a token stays known
+        # while its room exists or while it grants something).
+        self._grants: dict[str, bytes] = {}
+        self._granted: Counter[bytes] = Counter()
         self._starting: set[str] = set()
         self._stopping: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
@@ -282,9 +280,19 @@ class RoomRecordings:
             return []
 
     def _grant(self, recording_id: str, token: str) -> None:
-        self._grants[recording_id] = token
+        self._ungrant(recording_id)
+        digest = _digest(token)
+        self._grants[recording_id] = digest
+        self._granted[digest] += 1
         while len(self._grants) > MAX_GRANTS:
-            del self._grants[next(iter(self._grants))]
+            self._ungrant(next(iter(self._grants)))
+
+    def _ungrant(self, recording_id: str) -> None:
+        digest = self._grants.pop(recording_id, None)
+        if digest is not None:
+            self._granted[digest] -= 1
+            if self._granted[digest] <= 0:
+                del self._granted[digest]
 
     @staticmethod
     def _keyframe(router: Router, user_id: str, source: str) -> None:
@@ -429,11 +437,7 @@ class RoomRecordings:
 
         def require_admin(request: web.Request) -> None:
             if not is_admin(request):
-                raise web.HTTPUnauthorized(
-                    text=json.dumps({"error": "unauthorized", "message": "admin token required"}),
-                    content_type="application/json",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+                raise error("unauthorized", "admin token required")
 
         async def body(request: web.Request) -> Any:
             if not request.can_read_body:
@@ -449,18 +453,18 @@ class RoomRecordings:
                 layout = parse_layout(await body(request))
                 active = await self.start(request.match_info["room_id"], None, layout)
             except RecordingError as exc:
-                return _error(exc)
+                raise error(exc.code, exc.message) from exc
             return web.json_response({"roomId": active.room_id, **active.state()}, status=201)
 
         async def stop(request: web.Request) -> web.Response:
             require_admin(request)
             room_id = request.match_info["room_id"]
             if self.rooms.get(room_id) is None and room_id not in self.active:
-                return _error(RecordingError("no such room", code="unknown_room"))
+                raise error("unknown_room", "no such room")
             try:
                 meta = await self.stop(room_id, reason="stopped by the administrator")
             except RecordingError as exc:
-                return _error(exc)
+                raise error(exc.code, exc.message) from exc
             return web.json_response({"roomId": room_id, "recordingId": meta["id"], **meta})
 
         async def prune(request: web.Request) -> web.Response:
@@ -470,36 +474,54 @@ class RoomRecordings:
         app.router.add_post("/api/rooms/{room_id}/recording", start)
         app.router.add_delete("/api/rooms/{room_id}/recording", stop)
         app.router.add_post("/api/recordings/prune", prune)
-        recording_http.add_routes(app, self.store, self._access(is_admin))
+        recording_http.add_routes(app, self.store, self._authorizer(is_admin))
 
-    def _access(
-        self, is_admin: Callable[[web.Request], bool]
-    ) -> Callable[[web.Request, dict[str, Any]], bool]:
-        def check(request: web.Request, meta: dict[str, Any]) -> bool:
+    def _authorizer(self, is_admin: Callable[[web.Request], bool]) -> recording_http.Authorize:
+        """The admin token reads and deletes everything; a room's token reads that room's
+        recordings (never deletes); any other credentials name nobody."""
+
+        def authorize(request: web.Request) -> recording_http.Grant | None:
             if is_admin(request):
-                return True
-            if request.method not in ("GET", "HEAD"):
-                return False  # participants may fetch their recordings, not delete them
+                return ADMIN_GRANT
             given = request.query.get("token", "")
             header = request.headers.get("Authorization", "")
             if header.startswith("Bearer "):
                 given = header[7:]
-            expected = self._grants.get(str(meta.get("id")))
-            if not given or expected is None:
-                return False
-            return hmac.compare_digest(given.encode(), expected.encode())
+            if not given or not self._known_token(given):
+                return None
+            digest = _digest(given)
+            return recording_http.Grant(
+                admin=False, reads=lambda meta: self._grants.get(str(meta.get("id"))) == digest
+            )
 
-        return check
+        return authorize
+
+    def _known_token(self, given: str) -> bool:
+        """A live SFU room's token (constant-time compares) or one that grants a recording.
+
+        Grants are looked up by SHA-256 digest: a timing difference of that lookup tells
+        nothing about the token itself.
+        """
+        if _digest(given) in self._granted:
+            return True
+        raw, found = _raw(given), False
+        for room in list(self.rooms.rooms.values()):
+            token = room.extras.get(TOKEN)
+            if isinstance(token, str) and hmac.compare_digest(_raw(token), raw):
+                found = True
+        return found
 
 
 def _tracks(router: Router) -> set[tuple[str, str, str]]:
     return {(p.user_id, p.source, p.kind) for p in router.producers.values()}
 
 
-def _error(exc: RecordingError) -> web.Response:
-    return web.json_response(
-        {"error": exc.code, "message": exc.message}, status=_STATUS.get(exc.code, 400)
-    )
+def _raw(token: str) -> bytes:
+    return token.encode("utf-8", "surrogatepass")  # whatever a query string decoded to
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(_raw(token)).digest()
 
 
 __all__ = ["RoomRecordings", "RecordingError", "parse_layout"]

@@ -127,18 +127,18 @@ class RoomRegistry:
         ``by`` is the client address asking (None: the administrator); each address may
         create ``rooms.create_per_minute`` rooms a minute (bursts of 5), however it asks.
         """
-        if room_id is not None and room_id in self.rooms:
-            raise RoomError("room_exists", f"room {room_id!r} already exists")
         if mode not in MODES:
             raise RoomError("invalid_payload", "mode must be 'p2p' or 'sfu'")
-        if len(self.rooms) >= self.settings.rooms.max_rooms:
-            raise RoomError("too_many_rooms", "the server has no room for another room")
-        if by is not None:
+        if by is not None:  # first: an attempt on an existing id costs a token too (no oracle)
             self._created_by.rate = self.settings.rooms.create_per_minute / 60
             if not self._created_by.allow(by):
                 raise RoomError(
                     "rate_limited", "too many rooms created from your address; wait a minute"
                 )
+        if room_id is not None and room_id in self.rooms:
+            raise RoomError("room_exists", f"room {room_id!r} already exists")
+        if len(self.rooms) >= self.settings.rooms.max_rooms:
+            raise RoomError("too_many_rooms", "the server has no room for another room")
         while room_id is None or room_id in self.rooms:
             room_id = new_room_id()
         room = Room(

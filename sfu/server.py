@@ -11,6 +11,7 @@ from aiohttp import web
 
 from sfu import __version__
 from sfu.api import Api
+from sfu.http_edge import edge_middleware, host_warning
 from sfu.media_rooms import MediaRooms
 from sfu.metrics import Metrics
 from sfu.room_recording import RoomRecordings
@@ -62,13 +63,18 @@ class Server:
         root = self.static_dir()
         if root is None:
             return web.FileResponse(PLACEHOLDER)
-        candidate = (root / path).resolve()
-        if path and candidate.is_file() and candidate.is_relative_to(root.resolve()):
+        try:
+            candidate = (root / path).resolve()
+            found = bool(path) and candidate.is_file() and candidate.is_relative_to(root.resolve())
+        except (OSError, ValueError):  # a name too long, a NUL byte: no such file
+            found = False
+        if found:
             return web.FileResponse(candidate)
         return web.FileResponse(root / "index.html", headers={"Cache-Control": "no-cache"})
 
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=1024**2)
+        # The edge middleware wraps every route, Socket.IO's too (sio.attach adds plain routes).
+        app = web.Application(client_max_size=1024**2, middlewares=[edge_middleware(self.settings)])
         app[APP_KEY] = self
         self.signaling.sio.attach(app)
         self.api.add_routes(app)
@@ -81,6 +87,9 @@ class Server:
     async def _on_startup(self, app: web.Application) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         await self.recordings.start_background()
+        warning = host_warning(self.settings)
+        if warning:
+            log.warning(warning)
         log.info(
             "sfu %s listening on http://%s:%d (web app: %s)",
             __version__,

@@ -57,14 +57,16 @@ class ServerSettings(Section):
     )
     allowed_hosts: list[str] = Field(
         default_factory=list,
-        description="Host names (optionally host:port) the server answers to; other Host "
-        "headers are refused (DNS rebinding). Empty: loopback names, the listening address and "
-        "the hosts of cors_origins; any host when listening on a wildcard address. '*': any.",
+        description="Host names the server answers to (name: any port, name:port, *.suffix) "
+        "besides the loopback names, which are always accepted; other Host headers get 400 "
+        "invalid_host (DNS rebinding). Empty: the listening address and the hosts of "
+        "cors_origins, or any host when listening on a wildcard address. '*': any.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "
-        "names the client. Empty: the TCP peer is the client.",
+        "names the client (per-address limits) and whose X-Forwarded-Proto the scheme (Origin "
+        "check). Empty: the TCP peer is the client.",
     )
 
 
@@ -118,7 +120,10 @@ class RoomsSettings(Section):
         300, ge=0, description="How long a room made by POST /api/rooms waits for its first joiner."
     )
     create_per_minute: int = Field(
-        30, ge=1, description="POST /api/rooms requests allowed per client address per minute."
+        30,
+        ge=1,
+        description="Rooms a client address may create per minute (bursts of 5), by POST "
+        "/api/rooms and by join-room alike.",
     )
 
 

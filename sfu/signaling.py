@@ -19,7 +19,7 @@ from typing import Any
 
 import socketio
 
-from sfu.http_edge import client_address
+from sfu.http_edge import client_address, origin_allowed, request_scheme
 from sfu.metrics import Metrics
 from sfu.ratelimit import TokenBucket
 from sfu.rooms import MediaState, Participant, Room, RoomError, RoomRegistry
@@ -105,11 +105,13 @@ class Signaling:
 
     # -- plumbing --------------------------------------------------------------------------
     def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
-        if origin is None:
-            return True
-        scheme = environ.get("wsgi.url_scheme", "http")
-        own = f"{scheme}://{environ.get('HTTP_HOST', '')}"
-        return origin == own or origin in self.settings.server.cors_origins
+        # Engine.IO's own url_scheme believes any client's X-Forwarded-Proto: not used.
+        request = environ.get("aiohttp.request")
+        if request is None:
+            return origin is None
+        host = request.headers.get("Host", "")
+        scheme = request_scheme(request, self.settings)
+        return origin_allowed(origin, host, scheme, self.settings)
 
     def _bucket(self, connection: Connection, name: str) -> TokenBucket:
         bucket = connection.buckets.get(name)

@@ -71,7 +71,12 @@ async def test_create_room_then_join_keeps_its_mode(server) -> None:
 async def test_create_room_refuses_bad_bodies(server, body) -> None:
     status, answer = await request("POST", server.url + "/api/rooms", json=body)
     assert status == 400 and answer["error"] == "invalid_payload"
-    status, answer = await request("POST", server.url + "/api/rooms", data=b"{not json")
+    status, answer = await request(
+        "POST",
+        server.url + "/api/rooms",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 400
     assert server.server.rooms.stats()["rooms"] == 0
 

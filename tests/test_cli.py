@@ -489,7 +489,7 @@ def test_admin_token_errors(live: str, monkeypatch: pytest.MonkeyPatch) -> None:
     line = one_line_error(sfu("rooms", "list", "--server", live), 1)
     assert "admin token is needed" in line
     line = one_line_error(sfu("settings", "show", "--server", live, "--token", "wrong"), 1)
-    assert "refused the admin token" in line
+    assert "refused the token" in line
     # The environment names the server and the token.
     monkeypatch.setenv("SFU_SERVER_URL", live)
     monkeypatch.setenv("SFU_ADMIN_TOKEN", TOKEN)

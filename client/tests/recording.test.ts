@@ -3,7 +3,7 @@ import type { Socket } from 'socket.io-client'
 import { onSignalingClient, SignalingClient } from '../src/services/socket'
 import { initialRecordingState, recordingReducer, recordingToast, type RecordingUiState } from '../src/state/recording'
 import { parseRoute, recordingsPath } from '../src/lib/url'
-import { recordingFileUrl } from '../src/pages/Recordings'
+import { recordingFileUrl, recordingsError } from '../src/pages/Recordings'
 
 const started = { recording: true, recordingId: 'r1', startedBy: 'u1', startedAt: 1000, layout: 'grid' }
 const names = (id: string) => (id === 'u1' ? 'Alice' : null)
@@ -101,5 +101,15 @@ describe('recordings route', () => {
     expect(parseRoute('/recordings/', '')).toEqual({ name: 'recordings', token: null })
     expect(recordingsPath('a+b')).toBe('/recordings?token=a%2Bb')
     expect(recordingFileUrl('room-1', 'a+b')).toBe('/api/recordings/room-1/file?token=a%2Bb')
+  })
+})
+
+describe('recordings page errors', () => {
+  it('tells a stale link from a missing token and shows the server message otherwise', () => {
+    const unauthorized = { error: 'unauthorized', message: 'this token is unknown or no longer valid' }
+    expect(recordingsError(401, 'old', unauthorized)).toBe('This recording link is no longer valid.')
+    expect(recordingsError(401, null, unauthorized)).toBe('A recording link with a token is needed to see recordings.')
+    expect(recordingsError(429, 't', { error: 'rate_limited', message: 'slow down' })).toBe('slow down')
+    expect(recordingsError(500, 't', null)).toBe('HTTP 500')
   })
 })

@@ -1,53 +1,71 @@
 """REST handlers for recordings: list, metadata, downloads (with HTTP Range), delete.
 
-Access is the caller's policy: ``check_access(request, meta) -> bool`` (an admin bearer token,
-a per-room token ...). A request without credentials (no ``Authorization`` header and no
-``token`` query parameter) gets 401; with credentials that do not grant access, 403.
+Access is the caller's policy: ``authorize(request)`` says whom the request's credentials (an
+``Authorization`` header or a ``token`` query parameter) name, as a :class:`Grant`, or None
+when they name nobody. The answers tell an outsider nothing about what exists:
+
+- no credentials, or credentials that name nobody: 401 on every route;
+- a recording the credentials may not read: 404, exactly like an id that does not exist;
+- deleting without the administrator's grant: 403, before any lookup.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from sfu.http_errors import error
 from sfu.recording.store import RecordingStore, valid_id
 
-CheckAccess = Callable[[web.Request, dict[str, Any]], bool]
+
+@dataclass(frozen=True)
+class Grant:
+    """What some credentials allow: everything (``admin``), or reading what ``reads`` accepts."""
+
+    admin: bool
+    reads: Callable[[dict[str, Any]], bool]
+
+
+Authorize = Callable[[web.Request], Grant | None]
 
 STORE_KEY: web.AppKey[RecordingStore] = web.AppKey("recording_store", RecordingStore)
+_INDEX = re.compile(r"[0-9]{1,6}")  # ASCII only: str.isdigit() also takes "²", which int() refuses
 
 
-def _has_credentials(request: web.Request) -> bool:
+def has_credentials(request: web.Request) -> bool:
     return bool(request.headers.get("Authorization") or request.query.get("token"))
 
 
-def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
-    return status(text=f'{{"error": "{message}"}}', content_type="application/json")
-
-
-def add_routes(app: web.Application, store: RecordingStore, check_access: CheckAccess) -> None:
+def add_routes(app: web.Application, store: RecordingStore, authorize: Authorize) -> None:
     """Mount ``/api/recordings`` routes on ``app``."""
 
-    def lookup(request: web.Request) -> dict[str, Any]:
+    def grant(request: web.Request) -> Grant:
+        if not has_credentials(request):
+            raise error("unauthorized", "credentials required: the admin or a room's token")
+        found = authorize(request)
+        if found is None:
+            raise error("unauthorized", "this token is unknown or no longer valid")
+        return found
+
+    def lookup(request: web.Request, *, delete: bool = False) -> dict[str, Any]:
+        who = grant(request)
+        if delete and not who.admin:
+            raise error("forbidden", "only the administrator may delete recordings")
         recording_id = request.match_info["id"]
         if not valid_id(recording_id):
-            raise _error(web.HTTPBadRequest, "invalid recording id")
-        if not _has_credentials(request):
-            raise _error(web.HTTPUnauthorized, "credentials required")
+            raise error("invalid_payload", "invalid recording id")
         meta = store.get(recording_id)
-        if meta is None:
-            raise _error(web.HTTPNotFound, "no such recording")
-        if not check_access(request, meta):
-            raise _error(web.HTTPForbidden, "not allowed")
+        if meta is None or not who.reads(meta):
+            raise error("unknown_recording", "no such recording")
         return meta
 
     async def list_recordings(request: web.Request) -> web.Response:
-        if not _has_credentials(request):
-            raise _error(web.HTTPUnauthorized, "credentials required")
-        items = [m for m in store.list() if check_access(request, m)]
-        return web.json_response({"recordings": items})
+        who = grant(request)
+        return web.json_response({"recordings": [m for m in store.list() if who.reads(m)]})
 
     async def get_recording(request: web.Request) -> web.Response:
         return web.json_response(lookup(request))
@@ -56,7 +74,7 @@ def add_routes(app: web.Application, store: RecordingStore, check_access: CheckA
         meta = lookup(request)
         path = store.file_path(meta["id"])
         if path is None:
-            raise _error(web.HTTPNotFound, "file missing")
+            raise error("not_found", "the recording's file is missing")
         # FileResponse answers Range requests (206 + Content-Range) and If-Range itself.
         return web.FileResponse(
             path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'}
@@ -65,19 +83,19 @@ def add_routes(app: web.Application, store: RecordingStore, check_access: CheckA
     async def download_raw(request: web.Request) -> web.StreamResponse:
         meta = lookup(request)
         index = request.match_info["index"]
-        path = store.raw_track_path(meta["id"], int(index)) if index.isdigit() else None
+        path = store.raw_track_path(meta["id"], int(index)) if _INDEX.fullmatch(index) else None
         if path is None:
-            raise _error(web.HTTPNotFound, "no such track")
+            raise error("not_found", "no such track")
         return web.FileResponse(
             path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'}
         )
 
     async def delete(request: web.Request) -> web.Response:
-        meta = lookup(request)
+        meta = lookup(request, delete=True)
         if meta["id"] in store.active:
-            raise _error(web.HTTPConflict, "recording in progress")
+            raise error("recording_in_progress", "the recording is still being made; stop it first")
         if not store.delete(meta["id"]):
-            raise _error(web.HTTPNotFound, "no such recording")
+            raise error("unknown_recording", "no such recording")
         return web.Response(status=204)
 
     app[STORE_KEY] = store

@@ -2,7 +2,8 @@
 
 A recording is ``<id>.<ext>`` plus ``<id>.json`` in one directory. Ids match a strict pattern
 (letters, digits, ``_`` and ``-``), checked before any path is built, so no id can name a file
-outside the directory.
+outside the directory; and only regular files are read or served, never a symlink planted in
+the directory.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
+import stat
+import string
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +21,11 @@ from typing import Any
 
 import av
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")  # fullmatch: no trailing newline
+_EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_RANDOM_ALPHABET = string.ascii_letters + string.digits
+RANDOM_LENGTH = 10  # about 60 bits: ids cannot be guessed from the room and the time
 
 
 def slug(text: str, limit: int = 64) -> str:
@@ -28,17 +35,30 @@ def slug(text: str, limit: int = 64) -> str:
 
 def valid_id(recording_id: str) -> bool:
     """True only for ids the store could have made."""
-    return bool(ID_PATTERN.match(recording_id))
+    return isinstance(recording_id, str) and bool(ID_PATTERN.fullmatch(recording_id))
 
 
 def new_id(directory: Path, room: str, start: datetime, ext: str) -> str:
-    """``<room>-<YYYYMMDDTHHMMSSZ>``, with ``-2``, ``-3`` ... if taken."""
+    """``<room>-<YYYYMMDDTHHMMSSZ>-<random letters and digits>``, not taken in ``directory``.
+
+    The room and the time stay readable; the random part keeps a room's recordings from being
+    found by trying the seconds of a day.
+    """
     base = f"{slug(room)}-{start.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    candidate, n = base, 1
-    while (directory / f"{candidate}.{ext}").exists() or (directory / f"{candidate}.json").exists():
-        n += 1
-        candidate = f"{base}-{n}"
-    return candidate
+    while True:
+        random = "".join(secrets.choice(_RANDOM_ALPHABET) for _ in range(RANDOM_LENGTH))
+        candidate = f"{base}-{random}"
+        if not any(os.path.lexists(directory / f"{candidate}.{e}") for e in (ext, "json")):
+            return candidate
+
+
+def regular_file(path: Path) -> os.stat_result | None:
+    """``lstat`` of ``path`` if it is a regular file (not a symlink, not a directory)."""
+    try:
+        info = path.lstat()
+    except (OSError, ValueError):
+        return None
+    return info if stat.S_ISREG(info.st_mode) else None
 
 
 def write_sidecar(directory: Path, meta: dict[str, Any]) -> None:
@@ -76,6 +96,8 @@ class RecordingStore:
         return cls(settings.directory, settings.retention_days, settings.max_total_mb)
 
     def _read(self, path: Path) -> dict[str, Any] | None:
+        if regular_file(path) is None:
+            return None  # a symlinked sidecar could describe (and reach) anything
         try:
             meta = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -85,7 +107,8 @@ class RecordingStore:
         media = self._media_path(meta)
         if media is None:
             return None
-        meta["size"] = media.stat().st_size if media.exists() else 0
+        info = regular_file(media)
+        meta["size"] = info.st_size if info is not None else 0
         if meta.get("state") == "recording" and meta["id"] not in self.active:
             # Written by a process that died: the fragments on disk are still playable.
             meta["state"] = "interrupted"
@@ -96,7 +119,7 @@ class RecordingStore:
         if not isinstance(name, str) or "/" in name or "\\" in name:
             return None
         stem, dot, ext = name.rpartition(".")
-        if not dot or stem != meta["id"] or not ext.isalnum():
+        if not dot or stem != meta["id"] or not _EXTENSION.fullmatch(ext):
             return None
         return self.directory / name
 
@@ -120,7 +143,7 @@ class RecordingStore:
         if meta is None:
             return None
         path = self._media_path(meta)
-        return path if path is not None and path.is_file() else None
+        return path if path is not None and regular_file(path) is not None else None
 
     def raw_track_path(self, recording_id: str, index: int) -> Path | None:
         """The file of a recording's raw track number ``index`` (see ``raw_tracks``)."""
@@ -132,10 +155,10 @@ class RecordingStore:
         if not isinstance(name, str) or not name.startswith(f"{recording_id}-raw-"):
             return None
         stem, dot, ext = name.rpartition(".")
-        if not dot or not valid_id(stem) or not ext.isalnum():
+        if not dot or not valid_id(stem) or not _EXTENSION.fullmatch(ext):
             return None
         path = self.directory / name
-        return path if path.is_file() else None
+        return path if regular_file(path) is not None else None
 
     def delete(self, recording_id: str) -> bool:
         """Remove a recording (file, sidecar and its raw tracks). False if unknown or active."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from sfu.recording.http import add_routes
+from sfu.recording.http import Grant, add_routes
 from sfu.recording.store import RecordingStore, new_id, valid_id, write_sidecar
 
 
@@ -42,7 +43,9 @@ NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 def test_ids_names_and_listing(tmp_path):
     a = make(tmp_path, "Team Room/..", NOW, 1000)
     b = make(tmp_path, "Team Room/..", NOW, 1000)  # same second: a distinct id
-    assert a == "Team_Room-20260301T120000Z" and b == a + "-2"
+    for rid in (a, b):
+        assert re.fullmatch(r"Team_Room-20260301T120000Z-[A-Za-z0-9]{10}", rid) and valid_id(rid)
+    assert a != b
     store = RecordingStore(tmp_path)
     assert {m["id"] for m in store.list()} == {a, b}
     assert store.get(a)["size"] == 1000
@@ -79,17 +82,21 @@ def test_retention_by_age_then_total_size(tmp_path):
     assert [m["id"] for m in store.list()] == [new]
 
 
-def _check_access(request: web.Request, meta: dict) -> bool:
+def _authorize(request: web.Request) -> Grant | None:
     token = request.headers.get("Authorization", "").removeprefix("Bearer ")
     token = token or request.query.get("token", "")
-    return token == "admin" or token == f"room-{meta.get('room')}"
+    if token == "admin":
+        return Grant(admin=True, reads=lambda meta: True)
+    if token.startswith("room-"):
+        return Grant(admin=False, reads=lambda meta: token == f"room-{meta.get('room')}")
+    return None
 
 
 @pytest.fixture
 async def client(tmp_path):
     store = RecordingStore(tmp_path)
     app = web.Application()
-    add_routes(app, store, _check_access)
+    add_routes(app, store, _authorize)
     # A secret next to the recordings directory: traversal must never reach it.
     (tmp_path.parent / "secret.txt").write_text("secret")
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
@@ -114,7 +121,9 @@ async def test_list_and_metadata_need_a_token(client):
     assert r.status == 200 and (await r.json())["room"] == "alpha"
     assert (await client.get(f"/api/recordings/{a}")).status == 401
     r = await client.get(f"/api/recordings/{b}", headers={"Authorization": "Bearer room-alpha"})
-    assert r.status == 403
+    assert r.status == 404  # another room's recording is as unknown as a missing one
+    r = await client.get(f"/api/recordings/{a}", headers={"Authorization": "Bearer nobody"})
+    assert r.status == 401 and (await r.json())["error"] == "unauthorized"
     assert (await client.get("/api/recordings/nope-1", headers=ADMIN)).status == 404
 
 
@@ -129,7 +138,7 @@ async def test_ranged_download(client):
     assert r.headers["Content-Range"] == "bytes 100-199/5000"
     assert await r.read() == data[100:200]
     r = await client.get(f"/api/recordings/{a}/file", params={"token": "room-beta"})
-    assert r.status == 403
+    assert r.status == 404
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,15 @@ function formatSize(n: number | null | undefined): string {
   return `${(n / 1024 / 1024).toFixed(1)} MB`
 }
 
+// The server answers every error as {error: CODE, message}; 401 means no token, or one that
+// names nobody (a stale link: its room is gone and it granted no recording).
+export function recordingsError(status: number, token: string | null, body: { error?: string; message?: string } | null): string {
+  if (status === 401) {
+    return token ? 'This recording link is no longer valid.' : 'A recording link with a token is needed to see recordings.'
+  }
+  return body?.message ?? body?.error ?? `HTTP ${status}`
+}
+
 type Load = { status: 'loading' } | { status: 'error'; message: string } | { status: 'ok'; list: RecordingMeta[] }
 
 export function Recordings({ token }: { token: string | null }) {
@@ -57,8 +66,7 @@ export function Recordings({ token }: { token: string | null }) {
         const body = (await r.json().catch(() => null)) as { recordings?: RecordingMeta[]; error?: string; message?: string } | null
         if (cancelled) return
         if (!r.ok) {
-          const why = r.status === 401 ? 'A recording link with a token is needed to see recordings.' : (body?.message ?? body?.error ?? `HTTP ${r.status}`)
-          setLoad({ status: 'error', message: why })
+          setLoad({ status: 'error', message: recordingsError(r.status, token, body) })
           return
         }
         setLoad({ status: 'ok', list: Array.isArray(body?.recordings) ? body.recordings : [] })

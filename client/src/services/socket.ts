@@ -46,6 +46,28 @@ export function onSignalingClient(cb: (c: SignalingClient) => void): () => void 
   }
 }
 
+const REJOIN_KEY = 'sfu.rejoin'
+
+type Rejoin = { roomId: string; userId: string; rejoinToken?: string }
+
+function storedRejoin(): Rejoin | null {
+  try {
+    const value = JSON.parse(sessionStorage.getItem(REJOIN_KEY) ?? 'null') as Rejoin | null
+    return value && typeof value.roomId === 'string' && typeof value.userId === 'string' ? value : null
+  } catch {
+    return null
+  }
+}
+
+function storeRejoin(answer: JoinAnswer): void {
+  try {
+    const { roomId, userId, rejoinToken } = answer
+    sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ roomId, userId, rejoinToken }))
+  } catch {
+    // storage unavailable (private mode): a reload then joins as a newcomer
+  }
+}
+
 export class SignalingClient {
   readonly socket: Socket
 
@@ -118,13 +140,15 @@ export class SignalingClient {
     mode?: RoomMode
     media?: MediaState
   }): Promise<Ack<JoinAnswer>> {
-    // A rejoin of the same user in the same room proves itself with the last answer's token.
-    const last = this.lastJoinAnswer
+    // A rejoin of the same user in the same room proves itself with the last answer's token
+    // (kept for the tab, so a reload keeps the seat and the creator's right too).
+    const last = this.lastJoinAnswer ?? storedRejoin()
     const rejoinToken = last && last.roomId === p.roomId && last.userId === p.userId ? last.rejoinToken : undefined
     const payload = rejoinToken ? { ...p, rejoinToken } : p
     return this.request<JoinAnswer>('join-room', payload).then((ack) => {
       if (ack.ok) {
         this.lastJoinAnswer = ack
+        storeRejoin(ack)
         this.joinListeners.forEach((l) => l(ack))
       }
       return ack

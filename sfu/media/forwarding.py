@@ -37,7 +37,6 @@ from typing import Any, NamedTuple
 import aioice.ice
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.codecs import depayload
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import State as DtlsState
@@ -64,12 +63,15 @@ from pylibsrtp import Session as SrtpSession
 from pylibsrtp._binding import ffi as _srtp_ffi
 from pylibsrtp._binding import lib as _srtp_lib
 
+from .rtp.codecs import is_keyframe, payload_starts_keyframe
+from .rtp.history import PacketHistory
+from .rtp.loss import LossTracker
+from .rtp.seqmap import SeqMap
+
 logger = logging.getLogger(__name__)
 
 # How many video encodes a forwarding sender attempted: must stay 0 (see Packer.encode).
 FORWARDING_ENCODES = 0
-# A forward jump in sequence numbers up to this many counts as lost packets.
-_MAX_GAP = 1000
 _UNPACK_SEQ_TS = struct.Struct("!HL").unpack_from
 _UNPACK_EXT = struct.Struct("!HH").unpack_from
 
@@ -99,26 +101,6 @@ class EncodedFrame:
         packet.time_base = fractions.Fraction(1, self.clock_rate)
         packet.is_keyframe = self.keyframe
         return packet
-
-
-def is_keyframe(codec: str, data: bytes) -> bool:
-    """Whether an encoded VP8 or H.264 (Annex B) frame can be decoded on its own."""
-    if codec == "VP8":
-        # RFC 6386 9.1: frame tag bit 0 is 0 for a key frame, then the start code 9d 01 2a.
-        return len(data) >= 10 and not data[0] & 1 and data[3:6] == b"\x9d\x01\x2a"
-    if codec == "H264":
-        # An IDR slice (5) or a sequence parameter set (7) among the first NAL units.
-        pos = 0
-        for _ in range(8):
-            pos = data.find(b"\x00\x00\x01", pos)
-            if pos < 0 or pos + 3 >= len(data):
-                return False
-            nal_type = data[pos + 3] & 0x1F
-            if nal_type in (5, 7):
-                return True
-            pos += 3
-        return False
-    return True  # audio: every frame stands alone
 
 
 # --- receive side ----------------------------------------------------------------------
@@ -212,7 +194,6 @@ class ReceiverTap:
         self.audio_level: tuple[bool, int] | None = None  # (voice activity, -dBov 0..127)
         self.audio_level_time = 0.0
         self.stalls = 0
-        self.lost = 0  # media packets lost for good (not even retransmitted in time)
         self.frames_wanted = frames_wanted or (lambda: True)
         self._on_frame = on_frame
         self._on_picture_loss = on_picture_loss
@@ -224,9 +205,8 @@ class ReceiverTap:
         self._send_pli = receiver._send_rtcp_pli
         self._rtx_types: set[int] | None = None
         self._codec_names: dict[int, str] = {}
-        self._next_seq: int | None = None
+        self.losses = LossTracker()
         self._last_timestamp: int | None = None  # of the newest packet
-        self._missing: dict[int, float] = {}  # sequence number -> when it was missed
         # The publisher's last sender report for this stream: (NTP seconds, RTP timestamp).
         self.sender_report: tuple[float, int] | None = None
         self._handle_rtcp = receiver._handle_rtcp_packet
@@ -253,26 +233,7 @@ class ReceiverTap:
     def _packet(self, packet: RtpPacket) -> None:
         """A media packet, as it arrived: note gaps, then pass it on."""
         assert self._on_packet is not None
-        seq = packet.sequence_number
-        expected = self._next_seq
-        newest = True
-        if expected is None or seq == expected:
-            self._next_seq = (seq + 1) & 0xFFFF
-        else:
-            ahead = (seq - expected) & 0xFFFF
-            if ahead < 0x8000:
-                if ahead <= _MAX_GAP:  # a larger jump is a restarted sender, not a loss
-                    now = time.monotonic()
-                    for i in range(ahead):
-                        self._missing.setdefault((expected + i) & 0xFFFF, now)
-                self._next_seq = (seq + 1) & 0xFFFF
-            elif seq in self._missing:
-                newest = False  # retransmitted after a NACK
-                del self._missing[seq]
-            elif 0x10000 - ahead > _MAX_GAP:
-                self._next_seq = (seq + 1) & 0xFFFF  # numbering started over further back
-            else:
-                newest = False  # late (reordered, or a duplicate)
+        newest = self.losses.add(packet.sequence_number)
         if self.kind == "audio":
             self._on_packet(packet, True)
             return
@@ -284,30 +245,10 @@ class ReceiverTap:
             if codec is None:
                 codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
                 codec = self._codec_names[packet.payload_type] = codecs[packet.payload_type].name
-            if codec == "VP8":
-                # RFC 7741 4.2: S bit set and partition 0 begin a frame; then its frame tag.
-                payload = packet.payload
-                start = (
-                    bool(payload)
-                    and payload[0] & 0x17 == 0x10
-                    and is_keyframe(codec, self._depayloaded(packet))
-                )
-            else:  # H.264: an IDR slice or SPS first
-                start = is_keyframe(codec, self._depayloaded(packet))
+            start = payload_starts_keyframe(codec, packet.payload)
         if newest:
             self._last_timestamp = packet.timestamp
         self._on_packet(packet, start)
-
-    def _depayloaded(self, packet: RtpPacket) -> bytes:
-        """The codec data of a packet: aiortc's depayloaded copy, or made now (fast path)."""
-        data: bytes | None = getattr(packet, "_data", None)
-        if data is None:
-            codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
-            try:
-                data = depayload(codecs[packet.payload_type], packet.payload)
-            except ValueError:
-                data = b""
-        return data
 
     def _fast(self, plain: bytes, arrival_ms: int) -> bool:
         """aiortc's receive work for one unprotected media packet of this stream, without
@@ -317,9 +258,9 @@ class ReceiverTap:
         what aiortc's full path must take: a disabled receiver, frames wanted (the jitter
         buffer), an SSRC routed elsewhere, another payload type (RTX), padding, CSRCs,
         two-byte or malformed extensions. Unlike aiortc's path, a payload the codec's
-        depayloader refuses is still forwarded (never as a keyframe start): the subscriber's
-        decoder judges it. aiortc's list of active sources is not updated (nothing reads
-        it; aiortc uses it only for ``getSynchronizationSources``).
+        depayloader refuses is still forwarded: the subscriber's decoder judges it.
+        aiortc's list of active sources is not updated (nothing reads it; aiortc uses it
+        only for ``getSynchronizationSources``).
         """
         receiver = self.receiver
         if len(plain) < 12 or plain[0] & 0x2F:  # padding or CSRCs
@@ -428,19 +369,17 @@ class ReceiverTap:
             self._fast_routes.pop(self._fast_ssrc, None)
         self._fast_ssrc = None
 
+    @property
+    def lost(self) -> int:
+        """Media packets lost for good (not even retransmitted in time)."""
+        return self.losses.lost
+
     def expire_losses(self) -> list[int]:
         """Forgets packets missing for longer than the jitter timeout; returns their numbers.
 
         The publisher did not retransmit them in time (NACK/RTX): they are lost for good.
         """
-        if not self._missing:
-            return []
-        now = time.monotonic()
-        old = [s for s, t in self._missing.items() if now - t > self._jitter_timeout]
-        for seq in old:
-            del self._missing[seq]
-        self.lost += len(old)
-        return old
+        return self.losses.expire(self._jitter_timeout)
 
     def _frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
         self._released = True
@@ -714,11 +653,6 @@ def _ntp_time(unix_time: float) -> int:
     return (seconds + _NTP_UNIX_OFFSET) << 32 | int((unix_time - seconds) * (1 << 32))
 
 
-def _after(a: int, b: int) -> bool:
-    """Whether 16-bit sequence number ``a`` comes at or after ``b`` (RFC 3550 wrap)."""
-    return (a - b) & 0xFFFF < 0x8000
-
-
 _DTLS_CONNECTED = DtlsState.CONNECTED
 # One buffer for every SRTP call made here (all on the event loop's thread): pylibsrtp's
 # own calls allocate a length per call and use a buffer per session, more memory touched
@@ -795,18 +729,13 @@ class ForwardingTrack(MediaStreamTrack):
         self._request_keyframe = request_keyframe
         self._audio = kind == "audio"
         # seq % RTP_HISTORY_SIZE -> the packet as sent, before SRTP (for NACKs)
-        self.history: dict[int, bytes] = {}
+        self.history = PacketHistory(RTP_HISTORY_SIZE)
         self.payload_type = 0
         self._ssrc = 0
         self._first_byte = 0x80
         self._head = self._tail = b""
         self._with_time = False
-        self._next_seq = random_sequence_number()
-        self._segment_start = self._next_seq  # our first number since the last (re)start
-        self._last_timestamp = 0  # of the newest packet sent
-        self._seq_offset = 0
-        self._start_seq = 0  # the producer's number the last (re)start began at
-        self._ts_offset: int | None = None
+        self.numbering = SeqMap(random_sequence_number(), random32())
         # Packets go out in forward() itself: ready, nothing in the backlog, transport
         # not wrapped (LinkEmulator). Decided by run(), cleared by stop().
         self._direct = False
@@ -839,16 +768,9 @@ class ForwardingTrack(MediaStreamTrack):
     def forward(self, packet: RtpPacket, starts_keyframe: bool, arrival: Arrival) -> None:
         """Sends (or queues) one of the producer's packets; never blocks, never raises."""
         if self._direct and not self._waiting:
-            seq_in = packet.sequence_number
-            seq = (seq_in + self._seq_offset) & 0xFFFF
-            if seq == self._next_seq:
-                # The next packet in order, the common case: _rewrite's bookkeeping, inlined.
-                self._next_seq = (seq + 1) & 0xFFFF
-                timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
-                self._last_timestamp = timestamp
-                if (seq_in - self._start_seq) & 0xFFFF > 0x4000:
-                    self._start_seq = (seq_in - 0x4000) & 0xFFFF
-                self._send_now(self._packed(packet, seq, timestamp, arrival))
+            mapped = self.numbering.in_order(packet.sequence_number, packet.timestamp)
+            if mapped is not None:  # the next packet in order, the common case
+                self._send_now(self._packed(packet, mapped[0], mapped[1], arrival))
                 return
         if self._waiting:
             if not starts_keyframe or self.readyState != "live":
@@ -886,20 +808,16 @@ class ForwardingTrack(MediaStreamTrack):
         """
         if self._audio or self._waiting or not self.ready:
             return
-        newest_in = (self._next_seq - 1 - self._seq_offset) & 0xFFFF
-        if not any(
-            _after(seq, self._start_seq) and _after(newest_in, seq) and seq != newest_in
-            for seq in lost
-        ):
+        numbering = self.numbering
+        if not numbering.missed(lost):
             return
         if self._direct:
-            back = min((self._next_seq - self._segment_start) & 0xFFFF, RTP_HISTORY_SIZE)
-            seq = (self._next_seq - back) & 0xFFFF
-            timestamp = self._last_timestamp
-            while seq != self._next_seq:
-                entry = self.history.get(seq % RTP_HISTORY_SIZE)
-                if entry is not None and _UNPACK_SEQ_TS(entry, 2)[0] == seq:
-                    timestamp = _UNPACK_SEQ_TS(entry, 2)[1]  # a hole takes the frame before it
+            seq = numbering.first_of_segment(RTP_HISTORY_SIZE)
+            timestamp = numbering.last_timestamp
+            while seq != numbering.next_seq:
+                sent = self.history.timestamp(seq)
+                if sent is not None:
+                    timestamp = sent  # a hole takes the frame before it
                 else:
                     header = _PACK_HEADER(0xA0, self.payload_type, seq, timestamp, self._ssrc)
                     self._send_now(header + b"\x01")  # padding only (RFC 3550 5.1)
@@ -924,31 +842,14 @@ class ForwardingTrack(MediaStreamTrack):
 
     def _rewrite(self, packet: RtpPacket, restart: bool, arrival: Arrival) -> bytes | None:
         """The packet as this subscriber's sender sends it, or None if it came too late."""
-        seq_in = packet.sequence_number
+        numbering = self.numbering
         if restart:
-            self._seq_offset = (self._next_seq - seq_in) & 0xFFFF
-            self._start_seq = seq_in
-            self._segment_start = self._next_seq
-            if self._ts_offset is None:
-                self._ts_offset = (random32() - packet.timestamp) & 0xFFFFFFFF
+            seq, timestamp = numbering.restart(packet.sequence_number, packet.timestamp)
         else:
-            behind = (self._next_seq - 1 - self._seq_offset - seq_in) & 0xFFFF
-            if _MAX_GAP < behind < 0x8000:
-                # Far behind the newest: the publisher's numbering started over. Carry on
-                # from ours (a retransmission is never this late).
-                self._seq_offset = (self._next_seq - seq_in) & 0xFFFF
-                self._start_seq = seq_in
-            elif not _after(seq_in, self._start_seq):
+            mapped = numbering.map(packet.sequence_number, packet.timestamp)
+            if mapped is None:
                 return None  # from before the last skip: the subscriber never expects it
-        seq = (seq_in + self._seq_offset) & 0xFFFF
-        timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF  # type: ignore[operator]
-        if _after(seq, self._next_seq):
-            self._next_seq = (seq + 1) & 0xFFFF
-            self._last_timestamp = timestamp
-            # The start follows a quarter of the number space behind the newest packet,
-            # so "before the start" keeps its meaning as the numbers wrap.
-            if (seq_in - self._start_seq) & 0xFFFF > 0x4000:
-                self._start_seq = (seq_in - 0x4000) & 0xFFFF
+            seq, timestamp = mapped
         return self._packed(packet, seq, timestamp, arrival)
 
     def _packed(self, packet: RtpPacket, seq: int, timestamp: int, arrival: Arrival) -> bytes:
@@ -1067,9 +968,9 @@ class ForwardingTrack(MediaStreamTrack):
 
     async def retransmit(self, sequence_number: int) -> None:
         """Resends a packet a subscriber NACKed (as RTX if negotiated), like aiortc."""
-        data = self.history.get(sequence_number % RTP_HISTORY_SIZE)
+        data = self.history.find(sequence_number)
         sender = self.sender
-        if data is None or _UNPACK_SEQ_TS(data, 2)[0] != sequence_number or sender is None:
+        if data is None or sender is None:
             return
         rtx_payload_type = sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_payload_type is not None:

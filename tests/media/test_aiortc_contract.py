@@ -101,12 +101,6 @@ def test_packetizers_round_trip() -> None:
     assert data.replace(b"\x00\x00\x00\x01", b"") == h264.replace(b"\x00\x00\x00\x01", b"")
 
 
-def test_keyframe_detection() -> None:
-    assert forwarding.is_keyframe("VP8", KEYFRAME)
-    assert not forwarding.is_keyframe("VP8", INTERFRAME)
-    assert not forwarding.is_keyframe("H264", b"\x00\x00\x00\x01\x41" + bytes(10))
-
-
 async def test_sender_uses_the_packer_and_routes_feedback() -> None:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:

@@ -36,7 +36,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  #
 from aiortc.contrib.media import MediaRelay  # noqa: E402
 
 from sfu.loadtest import FPS, NumberedVideoTrack, Received, SfuPeer  # noqa: E402
-from sfu.media.forwarding import EncodedFrame, ReceiverTap  # noqa: E402
+from sfu.media.aiortc.receiver import ReceiverTap  # noqa: E402
+from sfu.media.frames import EncodedFrame  # noqa: E402
 from sfu.media.router import Router  # noqa: E402
 from sfu.settings import load_settings  # noqa: E402
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sfu.media import forwarding
+from sfu.media.aiortc import sender as tx
 from tests.conftest import Client
 from tests.media.peers import NumberedVideoTrack, SfuPeer, SocketRouter
 from tests.test_cli import sfu
@@ -26,7 +26,7 @@ async def cli(*args: str) -> Any:
 
 def target(peer: SfuPeer) -> int | None:
     """The publisher's VP8 encoder target (aiortc makes the encoder at the first frame)."""
-    encoder = forwarding.sender_packer(peer.publish_sender("video"))
+    encoder = tx.sender_packer(peer.publish_sender("video"))
     return None if encoder is None else encoder.target_bitrate
 
 

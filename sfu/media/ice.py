@@ -8,7 +8,7 @@ import re
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from ..settings import IceSettings
-from . import forwarding
+from .aiortc import transport
 
 
 def rtc_configuration(ice: IceSettings) -> RTCConfiguration:
@@ -34,7 +34,7 @@ def apply_host_addresses(ice: IceSettings) -> None:
     """Gathers host candidates only on ``ice.host_addresses`` (all interfaces if empty)."""
     for address in ice.host_addresses:
         ipaddress.ip_address(address)  # a typo fails here, not as a silent lack of media
-    forwarding.pin_host_addresses(ice.host_addresses)
+    transport.pin_host_addresses(ice.host_addresses)
 
 
 _CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$", re.M)
@@ -46,9 +46,10 @@ def announce(sdp: str, ice: IceSettings) -> str:
     For a server behind 1:1 NAT: browsers then send to the public address, which the NAT
     maps to the private one the SFU listens on.
     """
-    if not ice.announced_address:
+    address = ice.announced_address
+    if not address:
         return sdp
-    return _CANDIDATE.sub(lambda m: m.group(1) + ice.announced_address + m.group(3), sdp)
+    return _CANDIDATE.sub(lambda m: m.group(1) + address + m.group(3), sdp)
 
 
 def limit_video_bitrate(sdp: str, kbps: int) -> str:

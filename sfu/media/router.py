@@ -1,7 +1,7 @@
 """The media router of an SFU room: publishers' incoming tracks to every other participant.
 
 RTP packets are forwarded as they arrive, never decoded or re-encoded (see
-:mod:`sfu.media.forwarding`); in-process sinks (the recorder) get reassembled frames.
+:mod:`sfu.media.aiortc`); in-process sinks (the recorder) get reassembled frames.
 The router also owns the keyframe logic: new subscribers wait for a keyframe and one is
 requested, subscribers' PLI/FIR are merged and throttled per publisher, a slow subscriber
 drops to the next keyframe. It knows nothing of Socket.IO: the signaling layer calls
@@ -23,8 +23,11 @@ from typing import Any
 from aiortc.rtp import RtpPacket
 
 from ..settings import Settings
-from . import forwarding, ice
-from .forwarding import Arrival, EncodedFrame, ForwardingTrack, Packer, ReceiverTap, RtcpClock
+from . import ice
+from .aiortc.receiver import ReceiverTap
+from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, encodes_attempted, sender_running
+from .frames import EncodedFrame
+from .rtp.arrival import Arrival
 from .session import (
     MediaError,
     OfferedTrack,
@@ -192,7 +195,7 @@ class Router:
             "droppedFrames": sum(o.track.dropped for o in outgoing),
             "queueOverflows": sum(o.track.overflows for o in outgoing),
             "maxQueueDepth": max((o.track.max_depth for o in outgoing), default=0),
-            "forwardingEncodes": forwarding.FORWARDING_ENCODES,
+            "forwardingEncodes": encodes_attempted(),
             "consumerList": [
                 {
                     "subscriber": subscriber,
@@ -205,8 +208,7 @@ class Router:
                     "overflows": o.track.overflows,
                     "queued": o.track.depth,
                     "waitingKeyframe": o.track.waiting_keyframe,
-                    "sending": o.transceiver is not None
-                    and forwarding.sender_running(o.transceiver.sender),
+                    "sending": o.transceiver is not None and sender_running(o.transceiver.sender),
                 }
                 for subscriber, o in pairs
                 if o.active
@@ -219,7 +221,7 @@ class Router:
         """Adds an in-process consumer of every producer's encoded frames.
 
         ``sink(user_id, source, kind, frame)`` is called on the event loop for each
-        :class:`~sfu.media.forwarding.EncodedFrame` (video starts at a keyframe after a
+        :class:`~sfu.media.EncodedFrame` (video starts at a keyframe after a
         loss); it must not block. Returns a function that removes the sink.
         """
         self._sinks.append(sink)

@@ -21,8 +21,11 @@ from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from ..settings import Settings
-from . import forwarding, ice
-from .forwarding import EncodedFrame, ForwardingTrack, Packer, ReceiverTap, RtcpClock
+from . import ice
+from .aiortc.receiver import ReceiverTap
+from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, prepare_sender, restrict_codecs
+from .aiortc.transport import PeerActivity, receive_directly
+from .frames import EncodedFrame
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +94,7 @@ class Watchdog:
         self.timeout = timeout
         self.armed = False  # set once the remote description is in: ICE has started
         self.bad_since: float | None = None
-        self.activity = forwarding.PeerActivity()
+        self.activity = PeerActivity()
         self._carrying: str | None = None
 
     def expired(self, pc: RTCPeerConnection, now: float, carrying: str | None) -> str | None:
@@ -185,7 +188,7 @@ class PublishSession:
             for transceiver in self.pc.getTransceivers():
                 mime = AUDIO_MIME if transceiver.kind == "audio" else video_mime(self.settings)
                 # Publishers and subscribers must agree on one codec per kind.
-                if not forwarding.restrict_codecs(transceiver, mime):
+                if not restrict_codecs(transceiver, mime):
                     transceiver.direction = "inactive"
                 else:
                     transceiver.direction = "recvonly"
@@ -193,7 +196,7 @@ class PublishSession:
             await self.pc.setLocalDescription(answer)
             self.watchdog.armed = True
             self.watchdog.activity.attach(self.pc)
-            forwarding.receive_directly(self.pc)
+            receive_directly(self.pc)
             sdp = ice.limit_video_bitrate(
                 self.pc.localDescription.sdp, self.settings.sfu.max_video_bitrate_kbps
             )
@@ -330,7 +333,7 @@ class SubscribeSession:
                         if c.mimeType.lower() in (mime.lower(), f"{outgoing.kind}/rtx")
                     ]
                 )
-                forwarding.prepare_sender(
+                prepare_sender(
                     transceiver.sender,
                     outgoing.packer,
                     outgoing.on_keyframe_request,
@@ -364,7 +367,7 @@ class SubscribeSession:
         await self.pc.setRemoteDescription(answer)
         self.watchdog.armed = True
         self.watchdog.activity.attach(self.pc)
-        forwarding.receive_directly(self.pc)
+        receive_directly(self.pc)
         self.negotiations += 1
 
     async def add_candidate(self, candidate: dict[str, Any]) -> None:

@@ -1,7 +1,7 @@
-"""The aiortc internals sfu/media/forwarding.py relies on are still there and behave.
+"""The aiortc internals sfu/media/aiortc/ relies on are still there and behave.
 
 If one of these fails after an aiortc upgrade, the SFU would silently decode, re-encode,
-drop keyframe requests or stall: fix forwarding.py before relaxing the pin in pyproject.
+drop keyframe requests or stall: fix sfu/media/aiortc/ before relaxing the pin in pyproject.
 These tests touch aiortc's private API on purpose, to check it.
 """
 
@@ -49,10 +49,17 @@ from aiortc.rtp import (
 from pylibsrtp import Error as SrtpError
 from pylibsrtp import Policy, Session
 
-from sfu.media import forwarding
-from sfu.media.forwarding import Arrival, EncodedFrame, ForwardingTrack, Packer, ReceiverTap
+from sfu.media.aiortc import receiver as rx
+from sfu.media.aiortc import sender as tx
+from sfu.media.aiortc import srtp, transport
+from sfu.media.aiortc.receiver import ReceiverTap
+from sfu.media.aiortc.sender import ForwardingTrack, Packer
+from sfu.media.frames import EncodedFrame
 from sfu.media.ice import rtc_configuration
+from sfu.media.rtp import codecs
+from sfu.media.rtp.arrival import Arrival
 from sfu.settings import load_settings
+from tests.support.link import LinkEmulator
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)
 # A VP8 key frame header (frame tag with bit 0 clear, start code 9d 01 2a), then filler.
@@ -61,8 +68,8 @@ INTERFRAME = b"\x31\x02\x00" + bytes(range(200))
 
 
 def test_pinned_version() -> None:
-    assert aiortc.__version__.startswith("1.16."), "re-check forwarding.py for this aiortc"
-    assert version("pylibsrtp").startswith("1.0."), "re-check forwarding.srtp_call"
+    assert aiortc.__version__.startswith("1.16."), "re-check sfu/media/aiortc/ for this aiortc"
+    assert version("pylibsrtp").startswith("1.0."), "re-check srtp.srtp_call"
 
 
 def test_srtp_calls_are_pylibsrtps() -> None:
@@ -73,8 +80,8 @@ def test_srtp_calls_are_pylibsrtps() -> None:
     ours = Session(Policy(ssrc_type=Policy.SSRC_ANY_OUTBOUND, **policy))  # type: ignore[arg-type]
     theirs = Session(Policy(ssrc_type=Policy.SSRC_ANY_OUTBOUND, **policy))  # type: ignore[arg-type]
     receiving = Session(Policy(ssrc_type=Policy.SSRC_ANY_INBOUND, **policy))  # type: ignore[arg-type]
-    protect = forwarding.srtp_call(ours, "protect")
-    unprotect = forwarding.srtp_call(receiving, "unprotect")
+    protect = srtp.srtp_call(ours, "protect")
+    unprotect = srtp.srtp_call(receiving, "unprotect")
     for seq in range(5):
         plain = RtpPacket(payload_type=96, sequence_number=seq, ssrc=7, payload=bytes(1000))
         data = plain.serialize()
@@ -86,7 +93,7 @@ def test_srtp_calls_are_pylibsrtps() -> None:
     with pytest.raises(ValueError):
         protect(bytes(1501))
     stand_in = SimpleNamespace(protect=lambda data: data)
-    assert forwarding.srtp_call(stand_in, "protect") is stand_in.protect
+    assert srtp.srtp_call(stand_in, "protect") is stand_in.protect
 
 
 def test_packetizers_round_trip() -> None:
@@ -97,7 +104,7 @@ def test_packetizers_round_trip() -> None:
     packets = H264Encoder._packetize(H264Encoder._split_bitstream(h264))
     h264_codec = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=99)
     data = b"".join(depayload(h264_codec, p) for p in packets)
-    assert forwarding.is_keyframe("H264", data)
+    assert codecs.is_keyframe("H264", data)
     assert data.replace(b"\x00\x00\x00\x01", b"") == h264.replace(b"\x00\x00\x00\x01", b"")
 
 
@@ -109,16 +116,16 @@ async def test_sender_uses_the_packer_and_routes_feedback() -> None:
         track = ForwardingTrack("video", "t1", 4, request_keyframe=lambda: None)
         transceiver = pc.addTransceiver(track, direction="sendonly")
         sender = transceiver.sender
-        assert forwarding.sender_packer(sender) is None  # aiortc creates it lazily
-        assert forwarding.sender_running(sender) is False  # no RTP loop before DTLS
+        assert tx.sender_packer(sender) is None  # aiortc creates it lazily
+        assert tx.sender_running(sender) is False  # no RTP loop before DTLS
         packer = Packer(on_remb=rembs.append)
-        forwarding.prepare_sender(sender, packer, lambda: requests.append(1), "alice", track)
-        assert forwarding.sender_packer(sender) is packer
+        tx.prepare_sender(sender, packer, lambda: requests.append(1), "alice", track)
+        assert tx.sender_packer(sender) is packer
         # The packer refuses (and counts) any attempt to encode or packetize.
         with pytest.raises(RuntimeError):
             packer.pack(b"frame")
-        assert forwarding.FORWARDING_ENCODES == 1
-        forwarding.FORWARDING_ENCODES = 0
+        assert tx.FORWARDING_ENCODES == 1
+        tx.FORWARDING_ENCODES = 0
 
         # A subscriber's PLI calls _send_keyframe; its REMB sets encoder.target_bitrate.
         ssrc = sender._ssrc
@@ -203,7 +210,7 @@ async def test_receiver_tap_gets_frames_and_skips_stalls() -> None:
         assert tap.stalls >= 1
         assert len(frames) > 3, "frames after the skip were not released"
         released = len(frames)
-        forwarding.reset_jitter_buffer(receiver)
+        rx.reset_jitter_buffer(receiver)
         assert receiver._RTCRtpReceiver__jitter_buffer._origin is None
 
         # aiortc's own PLI (e.g. on jitter buffer overflow) is reported as a loss.
@@ -299,16 +306,16 @@ def _threads() -> list:
 def test_host_address_hook_is_used_by_aioice() -> None:
     source = aioice.ice.Connection.gather_candidates.__code__.co_names
     assert "get_host_addresses" in source
-    forwarding.pin_host_addresses(["10.213.0.1"])
+    transport.pin_host_addresses(["10.213.0.1"])
     try:
         assert aioice.ice.get_host_addresses(True, False) == ["10.213.0.1"]
     finally:
-        forwarding.pin_host_addresses([])
+        transport.pin_host_addresses([])
 
 
 @pytest.mark.webrtc
 async def test_pinned_host_addresses_are_the_only_candidates(netns) -> None:
-    forwarding.pin_host_addresses(["10.213.0.2"])
+    transport.pin_host_addresses(["10.213.0.2"])
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
         pc.addTransceiver("audio")
@@ -319,7 +326,7 @@ async def test_pinned_host_addresses_are_the_only_candidates(netns) -> None:
         assert candidates
         assert all(" 10.213.0.2 " in line for line in candidates), candidates
     finally:
-        forwarding.pin_host_addresses([])
+        transport.pin_host_addresses([])
         await pc.close()
 
 
@@ -340,7 +347,7 @@ def test_transceiver_codecs_and_sender_transport_hooks() -> None:
 
 
 def test_call_sites_look_hooks_up_on_the_instance() -> None:
-    # Each hook in forwarding.py replaces an attribute of one object; aiortc must still
+    # Each hook in sfu/media/aiortc/ replaces an attribute of one object; aiortc must still
     # look these up through ``self`` at call time, at these call sites.
     from aiortc.rtcdtlstransport import RTCDtlsTransport
     from aiortc.rtcrtpreceiver import RTCRtpReceiver
@@ -515,7 +522,7 @@ async def _send(
     sender = pc.addTransceiver(track, direction="sendonly").sender
     if forwarding_track:
         packer = Packer(on_remb=lambda bitrate: None)
-        forwarding.prepare_sender(sender, packer, lambda: None, "s", track)  # type: ignore[arg-type]
+        tx.prepare_sender(sender, packer, lambda: None, "s", track)  # type: ignore[arg-type]
     else:
         sender._RTCRtpSender__encoder = _PassEncoder()
     sent: list[bytes] = []
@@ -526,6 +533,8 @@ async def _send(
 
     # A wrapped transport: ForwardingTrack sends through it from its backlog.
     sender.transport._send_rtp = capture
+    if isinstance(track, ForwardingTrack):
+        track.send_through_transport()
     await sender.send(
         RTCRtpSendParameters(
             codecs=[VP8, RTX] if rtx else [VP8],
@@ -596,7 +605,7 @@ async def test_forwarding_track_sends_what_aiortc_sends() -> None:
         await theirs_pc.close()
     # The loop ended with the sender (aiortc's stop() waits for it).
     assert ours._RTCRtpSender__rtp_exited.is_set()
-    assert forwarding.sender_packer(ours) is None
+    assert tx.sender_packer(ours) is None
 
 
 async def test_forwarding_track_retransmits_as_rtx() -> None:
@@ -627,13 +636,11 @@ async def _forwarding_offer(
     SRTP directly (receive_directly); the offerer still has to take the answer."""
     track = ForwardingTrack("video", "v1", 4, request_keyframe=lambda: None)
     sender = offerer.addTransceiver(track, direction="sendonly").sender
-    forwarding.prepare_sender(
-        sender, Packer(on_remb=lambda bitrate: None), lambda: None, "s", track
-    )
+    tx.prepare_sender(sender, Packer(on_remb=lambda bitrate: None), lambda: None, "s", track)
     await offerer.setLocalDescription(await offerer.createOffer())
     await answerer.setRemoteDescription(offerer.localDescription)
     await answerer.setLocalDescription(await answerer.createAnswer())
-    forwarding.receive_directly(answerer)
+    transport.receive_directly(answerer)
     return track, sender
 
 
@@ -665,7 +672,7 @@ async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> N
         connection._queue.put_nowait = count
         await offerer.setRemoteDescription(answerer.localDescription)
         async with asyncio.timeout(10):
-            while not (forwarding.sender_running(sender) and track.ready):  # noqa: ASYNC110
+            while not (tx.sender_running(sender) and track.ready):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         assert "_send_rtp" not in vars(sender.transport)  # the direct path is taken
         received_before = dtls._RTCDtlsTransport__rx_packets
@@ -705,12 +712,12 @@ async def test_sender_running_sees_the_rtp_loop(netns) -> None:
         await answerer.setLocalDescription(await answerer.createAnswer())
         await offerer.setRemoteDescription(answerer.localDescription)
         async with asyncio.timeout(10):
-            while not forwarding.sender_running(sender):  # noqa: ASYNC110 - no event to await
+            while not tx.sender_running(sender):  # noqa: ASYNC110 - no event to await
                 await asyncio.sleep(0.05)
     finally:
         await offerer.close()
         await answerer.close()
-    assert forwarding.sender_running(sender) is False
+    assert tx.sender_running(sender) is False
 
 
 RECEIVE_EXTENSIONS = [
@@ -880,7 +887,7 @@ async def test_fast_receive_path_over_a_real_connection(netns) -> None:
         track, sender = await _forwarding_offer(offerer, answerer)
         await offerer.setRemoteDescription(answerer.localDescription)
         async with asyncio.timeout(10):
-            while not (forwarding.sender_running(sender) and track.ready):  # noqa: ASYNC110
+            while not (tx.sender_running(sender) and track.ready):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         seq = 7
         for index, frame in enumerate([KEYFRAME, INTERFRAME, INTERFRAME, KEYFRAME]):
@@ -913,9 +920,9 @@ async def test_forwarding_sender_reports_follow_the_rtcp_clock() -> None:
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     track = ForwardingTrack("video", "t1", 16, request_keyframe=lambda: None)
     sender = pc.addTransceiver(track, direction="sendonly").sender
-    clock = forwarding.RtcpClock()
+    clock = tx.RtcpClock()
     packer = Packer(on_remb=lambda bitrate: None)
-    forwarding.prepare_sender(sender, packer, lambda: None, "s", track, clock)
+    tx.prepare_sender(sender, packer, lambda: None, "s", track, clock)
     sent: list[list[Any]] = []
 
     async def capture(data: bytes) -> None:
@@ -965,7 +972,7 @@ def test_link_emulator_takes_every_bundled_track_off_the_direct_path() -> None:
             for track in tracks:
                 pc.addTransceiver(track, direction="sendonly")
                 track._direct = True  # as run() leaves it once the sender runs
-            forwarding.LinkEmulator(delay=0.01).attach(pc)
+            LinkEmulator(delay=0.01).attach(pc)
             assert [t._direct for t in tracks] == [False, False]
         finally:
             await pc.close()

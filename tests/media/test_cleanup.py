@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from sfu.media import forwarding
+from tests.support.link import LinkEmulator
 
 from .peers import NumberedVideoTrack, SfuPeer, ToneTrack, assert_in_order
 
@@ -114,7 +114,7 @@ async def test_silent_peers_are_closed_after_the_timeout(netns, make_router):
         await bob.wait_video("alice", 10)
         await carol.wait_video("alice", 10)
         # Bob's browser vanishes without a word: nothing more comes from his downlink.
-        forwarding.LinkEmulator(drop=lambda data: True).attach(bob.subscribe_pc)
+        LinkEmulator(drop=lambda data: True).attach(bob.subscribe_pc)
         closed = ("sfu-connection-closed", {"target": "subscribe", "reason": "disconnected"})
         await settle(lambda: closed in bob.events, timeout=15)
         assert router.participants["bob"].subscribe is None
@@ -143,7 +143,7 @@ async def test_silent_peers_are_closed_after_the_timeout(netns, make_router):
         await settle(lambda: router.stats()["consumers"] == 2)
 
         # The publisher goes silent: its producers end for everyone.
-        forwarding.LinkEmulator(drop=lambda data: True).attach(alice.publish_pc)
+        LinkEmulator(drop=lambda data: True).attach(alice.publish_pc)
         closed = ("sfu-connection-closed", {"target": "publish", "reason": "disconnected"})
         await settle(lambda: closed in alice.events, timeout=15)
         assert router.participants["alice"].publish is None

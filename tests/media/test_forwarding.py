@@ -9,7 +9,10 @@ import time
 import av
 import pytest
 
-from sfu.media import forwarding
+from sfu.media.aiortc import receiver as rx
+from sfu.media.aiortc import sender as tx
+from sfu.media.frames import EncodedFrame
+from tests.support.link import LinkEmulator
 
 from .peers import NumberedVideoTrack, ToneTrack, assert_in_order, read_number
 
@@ -47,7 +50,7 @@ async def test_video_reaches_several_subscribers_in_order(netns, make_router, pe
             continue
         for outgoing in participant.subscribe.outgoing:
             sender = outgoing.transceiver.sender
-            assert forwarding.sender_packer(sender) is outgoing.packer
+            assert tx.sender_packer(sender) is outgoing.packer
             assert outgoing.track.forwarded > 0
     for producer in router.producers.values():
         receiver = producer.tap.receiver
@@ -69,7 +72,7 @@ async def test_late_joiner_gets_a_picture(netns, make_router, peers, caplog):
     alice = await peers(router, "alice")
     requests: list[float] = []
     await alice.publish({"camera": NumberedVideoTrack()})
-    forwarding.on_keyframe_request(alice.publish_sender("video"), lambda: requests.append(1))
+    tx.on_keyframe_request(alice.publish_sender("video"), lambda: requests.append(1))
     bob = await peers(router, "bob")
     await bob.wait_video("alice", 30)
     before = len(requests)
@@ -94,9 +97,7 @@ async def test_subscriber_pli_reaches_the_publisher_throttled(netns, make_router
     await asyncio.sleep(1)  # let the joiners' own keyframe requests pass
     requests: list[float] = []
     loop = asyncio.get_running_loop()
-    forwarding.on_keyframe_request(
-        alice.publish_sender("video"), lambda: requests.append(loop.time())
-    )
+    tx.on_keyframe_request(alice.publish_sender("video"), lambda: requests.append(loop.time()))
     start = loop.time()
     for _ in range(10):  # 20 PLIs in about 1 s from two subscribers
         for sub in subs:
@@ -104,7 +105,7 @@ async def test_subscriber_pli_reaches_the_publisher_throttled(netns, make_router
                 t.receiver for t in sub.subscribe_pc.getTransceivers() if t.kind == "video"
             )
             ssrc = receiver.getSynchronizationSources()[0].source
-            await forwarding.send_pli(receiver, ssrc)
+            await rx.send_pli(receiver, ssrc)
         await asyncio.sleep(0.1)
     await asyncio.sleep(1)
     elapsed = loop.time() - start
@@ -125,7 +126,7 @@ async def test_slow_subscriber_does_not_hold_back_the_others(netns, make_router,
     await bob.wait_video("alice", 10)
     await carol.wait_video("alice", 10)
     # Carol's downlink now takes 60 ms per packet: her sender falls far behind.
-    link = forwarding.LinkEmulator(delay=0.06)
+    link = LinkEmulator(delay=0.06)
     link.attach(router.participants["carol"].subscribe.pc)
     bob_start = len(bob.video_from("alice").numbers)
     carol_start = len(carol.video_from("alice").numbers)
@@ -226,7 +227,7 @@ async def test_lost_packet_does_not_stall_the_picture(netns, make_router, peers)
             return True
         return False
 
-    forwarding.LinkEmulator(drop=drop).attach(alice.publish_pc)
+    LinkEmulator(drop=drop).attach(alice.publish_pc)
     await asyncio.sleep(0.5)
     before = len(received.numbers)
     lose["next"] = True
@@ -254,7 +255,7 @@ async def test_publisher_bitrate_is_capped(netns, make_router, peers):
     video_section = ack["description"]["sdp"].split("m=video")[1]
     assert "b=AS:100\r\n" in video_section and "b=TIAS:100000\r\n" in video_section
     await bob.wait_video("alice", 10)
-    encoder = forwarding.sender_packer(alice.publish_sender("video"))
+    encoder = tx.sender_packer(alice.publish_sender("video"))
     # aiortc's publisher applies the REMB it receives to its encoder, whose floor is
     # 250 kbps; without the cap the server's estimate of its uplink is far higher.
     loop = asyncio.get_running_loop()
@@ -272,7 +273,7 @@ async def test_sink_gets_decodable_frames_of_every_producer(netns, make_router, 
     router = make_router()
     alice = await peers(router, "alice")
     await alice.publish({"camera": NumberedVideoTrack(), "microphone": ToneTrack()})
-    frames: list[tuple[str, str, str, forwarding.EncodedFrame]] = []
+    frames: list[tuple[str, str, str, EncodedFrame]] = []
     enough = asyncio.Event()
 
     def sink(*args: object) -> None:
@@ -313,7 +314,7 @@ async def test_frames_carry_the_senders_capture_time(netns, make_router, peers):
     got: dict[str, list[tuple[float, float]]] = {"audio": [], "video": []}
     enough = asyncio.Event()
 
-    def sink(user: str, source: str, kind: str, frame: forwarding.EncodedFrame) -> None:
+    def sink(user: str, source: str, kind: str, frame: EncodedFrame) -> None:
         if frame.capture is not None:
             got[kind].append((frame.capture - NTP_UNIX_OFFSET, time.time()))
             if all(len(v) >= 10 for v in got.values()):
@@ -396,7 +397,7 @@ async def test_the_slowest_subscribers_remb_reaches_the_publisher(netns, make_ro
     await bob.wait_video("alice", 10)
 
     def target() -> int | None:
-        encoder = forwarding.sender_packer(alice.publish_sender("video"))
+        encoder = tx.sender_packer(alice.publish_sender("video"))
         return None if encoder is None else encoder.target_bitrate
 
     async def until(condition, timeout: float, what: str) -> None:
@@ -412,7 +413,7 @@ async def test_the_slowest_subscribers_remb_reaches_the_publisher(netns, make_ro
     carol = await peers(router, "carol")
     await carol.wait_video("alice", 5)
     for receiver in carol.subscribe_pc.getReceivers():
-        forwarding.cap_receiver_remb(receiver, lambda: 300_000)
+        rx.cap_receiver_remb(receiver, lambda: 300_000)
     await until(lambda b: b <= 300_000, 10, "carol's low REMB never reached alice")
     # Carol leaves: her REMB no longer holds alice back.
     await carol.close()

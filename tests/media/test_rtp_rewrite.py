@@ -13,7 +13,8 @@ from types import SimpleNamespace
 from aiortc.rtcdtlstransport import State
 from aiortc.rtp import RtpPacket
 
-from sfu.media.forwarding import Arrival, ForwardingTrack
+from sfu.media.aiortc.sender import ForwardingTrack
+from sfu.media.rtp.arrival import Arrival
 
 
 class RelayTransport:

@@ -264,7 +264,7 @@ def test_overload_sheds_packets_and_asks_for_a_keyframe_once(tmp_path):
 
 def test_takes_the_media_routers_encoded_frames_as_they_come(tmp_path):
     """The router calls ``sink(user_id, source, kind, EncodedFrame)``: no adapter needed."""
-    from sfu.media.forwarding import EncodedFrame
+    from sfu.media.frames import EncodedFrame
 
     settings = RecordingSettings(directory=tmp_path, width=320, height=180, fps=10)
     clock = ManualClock()

@@ -1,0 +1,435 @@
+"""The receive side of a forwarding server in aiortc: a receiver's packets as they arrive,
+without decoding (:class:`ReceiverTap`), its jitter buffer, PLI and REMB."""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiortc import RTCRtpReceiver
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+)
+
+from ..frames import EncodedFrame
+from ..rtp.codecs import is_keyframe, payload_starts_keyframe
+from ..rtp.loss import LossTracker
+from .transport import drive
+
+logger = logging.getLogger(__name__)
+
+_UNPACK_SEQ_TS = struct.Struct("!HL").unpack_from
+_UNPACK_EXT = struct.Struct("!HH").unpack_from
+
+
+class _TapQueue:
+    """Stands in for a receiver's decoder queue: frames go to a callback, not a decoder.
+
+    aiortc puts ``(codec, JitterFrame)`` on the queue from ``_handle_rtp_packet`` (on the
+    event loop) and ``None`` when the receiver stops; its decoder thread calls ``get()``,
+    which here just waits for that ``None`` so the thread ends with the receiver.
+    """
+
+    def __init__(self, on_frame: Callable[[RTCRtpCodecParameters, JitterFrame], None]) -> None:
+        self._on_frame = on_frame
+        self._stopped = threading.Event()
+
+    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+        if item is None:
+            self._stopped.set()
+            return
+        try:
+            self._on_frame(*item)
+        except Exception:  # a bug here must not kill the receiver's RTP handling
+            logger.exception("forwarding callback failed")
+
+    def get(self) -> None:
+        self._stopped.wait()
+        return None
+
+
+class _JitterTap:
+    """Stands in for a receiver's jitter buffer: packets go on at once, frames on demand.
+
+    aiortc calls ``add`` with every media packet, after unwrapping retransmissions and
+    depayloading (``packet._data``). The packet goes to the :class:`ReceiverTap` (the
+    forwarding path); the real buffer reassembles frames only while ``frames_wanted()``,
+    and starts afresh when they are wanted again.
+    """
+
+    def __init__(self, tap: ReceiverTap, buffer: JitterBuffer) -> None:
+        self.tap = tap
+        self.buffer = buffer
+        self.feeding = False
+
+    @property
+    def capacity(self) -> int:
+        return self.buffer.capacity
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        tap = self.tap
+        try:
+            tap._packet(packet)
+        except Exception:  # a bug here must not kill the receiver's RTP handling
+            logger.exception("forwarding callback failed")
+        if tap.frames_wanted():
+            if not self.feeding:
+                _clear_jitter_buffer(self.buffer)
+                self.feeding = True
+            return self.buffer.add(packet)
+        self.feeding = False
+        return False, None
+
+
+class ReceiverTap:
+    """The encoded output of one :class:`~aiortc.RTCRtpReceiver`, without decoding.
+
+    Install it in the peer connection's ``track`` event handler (synchronously), before
+    aiortc starts the receiver. ``on_packet(packet, starts_keyframe)`` gets every media
+    packet as it arrives (retransmissions unwrapped; ``starts_keyframe`` is True for the
+    first packet of a video keyframe and for every audio packet). ``on_frame`` gets every
+    reassembled :class:`EncodedFrame` while ``frames_wanted()``; ``on_picture_loss`` is
+    called when frames were lost for good (a jitter-buffer stall skipped, or aiortc's own
+    jitter buffer overflowed), so the caller should drop to the next keyframe and ask for
+    one. ``request_keyframe()`` sends a PLI now, unthrottled.
+    """
+
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        kind: str,
+        on_frame: Callable[[EncodedFrame], None],
+        on_picture_loss: Callable[[], None],
+        jitter_timeout: float,
+        on_packet: Callable[[RtpPacket, bool], None] | None = None,
+        frames_wanted: Callable[[], bool] | None = None,
+    ) -> None:
+        self.receiver = receiver
+        self.kind = kind
+        self.ssrc: int | None = None
+        self.audio_level: tuple[bool, int] | None = None  # (voice activity, -dBov 0..127)
+        self.audio_level_time = 0.0
+        self.stalls = 0
+        self.frames_wanted = frames_wanted or (lambda: True)
+        self._on_frame = on_frame
+        self._on_picture_loss = on_picture_loss
+        self._on_packet = on_packet
+        self._jitter_timeout = jitter_timeout
+        self._pending_since: float | None = None
+        self._released = False
+        self._handle_rtp = receiver._handle_rtp_packet
+        self._send_pli = receiver._send_rtcp_pli
+        self._rtx_types: set[int] | None = None
+        self._codec_names: dict[int, str] = {}
+        self.losses = LossTracker()
+        self._last_timestamp: int | None = None  # of the newest packet
+        # The publisher's last sender report for this stream: (NTP seconds, RTP timestamp).
+        self.sender_report: tuple[float, int] | None = None
+        self._handle_rtcp = receiver._handle_rtcp_packet
+        receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._frame)  # type: ignore[attr-defined]
+        self._jitter: _JitterTap | None = None
+        # The fast path (_fast), set up by _use_fast_path once aiortc has seen the stream.
+        self._fast_ssrc: int | None = None
+        self._fast_routes: dict[int, Callable[[bytes, int], bool]] = {}
+        self._extension_ids: Any = None
+        self._stats: Any = None
+        self._nack: Any = None
+        self._ssrc_table: dict[int, Any] = {}
+        self._media_types: set[int] = set()
+        if on_packet is not None:
+            buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+            self._jitter = _JitterTap(self, buffer)
+            receiver._RTCRtpReceiver__jitter_buffer = self._jitter  # type: ignore[attr-defined]
+        receiver._handle_rtp_packet = self._rtp  # type: ignore[method-assign]
+        receiver._handle_rtcp_packet = self._rtcp  # type: ignore[method-assign]
+        # aiortc sends a PLI itself when its jitter buffer overflows or a packet is far
+        # out of order: frames were dropped, so forwarding must wait for a keyframe too.
+        receiver._send_rtcp_pli = self._aiortc_pli  # type: ignore[method-assign]
+
+    def _packet(self, packet: RtpPacket) -> None:
+        """A media packet, as it arrived: note gaps, then pass it on."""
+        assert self._on_packet is not None
+        newest = self.losses.add(packet.sequence_number)
+        if self.kind == "audio":
+            self._on_packet(packet, True)
+            return
+        # A keyframe starts at its first packet, and only if nothing of it came before
+        # (a late first packet would start a subscriber on a frame it has lost the rest of).
+        start = False
+        if newest and packet.timestamp != self._last_timestamp:
+            codec = self._codec_names.get(packet.payload_type)
+            if codec is None:
+                codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+                codec = self._codec_names[packet.payload_type] = codecs[packet.payload_type].name
+            start = payload_starts_keyframe(codec, packet.payload)
+        if newest:
+            self._last_timestamp = packet.timestamp
+        self._on_packet(packet, start)
+
+    def _fast(self, plain: bytes, arrival_ms: int) -> bool:
+        """aiortc's receive work for one unprotected media packet of this stream, without
+        its layers: header fields and extensions read in place, then the REMB estimator,
+        the RTCP statistics and the NACK generator (aiortc's own objects, so both paths
+        share their state) and on to forwarding. Returns False, having changed nothing, for
+        what aiortc's full path must take: a disabled receiver, frames wanted (the jitter
+        buffer), an SSRC routed elsewhere, another payload type (RTX), padding, CSRCs,
+        two-byte or malformed extensions. Unlike aiortc's path, a payload the codec's
+        depayloader refuses is still forwarded: the subscriber's decoder judges it.
+        aiortc's list of active sources is not updated (nothing reads it; aiortc uses it
+        only for ``getSynchronizationSources``).
+        """
+        receiver = self.receiver
+        if len(plain) < 12 or plain[0] & 0x2F:  # padding or CSRCs
+            return False
+        if self._ssrc_table.get(self._fast_ssrc) is not receiver:
+            self._leave_fast_path()  # aiortc routes this SSRC elsewhere now
+            return False
+        if not receiver._enabled or self.frames_wanted():
+            return False
+        b0 = plain[0]
+        b1 = plain[1]
+        payload_type = b1 & 0x7F
+        if payload_type not in self._media_types:
+            return False
+        sequence_number, timestamp = _UNPACK_SEQ_TS(plain, 2)
+        pos = 12
+        abs_send_time = level = None
+        if b0 & 0x10:
+            if len(plain) < 16:
+                return False
+            profile, words = _UNPACK_EXT(plain, 12)
+            end = 16 + 4 * words
+            if profile != 0xBEDE or end > len(plain):
+                return False
+            ids = self._extension_ids  # aiortc updates it in place on renegotiation
+            pos = 16
+            while pos < end:  # RFC 8285 one-byte elements
+                first = plain[pos]
+                pos += 1
+                if first == 0:
+                    continue
+                ext_id, size = first >> 4, (first & 0x0F) + 1
+                if pos + size > end:
+                    return False  # truncated: aiortc's parser refuses it
+                if ext_id == ids.abs_send_time:
+                    if size != 3:
+                        return False
+                    abs_send_time = int.from_bytes(plain[pos : pos + 3])
+                elif ext_id == ids.audio_level:
+                    if size != 1:
+                        return False
+                    level = plain[pos]
+                pos += size
+            pos = end
+        ssrc = self._fast_ssrc
+        packet = RtpPacket(
+            payload_type=payload_type,
+            marker=b1 >> 7,
+            sequence_number=sequence_number,
+            timestamp=timestamp,
+            ssrc=ssrc,
+            payload=plain[pos:],
+        )
+        if level is not None:
+            self.audio_level = (level & 0x80 == 0x80, level & 0x7F)
+            self.audio_level_time = time.monotonic()
+        estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+        if estimator is not None and abs_send_time is not None:
+            remb = estimator.add(
+                abs_send_time=abs_send_time,
+                arrival_time_ms=arrival_ms,
+                payload_size=len(plain) - pos,
+                ssrc=ssrc,
+            )
+            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+            if remb is not None and rtcp_ssrc is not None:
+                feedback = RtcpPsfbPacket(
+                    fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
+                )
+                drive(receiver._send_rtcp(feedback))
+        self._stats.add(packet)
+        nack = self._nack
+        if nack is not None and nack.add(packet):
+            drive(receiver._send_rtcp_nack(ssrc, sorted(nack.missing)))
+        if self._jitter is not None:
+            self._jitter.feeding = False  # the next frames wanted start afresh
+        self._pending_since = None
+        try:
+            self._packet(packet)
+        except Exception:  # a bug here must not kill the receiver's RTP handling
+            logger.exception("forwarding callback failed")
+        return True
+
+    def _use_fast_path(self, ssrc: int) -> None:
+        """Routes this stream's packets to :meth:`_fast` once aiortc has seen one (its
+        statistics for the stream exist)."""
+        receiver = self.receiver
+        stats = receiver._RTCRtpReceiver__remote_streams.get(ssrc)  # type: ignore[attr-defined]
+        dtls = receiver.transport
+        if stats is None or self._on_packet is None or dtls is None:
+            return
+        table: dict[int, Callable[[bytes, int], bool]] = dtls.__dict__.setdefault("_sfu_fast", {})
+        self._leave_fast_path()
+        self._extension_ids = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids
+        self._stats = stats
+        self._nack = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+        self._ssrc_table = dtls._rtp_router.ssrc_table
+        codecs = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+        self._media_types = {pt for pt, c in codecs.items() if c.name.lower() != "rtx"}
+        self._fast_ssrc = ssrc
+        self._fast_routes = table
+        table[ssrc] = self._fast
+
+    def _leave_fast_path(self) -> None:
+        if self._fast_ssrc is not None:
+            self._fast_routes.pop(self._fast_ssrc, None)
+        self._fast_ssrc = None
+
+    @property
+    def lost(self) -> int:
+        """Media packets lost for good (not even retransmitted in time)."""
+        return self.losses.lost
+
+    def expire_losses(self) -> list[int]:
+        """Forgets packets missing for longer than the jitter timeout; returns their numbers.
+
+        The publisher did not retransmit them in time (NACK/RTX): they are lost for good.
+        """
+        return self.losses.expire(self._jitter_timeout)
+
+    def _frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
+        self._released = True
+        capture = None
+        if self.sender_report is not None:
+            ntp, rtp = self.sender_report
+            # aiortc counts frame timestamps from the stream's first one: back to RTP's.
+            mapper = self.receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
+            raw = (frame.timestamp + (mapper._origin or 0)) % (1 << 32)
+            # Signed RTP distance to the report (either side of it, across a wrap).
+            ticks = (raw - rtp + (1 << 31)) % (1 << 32) - (1 << 31)
+            capture = ntp + ticks / codec.clockRate
+        self._on_frame(
+            EncodedFrame(
+                data=frame.data,
+                timestamp=frame.timestamp,
+                kind=self.kind,
+                codec=codec.name,
+                clock_rate=codec.clockRate,
+                keyframe=is_keyframe(codec.name, frame.data),
+                capture=capture,
+            )
+        )
+
+    async def _rtcp(self, packet: Any) -> None:
+        if isinstance(packet, RtcpSrPacket) and (self.ssrc is None or packet.ssrc == self.ssrc):
+            info = packet.sender_info
+            self.sender_report = (info.ntp_timestamp / (1 << 32), info.rtp_timestamp)
+        await self._handle_rtcp(packet)
+
+    async def _rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        if self._rtx_types is None:
+            codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+            self._rtx_types = {pt for pt, c in codecs.items() if c.name.lower() == "rtx"}
+        if packet.payload_type not in self._rtx_types:
+            self.ssrc = packet.ssrc
+            level = packet.extensions.audio_level
+            if level is not None:
+                self.audio_level = level
+                self.audio_level_time = time.monotonic()
+        self._released = False
+        await self._handle_rtp(packet, arrival_time_ms)
+        if self.ssrc != self._fast_ssrc and self.ssrc is not None:
+            self._use_fast_path(self.ssrc)
+        # Frames are reassembled for this packet (the jitter tap asked frames_wanted()).
+        feeding = self._jitter is None or self._jitter.feeding
+        if self.kind != "video" or not feeding:
+            self._pending_since = None
+            return
+        now = time.monotonic()
+        if self._released or self._pending_since is None:
+            # The packets still held belong to the frame that has just started.
+            self._pending_since = now
+        elif now - self._pending_since > self._jitter_timeout:
+            # A packet is missing and has not come back (NACK/RTX) in time: skip ahead
+            # rather than stall until aiortc's 512-packet buffer overflows.
+            self.stalls += 1
+            reset_jitter_buffer(self.receiver)
+            self._pending_since = None
+            self._on_picture_loss()
+
+    async def _aiortc_pli(self, media_ssrc: int) -> None:
+        self._on_picture_loss()
+
+    async def request_keyframe(self) -> None:
+        """Sends a PLI (RFC 4585) for this receiver's stream to the publisher."""
+        if self.ssrc is not None:
+            await self._send_pli(self.ssrc)
+
+    async def send_remb(self, bitrate: int) -> None:
+        """Sends a REMB (receiver estimated maximum bitrate) for this stream now."""
+        rtcp_ssrc = self.receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+        if self.ssrc is None or rtcp_ssrc is None:
+            return
+        packet = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP,
+            ssrc=rtcp_ssrc,
+            media_ssrc=0,
+            fci=pack_remb_fci(bitrate, [self.ssrc]),
+        )
+        await self.receiver._send_rtcp(packet)
+
+    def cap_remb(self, cap: Callable[[], int]) -> None:
+        """Caps the REMB aiortc sends for this receiver (its own uplink estimate) by ``cap()``.
+
+        The publisher then never sends more than the slowest subscriber, or the configured
+        maximum, can take.
+        """
+        cap_receiver_remb(self.receiver, cap)
+
+
+def cap_receiver_remb(receiver: RTCRtpReceiver, cap: Callable[[], int]) -> None:
+    """Caps the REMB an aiortc receiver sends by ``cap()`` (also: a slow synthetic peer)."""
+    name = "_RTCRtpReceiver__remote_bitrate_estimator"
+    estimator = getattr(receiver, name)
+    if estimator is not None:
+        setattr(receiver, name, _CappedEstimator(estimator, cap))
+
+
+class _CappedEstimator:
+    """aiortc's RemoteBitrateEstimator, with its REMB value capped."""
+
+    def __init__(self, estimator: Any, cap: Callable[[], int]) -> None:
+        self._estimator = estimator
+        self._cap = cap
+
+    def add(self, **kwargs: Any) -> tuple[int, list[int]] | None:
+        remb = self._estimator.add(**kwargs)
+        if remb is None:
+            return None
+        return min(remb[0], self._cap()), remb[1]
+
+
+def reset_jitter_buffer(receiver: RTCRtpReceiver) -> None:
+    """Drops every packet a receiver's jitter buffer holds; the next packet starts afresh."""
+    buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+    _clear_jitter_buffer(buffer.buffer if isinstance(buffer, _JitterTap) else buffer)
+
+
+def _clear_jitter_buffer(buffer: JitterBuffer) -> None:
+    buffer._packets = [None] * buffer.capacity
+    buffer._origin = None
+
+
+def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> Awaitable[None]:
+    """Sends a PLI from a receiver, as a browser does when it lost a picture (for tests)."""
+    return receiver._send_rtcp_pli(media_ssrc)

@@ -37,12 +37,22 @@ from sfu.settings import (
 DEFAULT_FILE = Path("sfu.toml")
 ENV_PREFIX = "SFU_"
 
+
+def section_model(section: str) -> type[Section]:
+    """The model class of one settings section (``"server"`` -> ``ServerSettings``)."""
+    model = Settings.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, Section), section
+    return model
+
+
 # The file's own schema: the settings sections without any environment source, so `validate`
 # and `set` judge the file alone (pydantic-settings' __init__ would also read SFU_* vars).
-FileModel: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "FileModel",
-    __config__=ConfigDict(extra="forbid"),
-    **{name: (field.annotation, field) for name, field in Settings.model_fields.items()},
+# (Any values: mypy checks a ** mapping against create_model's own __config__ and others too.)
+_SECTIONS: dict[str, Any] = {
+    name: (section_model(name), field) for name, field in Settings.model_fields.items()
+}
+FileModel: type[BaseModel] = create_model(
+    "FileModel", __config__=ConfigDict(extra="forbid"), **_SECTIONS
 )
 
 
@@ -119,8 +129,7 @@ def split_key(key: str) -> tuple[str, str]:
 def is_secret(key: str) -> bool:
     """True for keys whose values are never echoed (the admin token)."""
     section, field = split_key(key)
-    section_cls: type[BaseModel] = Settings.model_fields[section].annotation  # type: ignore[assignment]
-    annotation = section_cls.model_fields[field].annotation
+    annotation = section_model(section).model_fields[field].annotation
     return SecretStr in (annotation, *typing.get_args(annotation))
 
 
@@ -135,7 +144,7 @@ def parse_value(text: str) -> Any:
 
 def _field_errors(section: str, field: str, value: Any) -> str | None:
     """The model's complaint about one value, or None when it is accepted."""
-    section_cls: type[BaseModel] = Settings.model_fields[section].annotation  # type: ignore[assignment]
+    section_cls = section_model(section)
     try:
         section_cls.model_validate({field: value})
     except ValidationError as exc:
@@ -435,8 +444,8 @@ def render_configuration_doc() -> str:
         "```",
         "",
     ]
-    for section, info in Settings.model_fields.items():
-        model: type[BaseModel] = info.annotation  # type: ignore[assignment]
+    for section in Settings.model_fields:
+        model = section_model(section)
         out += [f"## `[{section}]`", ""]
         if model.__doc__ and not model.__doc__.startswith(Section.__doc__ or "\0"):
             out += [model.__doc__.strip(), ""]

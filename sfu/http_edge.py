@@ -10,18 +10,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from sfu.http_errors import ApiError, error
 from sfu.settings import Settings
 
 log = logging.getLogger("sfu.http")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def _in(address: str, networks: list[str]) -> bool:

@@ -243,6 +243,7 @@ class SfuPeer:
         transceiver = next(
             t for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track
         )
+        assert transceiver.mid is not None  # set by the negotiation that brought the track
         entry = self.tracks[transceiver.mid]
         received = Received(entry["userId"], entry["source"], entry["kind"])
         self.received[entry["trackId"]] = received

@@ -167,10 +167,15 @@ class RoomRecordings:
         settings = base.model_copy(update={"layout": chosen})
         loop = asyncio.get_running_loop()
         holder: list[Active] = []
+
+        def on_stopped(reason: str) -> None:
+            if holder:  # set once the recording is active
+                self._stopped(holder[0], reason)
+
         recorder = Recorder(
             room_id,
             settings,
-            on_stopped=lambda reason: holder and self._stopped(holder[0], reason),
+            on_stopped=on_stopped,
             request_keyframe=lambda user_id, source: self._keyframe(router, user_id, source),
             loop=loop,
         )
@@ -340,7 +345,15 @@ class RoomRecordings:
             self._poller = asyncio.ensure_future(self._poll_forever())
 
     async def start_background(self) -> None:
-        """Server start-up: the poller runs from the start when auto_start may need it."""
+        """Server start-up: recordings a crash interrupted get their real duration, and the
+        poller runs from the start when auto_start may need it."""
+        try:
+            recovered = await asyncio.to_thread(self.store.recover)
+        except OSError as exc:  # an unreadable directory must not stop the server
+            log.warning("could not recover interrupted recordings: %s", exc)
+        else:
+            if recovered:
+                log.info("recovered %d interrupted recording(s): %s", len(recovered), recovered)
         self._ensure_poller()
 
     async def _poll_forever(self) -> None:

@@ -7,6 +7,7 @@ the guide's plain variables ``PORT`` and ``CLIENT_URL``, environment variables
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -107,6 +108,13 @@ class IceSettings(Section):
     announced_address: str | None = Field(
         None, description="Public address announced in SFU candidates (server behind 1:1 NAT)."
     )
+
+    @field_validator("host_addresses")
+    @classmethod
+    def _addresses(cls, addresses: list[str]) -> list[str]:
+        for address in addresses:  # a typo fails here, not later as a silent lack of media
+            ipaddress.ip_address(address)
+        return addresses
 
 
 class RoomsSettings(Section):
@@ -364,8 +372,6 @@ RESTART_REQUIRED = frozenset(
         "server.host",
         "server.port",
         "server.static_dir",
-        "ice.host_addresses",
-        "ice.announced_address",
         "limits.max_payload_bytes",
     }
 )

@@ -78,3 +78,27 @@ async def test_lowered_bitrate_cap_reaches_a_live_publisher(netns: None, make_se
         await peer.close()
         await client.close()
         await second.close()
+
+
+@pytest.mark.webrtc
+async def test_announced_address_applies_to_the_next_answer(netns: None, make_server) -> None:
+    server = await make_server(auth={"admin_token": TOKEN})
+    client = await Client(server.url).connect()
+    peer = SfuPeer(SocketRouter(client, "announce", "Alice"), "alice")
+    try:
+        result = await cli(
+            "settings", "set", "ice.announced_address", "10.213.0.2",
+            "--server", server.url, "--token", TOKEN, "--json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert '"restart_required": []' in result.stdout, result.stdout
+        await peer.join()
+        ack = await peer.publish({"camera": NumberedVideoTrack()})
+        candidates = [
+            line for line in ack["description"]["sdp"].splitlines() if "a=candidate:" in line
+        ]
+        # Gathered on both namespace addresses, all announced as the one set.
+        assert candidates and all(" 10.213.0.2 " in line for line in candidates), candidates
+    finally:
+        await peer.close()
+        await client.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 import io
+import json
 import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -580,3 +581,36 @@ async def test_a_live_layout_change_reaches_the_next_and_the_running_recording(
     assert alice > 3 * bob > 0, (alice, bob)  # speaker: one big tile, one small
     alice, bob = shares(switched + 0.5, duration - 0.3)
     assert 0.7 < alice / bob < 1.4, (alice, bob)  # grid: two equal tiles
+
+
+async def test_start_up_closes_the_books_on_a_recording_a_crash_interrupted(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    """A sidecar left saying "recording" by a killed server: the next start-up lists it as
+    interrupted with the duration its file really plays, written back to the sidecar."""
+    rec_id = "standup-20260301T120000Z-k3J9qXb2Lm"
+    with av.open(str(tmp_path / f"{rec_id}.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(25):  # 2.5 s at 10 fps
+            frame = VideoFrame.from_ndarray(np.full((48, 64, 3), 200, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    sidecar = {
+        "id": rec_id,
+        "file": f"{rec_id}.mp4",
+        "room": "standup",
+        "state": "recording",
+        "start": "2026-03-01T12:00:00Z",
+        "duration": None,
+    }
+    (tmp_path / f"{rec_id}.json").write_text(json.dumps(sidecar))
+    server = await start_server(make_server, tmp_path)
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
+        async with http.get(f"{server.url}/api/recordings/{rec_id}") as resp:
+            meta = await resp.json()
+    assert meta["state"] == "interrupted" and abs(meta["duration"] - 2.5) < 0.2, meta
+    assert meta["end"] > meta["start"]
+    on_disk = json.loads((tmp_path / f"{rec_id}.json").read_text())
+    assert on_disk["duration"] == meta["duration"] and on_disk["stop_reason"] == "interrupted"

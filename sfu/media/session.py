@@ -162,6 +162,7 @@ class PublishSession:
         # Synchronous: the tap must be in place before aiortc starts the receiver.
         transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
         mid = transceiver.mid
+        assert mid is not None  # set by setRemoteDescription, before the "track" event
         tap = ReceiverTap(
             transceiver.receiver,
             track.kind,

@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import av
 import numpy as np
@@ -197,7 +198,8 @@ class Canvas:
             (frame.planes[1], self.u, w // 2, h // 2),
             (frame.planes[2], self.v, w // 2, h // 2),
         ):
-            data = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+            # memoryview: numpy's stubs for Python 3.11 know no buffer protocol (zero-copy).
+            data = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
             px, py = (x, y) if target is self.y else (x // 2, y // 2)
             target[py : py + ph, px : px + pw] = data[:ph, :pw]
 
@@ -217,7 +219,8 @@ class Canvas:
         ph, pw = (h + 1) // 2, (w + 1) // 2
         padded = np.zeros((ph * 2, pw * 2), dtype=bool)
         padded[:h, :w] = mask
-        cmask = padded.reshape(ph, 2, pw, 2).any(axis=(1, 3))
+        # An array (numpy's stubs allow a scalar for any axis argument).
+        cmask = cast(np.ndarray, padded.reshape(ph, 2, pw, 2).any(axis=(1, 3)))
         ch = min(ph, self.height // 2 - y // 2)
         cw = min(pw, self.width // 2 - x // 2)
         self.u[y // 2 : y // 2 + ch, x // 2 : x // 2 + cw][cmask[:ch, :cw]] = yuv[1]
@@ -238,7 +241,7 @@ class Canvas:
         # Plane-wise numpy copies: about 40% cheaper than VideoFrame.from_ndarray here.
         frame = av.VideoFrame(self.width, self.height, "yuv420p")
         for plane, src in zip(frame.planes, (self.y, self.u, self.v), strict=True):
-            dst = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)
+            dst = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
             dst[: src.shape[0], : src.shape[1]] = src
         return frame
 

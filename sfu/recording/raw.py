@@ -7,16 +7,10 @@ from pathlib import Path
 
 import av
 
+from sfu.media.rtp.codecs import vp8_size
 from sfu.recording import store as store_mod
 
 _MS = fractions.Fraction(1, 1000)
-
-
-def vp8_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a VP8 keyframe header (RFC 6386 9.1)."""
-    if len(data) >= 10 and data[0] & 1 == 0 and data[3:6] == b"\x9d\x01\x2a":
-        return (data[6] | data[7] << 8) & 0x3FFF, (data[8] | data[9] << 8) & 0x3FFF
-    return None
 
 
 class RawTrackWriter:
@@ -41,11 +35,13 @@ class RawTrackWriter:
         stem = "-".join(
             [parent_id, "raw", store_mod.slug(user_id, 40), store_mod.slug(source, 20), kind]
         )
+        stream: av.stream.Stream
         if kind == "audio":
             path, fmt = directory / f"{stem}.webm", "webm"
             out = av.open(str(path), "w", format=fmt)
-            stream = out.add_stream("libopus", rate=48000)
-            stream.layout = "stereo"
+            audio = out.add_stream("libopus", rate=48000)
+            audio.layout = "stereo"
+            stream = audio
         else:
             h264 = first[:3] == b"\x00\x00\x01" or first[:4] == b"\x00\x00\x00\x01"
             path, fmt = (
@@ -54,9 +50,10 @@ class RawTrackWriter:
                 else (directory / f"{stem}.webm", "webm")
             )
             out = av.open(str(path), "w", format=fmt)
-            stream = out.add_stream("libx264" if h264 else "libvpx", rate=30)
+            video = out.add_stream("libx264" if h264 else "libvpx", rate=30)
             width, height = vp8_size(first) or (640, 480)
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+            stream = video
         stream.time_base = _MS
         return cls(path, out, stream)
 

@@ -27,12 +27,14 @@ from typing import Any
 import av
 import numpy as np
 
+from sfu.media.rtp.codecs import guess_video_codec, is_keyframe
 from sfu.recording import store as store_mod
 from sfu.recording.compositor import Compositor, Tile, parse_colour
 from sfu.recording.mixer import RATE, Mixer
 from sfu.recording.raw import RawTrackWriter
 from sfu.recording.timeline import Clock, TrackClock, monotonic
 from sfu.recording.writer import EXTENSIONS, Writer
+from sfu.settings import RecordingSettings
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +52,8 @@ def is_screen(source: str) -> bool:
 
 
 def detect_keyframe(data: bytes) -> bool:
-    """Keyframe test from the payload: VP8 frame tag bit, or an H.264 IDR NAL unit."""
-    if data[:3] == b"\x00\x00\x01" or data[:4] == b"\x00\x00\x00\x01":
-        i = 0
-        while True:
-            i = data.find(b"\x00\x00\x01", i)
-            if i < 0 or i + 3 >= len(data):
-                return False
-            if data[i + 3] & 0x1F == 5:
-                return True
-            i += 3
-    return bool(data) and data[0] & 1 == 0
+    """Keyframe test from the bytes alone (the codec told by their shape)."""
+    return bool(data) and is_keyframe(guess_video_codec(data), data)
 
 
 @dataclass(slots=True)
@@ -86,15 +79,21 @@ class _Event:
     kind: str = ""
 
 
+@dataclass(slots=True)
+class _Session:
+    joined: float
+    left: float | None = None  # None: still there
+
+
 @dataclass
 class _Participant:
     user_id: str
     name: str
     order: int
-    sessions: list[list[float | None]] = field(default_factory=list)
+    sessions: list[_Session] = field(default_factory=list)
 
     def present(self, t: float) -> bool:
-        return any(s[0] <= t and (s[1] is None or t < s[1]) for s in self.sessions)  # type: ignore[operator]
+        return any(s.joined <= t and (s.left is None or t < s.left) for s in self.sessions)
 
 
 @dataclass
@@ -124,7 +123,7 @@ class Recorder:
 
     Args:
         room: room id, used in the file name and metadata.
-        settings: the ``recording`` settings section (or any object with the same fields).
+        settings: the ``recording`` settings section.
         on_stopped: called once with the reason ("stopped", "disk full", "encoder error: ..")
             when the recording ends for any reason; on ``loop`` if given, else on the worker.
         request_keyframe: called with (user_id, source) when a video track needs a keyframe
@@ -138,7 +137,7 @@ class Recorder:
     def __init__(
         self,
         room: str,
-        settings: Any,
+        settings: RecordingSettings,
         *,
         on_stopped: Callable[[str], None] | None = None,
         request_keyframe: Callable[[str, str], None] | None = None,
@@ -154,9 +153,7 @@ class Recorder:
         self.request_keyframe = request_keyframe
         self._clock = clock
         self._now_utc = now_utc
-        self.latency = (
-            latency if latency is not None else getattr(settings, "latency_ms", 300) / 1000
-        )
+        self.latency = latency if latency is not None else settings.latency_ms / 1000
         self._loop = loop
         self._max_queue = max_queue
         self.fps: int = settings.fps
@@ -214,8 +211,8 @@ class Recorder:
             video_bitrate_kbps=s.video_bitrate_kbps,
             preset=s.preset,
             audio_bitrate_kbps=s.audio_bitrate_kbps,
-            keyframe_seconds=getattr(s, "keyframe_seconds", 1.0),
-            threads=getattr(s, "encoder_threads", 2),
+            keyframe_seconds=s.keyframe_seconds,
+            threads=s.encoder_threads,
         )
         self._compositor = Compositor(s.width, s.height, parse_colour(s.background), s.labels)
         self._mixer = Mixer()
@@ -404,7 +401,7 @@ class Recorder:
             self._callback(self.on_stopped, reason)
 
     def _check_disk(self) -> None:
-        min_free = getattr(self.settings, "min_free_mb", 0)
+        min_free = self.settings.min_free_mb
         if min_free and self.path is not None:
             if shutil.disk_usage(self.path.parent).free < min_free * 1024 * 1024:
                 raise _DiskLow()
@@ -433,21 +430,21 @@ class Recorder:
                 )
             elif ev.name:
                 p.name = ev.name
-            if not p.sessions or p.sessions[-1][1] is not None:
-                p.sessions.append([ev.at, None])
+            if not p.sessions or p.sessions[-1].left is not None:
+                p.sessions.append(_Session(ev.at))
         elif ev.action == "leave" and ev.user_id in self._participants:
             p = self._participants[ev.user_id]
-            if p.sessions and p.sessions[-1][1] is None:
-                p.sessions[-1][1] = ev.at
+            if p.sessions and p.sessions[-1].left is None:
+                p.sessions[-1].left = ev.at
             for track in self._tracks.values():
                 if track.user_id == ev.user_id and track.ended_at is None:
                     track.ended_at = ev.at
                     # A rejoin brings a new stream: resync on its keyframe and timestamps.
                     track.waiting_keyframe, track.next_pos = True, None
         elif ev.action == "ended":
-            track = self._tracks.get((ev.user_id or "", ev.source, ev.kind))
-            if track is not None:
-                track.ended_at = ev.at
+            ended = self._tracks.get((ev.user_id or "", ev.source, ev.kind))
+            if ended is not None:
+                ended.ended_at = ev.at
         elif ev.action == "speaker":
             self._speaker_manual = ev.user_id
 
@@ -461,7 +458,7 @@ class Recorder:
         track = self._tracks.get(key)
         if track is None:
             track = self._tracks[key] = _Track(pkt.user_id, pkt.source, pkt.kind)
-            if getattr(self.settings, "raw", False):
+            if self.settings.raw:
                 self._open_raw(track, pkt)
         elif track.ended_at is not None and pkt.arrival >= track.ended_at:
             # The producer is back (camera on again, or a rejoin): no frozen old picture.
@@ -710,12 +707,12 @@ class Recorder:
                 "name": p.name,
                 "sessions": [
                     {
-                        "joined": stamp(max(0.0, a or 0.0)),
-                        "left": stamp(b),
-                        "joined_offset": round(max(0.0, a or 0.0), 3),
-                        "left_offset": None if b is None else round(b, 3),
+                        "joined": stamp(max(0.0, session.joined)),
+                        "left": stamp(session.left),
+                        "joined_offset": round(max(0.0, session.joined), 3),
+                        "left_offset": None if session.left is None else round(session.left, 3),
                     }
-                    for a, b in p.sessions
+                    for session in p.sessions
                 ],
             }
             for p in sorted(list(self._participants.values()), key=lambda p: p.order)

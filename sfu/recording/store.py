@@ -8,6 +8,7 @@ the directory.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -179,7 +180,7 @@ class RecordingStore:
         (self.directory / f"{recording_id}.json").unlink(missing_ok=True)
         return True
 
-    def recover(self) -> list[str]:
+    def recover(self) -> builtins.list[str]:
         """Close the books on recordings whose writer died (call at start-up).
 
         Their sidecar still says ``recording``: it becomes ``interrupted``, with the duration
@@ -208,7 +209,7 @@ class RecordingStore:
     def total_bytes(self) -> int:
         return sum(m["size"] for m in self.list())
 
-    def apply_retention(self, now: float | None = None) -> list[str]:
+    def apply_retention(self, now: float | None = None) -> builtins.list[str]:
         """Delete what the retention settings say must go; returns the ids deleted."""
         now = time.time() if now is None else now
         deleted: list[str] = []

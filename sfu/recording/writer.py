@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fractions
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -15,7 +16,8 @@ from sfu.recording.mixer import RATE
 # flush_packets hands every write to the OS at once: a killed process loses no buffered bytes.
 MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 
-CODECS = {
+# Literal names: PyAV's add_stream then types the streams as video and audio.
+CODECS: dict[str, tuple[Literal["libx264", "libvpx"], Literal["aac", "libopus"]]] = {
     "mp4": ("libx264", "aac"),
     "webm": ("libvpx", "libopus"),
 }
@@ -58,6 +60,7 @@ class Writer:
             v.codec_context.gop_size = gop
             # Fewer frame threads than one per core: less CPU in all (about 10% less measured here).
             v.codec_context.thread_count = threads
+            opts: dict[str, object]  # as PyAV types Stream.options (the values are strings)
             if container == "mp4":
                 opts = {
                     "preset": preset,

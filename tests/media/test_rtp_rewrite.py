@@ -7,6 +7,7 @@ that needs a real connection is in test_forwarding.py and test_aiortc_contract.p
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from types import SimpleNamespace
 
@@ -137,3 +138,19 @@ def test_a_run_of_holes_is_padded_with_the_frame_before() -> None:
         ts[(base + 5) & 0xFFFF]
     ]
     assert track.waiting_keyframe
+
+
+async def test_an_async_ended_listener_does_not_break_stop() -> None:
+    """pyee (MediaStreamTrack's base) keeps pending async handlers in ``_waiting``: the
+    track's own keyframe flag must not overwrite it."""
+    track = ForwardingTrack("video", "t1", 16, request_keyframe=lambda: None)
+    heard: list[str] = []
+
+    @track.on("ended")
+    async def ended() -> None:
+        heard.append("ended")
+
+    track.stop()  # raised AttributeError: 'bool' object has no attribute 'add'
+    await asyncio.sleep(0)
+    assert heard == ["ended"] and track.readyState == "ended"
+    assert track.waiting_keyframe  # the track's own flag is intact

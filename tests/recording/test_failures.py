@@ -116,7 +116,7 @@ def test_sigkill_leaves_a_file_playable_until_shortly_before(tmp_path):
         child.wait(10)
     path = Path(line.strip())
     out = decode(path, [(160, 90)])
-    # Lost at most: 0.3 s latency + x264's ~0.4 s delay + a 1 s fragment (+ slack for load).
+    # Lost at most: 1 s latency + x264's ~0.4 s delay + a 1 s fragment (+ slack for load).
     assert out.times[-1] >= 2.5, out.times[-1]
     assert np.allclose(np.diff(out.times), 1 / 30, atol=1e-3)
     assert len(out.audio) / 48000 >= 2.5

@@ -191,7 +191,8 @@ class ReceiverTap:
         receiver = self.receiver
         if len(plain) < 12 or plain[0] & 0x2F:  # padding or CSRCs
             return False
-        if self._ssrc_table.get(self._fast_ssrc) is not receiver:
+        ssrc = self._fast_ssrc
+        if ssrc is None or self._ssrc_table.get(ssrc) is not receiver:
             self._leave_fast_path()  # aiortc routes this SSRC elsewhere now
             return False
         if not receiver._enabled or self.frames_wanted():
@@ -231,7 +232,6 @@ class ReceiverTap:
                     level = plain[pos]
                 pos += size
             pos = end
-        ssrc = self._fast_ssrc
         packet = RtpPacket(
             payload_type=payload_type,
             marker=b1 >> 7,
@@ -243,7 +243,7 @@ class ReceiverTap:
         if level is not None:
             self.audio_level = (level & 0x80 == 0x80, level & 0x7F)
             self.audio_level_time = time.monotonic()
-        estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # type: ignore[attr-defined]
+        estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator
         if estimator is not None and abs_send_time is not None:
             remb = estimator.add(
                 abs_send_time=abs_send_time,
@@ -251,7 +251,7 @@ class ReceiverTap:
                 payload_size=len(plain) - pos,
                 ssrc=ssrc,
             )
-            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+            rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc
             if remb is not None and rtcp_ssrc is not None:
                 feedback = RtcpPsfbPacket(
                     fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
@@ -280,7 +280,9 @@ class ReceiverTap:
             return
         table: dict[int, Callable[[bytes, int], bool]] = dtls.__dict__.setdefault("_sfu_fast", {})
         self._leave_fast_path()
-        self._extension_ids = dtls._rtp_header_extensions_map._HeaderExtensionsMap__ids
+        # Name-mangled in aiortc, so unknown to its type hints.
+        ext_map = dtls._rtp_header_extensions_map
+        self._extension_ids = ext_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
         self._stats = stats
         self._nack = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
         self._ssrc_table = dtls._rtp_router.ssrc_table

@@ -207,7 +207,9 @@ class ForwardingTrack(MediaStreamTrack):
         self.overflows = 0
         self.max_depth = 0
         self.waiting_since = time.monotonic()
-        self._waiting = True  # for a keyframe (audio: for any packet)
+        # For a keyframe (audio: for any packet). Not "_waiting": pyee, the base of
+        # MediaStreamTrack, keeps its pending async handlers under that name.
+        self._awaiting_keyframe = True
         self._request_keyframe = request_keyframe
         self._audio = kind == "audio"
         # seq % RTP_HISTORY_SIZE -> the packet as sent, before SRTP (for NACKs)
@@ -239,7 +241,7 @@ class ForwardingTrack(MediaStreamTrack):
 
     @property
     def waiting_keyframe(self) -> bool:
-        return self._waiting and not self._audio
+        return self._awaiting_keyframe and not self._audio
 
     @property
     def depth(self) -> int:
@@ -250,17 +252,17 @@ class ForwardingTrack(MediaStreamTrack):
 
     def forward(self, packet: RtpPacket, starts_keyframe: bool, arrival: Arrival) -> None:
         """Sends (or queues) one of the producer's packets; never blocks, never raises."""
-        if self._direct and not self._waiting:
+        if self._direct and not self._awaiting_keyframe:
             mapped = self.numbering.in_order(packet.sequence_number, packet.timestamp)
             if mapped is not None:  # the next packet in order, the common case
                 self._send_now(self._packed(packet, mapped[0], mapped[1], arrival))
                 return
-        if self._waiting:
+        if self._awaiting_keyframe:
             if not starts_keyframe or self.readyState != "live":
                 if packet.marker:
                     self.dropped += 1
                 return
-            self._waiting = False
+            self._awaiting_keyframe = False
             restart = True
         else:
             restart = False
@@ -289,7 +291,7 @@ class ForwardingTrack(MediaStreamTrack):
         losses that would expire later. A subscriber whose stream started after the loss
         is not affected.
         """
-        if self._audio or self._waiting or not self.ready:
+        if self._audio or self._awaiting_keyframe or not self.ready:
             return
         numbering = self.numbering
         if not numbering.missed(lost):
@@ -305,7 +307,7 @@ class ForwardingTrack(MediaStreamTrack):
                     header = _PACK_HEADER(0xA0, self.payload_type, seq, timestamp, self._ssrc)
                     self._send_now(header + b"\x01")  # padding only (RFC 3550 5.1)
                 seq = (seq + 1) & 0xFFFF
-        self._waiting = True
+        self._awaiting_keyframe = True
         self.waiting_since = time.monotonic()
 
     def _overflow(self) -> None:
@@ -316,7 +318,7 @@ class ForwardingTrack(MediaStreamTrack):
         self.dropped += dropped
         self._backlog = kept
         self._backlog_frames -= dropped
-        self._waiting = True
+        self._awaiting_keyframe = True
         self.waiting_since = time.monotonic()
         if not self._audio:
             self._request_keyframe()
@@ -384,7 +386,7 @@ class ForwardingTrack(MediaStreamTrack):
                 udp.sendto(data, self._remote)
             elif udp._buffer:  # the kernel refused earlier packets: asyncio holds them
                 if udp.get_write_buffer_size() > _SOCKET_BACKLOG_LIMIT:
-                    if not self._waiting:
+                    if not self._awaiting_keyframe:
                         self._overflow()
                     return
                 udp.sendto(data, self._remote)
@@ -406,6 +408,7 @@ class ForwardingTrack(MediaStreamTrack):
         sender = self.sender
         assert sender is not None
         sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
+        assert codec.payloadType is not None  # negotiated codecs have one
         self.payload_type = codec.payloadType
         self._ssrc = sender._ssrc
         self._head, self._tail, self._with_time = _extension_block(sender)
@@ -414,7 +417,7 @@ class ForwardingTrack(MediaStreamTrack):
         self._dtls = sender.transport
         self._ice = self._dtls.transport._connection
         self.ready = True
-        if self._waiting and not self._audio:
+        if self._awaiting_keyframe and not self._audio:
             self._request_keyframe()
         try:
             while self.readyState == "live":
@@ -465,7 +468,7 @@ class ForwardingTrack(MediaStreamTrack):
             data = packet.serialize(ext_map)
         await sender.transport._send_rtp(data)
 
-    async def recv(self) -> Any:  # type: ignore[override]
+    async def recv(self) -> Any:
         # Nothing pulls from a forwarding track (its sender's loop is replaced).
         while self.readyState == "live":
             self._wakeup.clear()

@@ -12,12 +12,9 @@ import hmac
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import socketio
 
 from sfu.http_edge import client_address, origin_allowed, request_scheme
 from sfu.metrics import Metrics
@@ -70,17 +67,16 @@ class Signaling:
             refused=self._refused_raw,
             max_depth=lambda: settings.limits.max_json_depth,
             max_payload_bytes=settings.limits.max_payload_bytes,
+            address_of=self._address_of,
+            max_per_address=lambda: settings.limits.max_sockets_per_address,
             async_mode="aiohttp",
             cors_allowed_origins=self._origin_allowed,
             # Engine.IO drops a connection over this size; the gate answers with an error for
             # anything between max_payload_bytes and this.
             max_http_buffer_size=4 * settings.limits.max_payload_bytes + 4096,
-            logger=False,
-            engineio_logger=False,
         )
         self.connections: dict[str, Connection] = {}
         self._by_eio: dict[str, str] = {}  # eio sid -> sid, for refusals before an event
-        self._per_address: Counter[str] = Counter()
         self._unattributed: dict[str, list[float]] = {}  # refusals of no connected socket
         self._events: dict[str, tuple[str, Handler]] = {}
         # SFU media events are handed to the room's router (set by the media layer).
@@ -104,6 +100,11 @@ class Signaling:
             self.register_event(name, bucket, handler)
 
     # -- plumbing --------------------------------------------------------------------------
+    def _address_of(self, environ: dict[str, Any]) -> str:
+        # Engine.IO's own REMOTE_ADDR is always 127.0.0.1 under aiohttp: ask the request.
+        request = environ.get("aiohttp.request")
+        return client_address(request, self.settings) if request is not None else "?"
+
     def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
         # Engine.IO's own url_scheme believes any client's X-Forwarded-Proto: not used.
         request = environ.get("aiohttp.request")
@@ -221,23 +222,8 @@ class Signaling:
 
     # -- connection ------------------------------------------------------------------------
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        request = environ.get("aiohttp.request")
-        address = client_address(request, self.settings) if request is not None else "?"
-        cap = self.settings.limits.max_sockets_per_address
-        if cap and self._per_address[address] >= cap:
-            self.metrics.events.labels("connect", "too_many_connections").inc()
-            self._log_refusal(
-                self._unattributed,
-                f"connect:{address}",
-                "refused a connection from %s: too_many_connections",
-                address,
-            )
-            raise socketio.exceptions.ConnectionRefusedError(
-                f"too many connections from your address (at most {cap})",
-                {"error": "too_many_connections"},
-            )
-        self._per_address[address] += 1
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        address = self.sio.address(eio_sid) if eio_sid is not None else "?"
         self.connections[sid] = Connection(address, eio_sid)
         if eio_sid is not None:
             self._by_eio[eio_sid] = sid
@@ -248,9 +234,6 @@ class Signaling:
         if connection is None:
             return
         self.metrics.connections.dec()
-        self._per_address[connection.address] -= 1
-        if self._per_address[connection.address] <= 0:
-            del self._per_address[connection.address]
         self._by_eio.pop(connection.eio_sid or "", None)
         suppressed = sum(int(n) for _, n in connection.refusals.values())
         if suppressed:
@@ -295,6 +278,13 @@ class Signaling:
         await self.sio.emit("user-joined", participant.public(), room=room.room_id, skip_sid=sid)
         for hook in self.on_join:
             await hook(room, participant)
+        where = self.rooms.locate(sid)
+        if where is None or where[1] is not participant:
+            # It left (leave-room, a disconnect) while this join awaited: what the hooks
+            # set up after the leave's hooks ran (a media session) goes too.
+            for hook in self.on_leave:
+                await hook(room, participant)
+            raise InvalidInput("left the room while joining", code="not_in_room")
         answer = {
             "roomId": room.room_id,
             "userId": user_id,

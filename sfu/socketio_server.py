@@ -2,21 +2,34 @@
 
 python-socketio dispatches a client's event by name to whatever handler carries that name,
 ``connect`` and ``disconnect`` included, parses payloads with Python's lenient ``json``,
-buffers binary attachments as announced, and logs a traceback for a malformed packet. This
-subclass takes each Engine.IO message first and hands every client event, well-formed or
-not, to one coroutine (``dispatch``) that owns naming, limits and answers.
+buffers binary attachments as announced, and logs a traceback for a malformed packet;
+python-engineio lets a malformed Engine.IO packet escape its websocket loop as an
+exception. This module takes each Engine.IO message first and hands every client event,
+well-formed or not, to one coroutine (``dispatch``) that owns naming, limits and answers;
+Engine.IO packets that cannot be read become no-ops; Engine.IO sessions are capped per
+client address; both libraries log through a logger that never prints a traceback and
+says each kind of complaint once per interval.
 
-It is the only module that touches python-socketio's private API (``_handle_eio_message``,
-``_handle_connect``, ``_handle_disconnect``, ``_send_packet``, ``_binary_packet``); the
-contract tests in tests/test_socketio_contract.py pin what it relies on.
+It is the only module that touches python-socketio's and python-engineio's private API
+(``_handle_eio_message``, ``_handle_eio_connect``, ``_handle_eio_disconnect``,
+``_handle_connect``, ``_handle_disconnect``, ``_send_packet``, ``_binary_packet``, and the
+``packet`` module that ``engineio.async_socket`` and ``engineio.payload`` decode with);
+the contract tests in tests/test_socketio_contract.py pin what it relies on.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+import time
+import types
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import engineio.async_socket
+import engineio.packet
+import engineio.payload
 import socketio
 from socketio import packet
 
@@ -27,6 +40,73 @@ from sfu.wire import StrictJson, WireError
 Dispatch = Callable[[str, Any, Any, InvalidInput | None], Awaitable[dict[str, Any]]]
 # (eio_sid, kind, detail): a message refused before it could name a socket or an event.
 Refused = Callable[[str, str, str], None]
+
+LOG_INTERVAL_SECONDS = 10.0
+
+
+class _TolerantEnginePacket(engineio.packet.Packet):
+    """An Engine.IO packet that always decodes: what cannot be read is a NOOP, which
+    Engine.IO's socket ignores, instead of an exception out of its websocket loop (which
+    aiohttp logs with a traceback) or an unknown type (a traceback of Engine.IO's own)."""
+
+    def decode(self, encoded_packet: Any) -> None:
+        try:
+            super().decode(encoded_packet)
+            kind: Any = getattr(self, "packet_type", None)  # untyped in engineio
+            readable = isinstance(kind, int) and 0 <= kind < len(engineio.packet.packet_names)
+        except Exception:
+            readable = False
+        if not readable:
+            self.packet_type, self.data, self.binary = engineio.packet.NOOP, None, False
+            _quiet.warning("ignored an Engine.IO packet that cannot be read")
+
+
+def _tolerant_packet_module() -> types.ModuleType:
+    module = types.ModuleType(engineio.packet.__name__)
+    module.__dict__.update(vars(engineio.packet))
+    module.__dict__["Packet"] = _TolerantEnginePacket
+    return module
+
+
+# Server side only: engineio's clients decode in engineio.async_client, untouched.
+engineio.async_socket.packet = _tolerant_packet_module()
+engineio.payload.packet = engineio.async_socket.packet
+
+
+class QuietLog(logging.LoggerAdapter):
+    """The libraries' logger: warnings and errors only, never a traceback, each message
+    (by its format string) at most once per interval with the count it stands for."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logger, {})
+        self._seen: dict[str, list[float]] = {}
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if level < logging.WARNING or not self.logger.isEnabledFor(level):
+            return
+        kwargs.pop("exc_info", None)
+        kwargs.pop("stack_info", None)
+        key = str(msg)[:200]
+        now = time.monotonic()
+        entry = self._seen.get(key)
+        if entry is not None and now - entry[0] < LOG_INTERVAL_SECONDS:
+            entry[1] += 1
+            return
+        if entry is not None and entry[1]:
+            msg = f"{msg} (and {int(entry[1])} more like it)"
+        if len(self._seen) > 256:  # bounded: library messages are few, arguments vary
+            self._seen.clear()
+        self._seen[key] = [now, 0]
+        try:
+            self.logger.log(level, msg, *args, **kwargs)
+        except Exception:  # a library's bad format arguments must not raise here
+            self.logger.log(level, "%s", key)
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        return msg, kwargs
+
+
+_quiet = QuietLog(logging.getLogger("sfu.socketio"))
 
 
 class SocketServer(socketio.AsyncServer):
@@ -39,12 +119,15 @@ class SocketServer(socketio.AsyncServer):
         refused: Refused,
         max_depth: Callable[[], int],
         max_payload_bytes: int,
+        address_of: Callable[[dict[str, Any]], str],
+        max_per_address: Callable[[], int],
         **kwargs: Any,
     ) -> None:
         codec = StrictJson(max_depth)
 
         class StrictPacket(packet.Packet):
             json = codec  # this server's packets only: Packet.json is shared by all clients
+            problem: str | None = None  # set by decode (an empty message is not decoded)
 
             def decode(self, encoded_packet: Any) -> int:
                 self.problem: str | None = None
@@ -55,11 +138,46 @@ class SocketServer(socketio.AsyncServer):
                     self.problem = str(exc)
                     return 0
 
-        super().__init__(serializer=StrictPacket, **kwargs)
+        super().__init__(serializer=StrictPacket, logger=_quiet, engineio_logger=_quiet, **kwargs)
         self._dispatch = dispatch
+        self._address_of = address_of
+        self._max_per_address = max_per_address
+        self._addresses: dict[str, str] = {}  # eio sid -> client address
+        self._per_address: Counter[str] = Counter()
         self._refused = refused
         self._max_payload = max_payload_bytes
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        """An Engine.IO session opens: at most ``max_per_address()`` per client address,
+        whether or not it goes on to connect a namespace. Refused: HTTP 401, an error body."""
+        address = self._address_of(environ)
+        cap = self._max_per_address()
+        if cap and self._per_address[address] >= cap:
+            self._refused(eio_sid, "too_many_connections", address)
+            # Engine.IO answers 401 with this as its JSON body (the REST error shape).
+            return {
+                "error": "too_many_connections",
+                "message": f"too many connections from your address (at most {cap})",
+            }
+        self._per_address[address] += 1
+        self._addresses[eio_sid] = address
+        await super()._handle_eio_connect(eio_sid, environ)
+        return None
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        try:
+            await super()._handle_eio_disconnect(eio_sid, reason)
+        finally:
+            address = self._addresses.pop(eio_sid, None)
+            if address is not None:
+                self._per_address[address] -= 1
+                if self._per_address[address] <= 0:
+                    del self._per_address[address]
+
+    def address(self, eio_sid: str) -> str:
+        """The client address of an Engine.IO session ("?" if unknown)."""
+        return self._addresses.get(eio_sid, "?")
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         if not isinstance(data, str):
@@ -90,7 +208,12 @@ class SocketServer(socketio.AsyncServer):
                 )
             await self._event(eio_sid, pkt, problem)
         else:  # ACK, BINARY_ACK, CONNECT_ERROR: the server never asks a client for an answer
-            self._refused(eio_sid, "unexpected_packet", packet.packet_names[kind])
+            names = packet.packet_names
+            self._refused(
+                eio_sid,
+                "unexpected_packet",
+                names[kind] if 0 <= kind < len(names) else str(kind)[:8],
+            )
 
     async def _event(self, eio_sid: str, pkt: Any, problem: InvalidInput | None) -> None:
         namespace = pkt.namespace or "/"

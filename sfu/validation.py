@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationErr
 
 from sfu.settings import LimitsSettings
 
-_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_ID = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: "$" would let a final newline through
 
 
 class InvalidInput(ValueError):
@@ -101,7 +101,7 @@ class Limits:
             )
 
     def ident(self, value: str, what: str) -> str:
-        if not 1 <= len(value) <= self.s.id_max_length or not _ID.match(value):
+        if not 1 <= len(value) <= self.s.id_max_length or not _ID.fullmatch(value):
             raise InvalidInput(
                 f"{what} must be 1-{self.s.id_max_length} characters of A-Z a-z 0-9 _ -"
             )

@@ -20,18 +20,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc.rtp import RtpPacket
-
 from ..settings import Settings
 from . import ice
-from .aiortc.receiver import ReceiverTap
 from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, encodes_attempted, sender_running
+from .consumer import Consumer
 from .frames import EncodedFrame
-from .rtp.arrival import Arrival
+from .producer import Producer
 from .session import (
     MediaError,
     OfferedTrack,
-    Outgoing,
     PublishSession,
     Send,
     SubscribeSession,
@@ -52,39 +49,6 @@ Sink = Callable[[str, str, str, EncodedFrame], None]
 
 
 @dataclass(eq=False)
-class Producer:
-    """One track a participant publishes, as the router forwards it."""
-
-    id: str
-    user_id: str
-    mid: str
-    kind: str
-    source: str
-    tap: ReceiverTap
-    consumers: dict[str, Outgoing] = field(default_factory=dict)
-    frames: int = 0
-    keyframes: int = 0
-    broken: bool = False  # frames were lost: no frames to sinks until the next keyframe
-    keyframe_requests: int = 0
-    last_request: float = float("-inf")
-    request_pending: bool = False
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "userId": self.user_id,
-            "source": self.source,
-            "kind": self.kind,
-            "mid": self.mid,
-            "frames": self.frames,
-            "keyframes": self.keyframes,
-            "keyframeRequests": self.keyframe_requests,
-            "consumers": len(self.consumers),
-            "stalls": self.tap.stalls,
-            "lostPackets": self.tap.lost,
-        }
-
-
-@dataclass(eq=False)
 class Participant:
     """A participant of the room as the media layer sees it."""
 
@@ -95,6 +59,9 @@ class Participant:
     sessions: int = 0  # subscribe sessions opened so far
     # The server closed the downlink (failed, timed out): no new one until sfu-subscribe.
     downlink_closed: bool = False
+    # One publish negotiation at a time: a new offer may replace the connection another
+    # is still being applied to.
+    publishing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class Router:
@@ -159,7 +126,8 @@ class Router:
         participant = self.participants.pop(user_id, None)
         if participant is None:
             return
-        await self._close_publish(participant)
+        async with participant.publishing:  # an offer being applied finishes first
+            await self._close_publish(participant)
         await self._close_subscribe(participant)
 
     async def close(self) -> None:
@@ -180,9 +148,9 @@ class Router:
             (p.user_id, o)
             for p in self.participants.values()
             if p.subscribe is not None
-            for o in p.subscribe.outgoing
+            for o in p.subscribe.consumers
         ]
-        outgoing = [o for _, o in pairs]
+        consumers = [o for _, o in pairs]
         return {
             "participants": len(self.participants),
             "connections": sum(
@@ -190,11 +158,11 @@ class Router:
                 for p in self.participants.values()
             ),
             "producers": [p.describe() for p in self.producers.values()],
-            "consumers": sum(o.active for o in outgoing),
-            "forwardedFrames": sum(o.track.forwarded for o in outgoing),
-            "droppedFrames": sum(o.track.dropped for o in outgoing),
-            "queueOverflows": sum(o.track.overflows for o in outgoing),
-            "maxQueueDepth": max((o.track.max_depth for o in outgoing), default=0),
+            "consumers": sum(o.active for o in consumers),
+            "forwardedFrames": sum(o.track.forwarded for o in consumers),
+            "droppedFrames": sum(o.track.dropped for o in consumers),
+            "queueOverflows": sum(o.track.overflows for o in consumers),
+            "maxQueueDepth": max((o.track.max_depth for o in consumers), default=0),
             "forwardingEncodes": encodes_attempted(),
             "consumerList": [
                 {
@@ -259,6 +227,10 @@ class Router:
     # --- events -----------------------------------------------------------------------
 
     async def _on_publish(self, participant: Participant, payload: dict) -> dict:
+        async with participant.publishing:
+            return await self._publish(participant, payload)
+
+    async def _publish(self, participant: Participant, payload: dict) -> dict:
         description = parse_description(payload.get("description"), "offer")
         sources = payload.get("sources", {})
         if not isinstance(sources, dict) or any(
@@ -275,7 +247,6 @@ class Router:
             user_id = participant.user_id
             participant.publish = PublishSession(
                 self.settings,
-                on_packet=lambda mid, packet, start: self._on_packet(user_id, mid, packet, start),
                 on_frame=lambda mid, frame: self._on_frame(user_id, mid, frame),
                 on_loss=lambda mid: self._on_loss(user_id, mid),
                 remb_cap=lambda mid: self._remb_cap(user_id, mid),
@@ -311,7 +282,8 @@ class Router:
         }
 
     async def _on_unpublish(self, participant: Participant, payload: dict) -> dict:
-        await self._close_publish(participant)
+        async with participant.publishing:
+            await self._close_publish(participant)
         return {"ok": True}
 
     async def _on_subscribe(self, participant: Participant, payload: dict) -> dict:
@@ -371,21 +343,29 @@ class Router:
                 current = None
             if current is None and track.sending and tap is not None:
                 producer = Producer(
-                    producer_id, participant.user_id, track.mid, track.kind, source, tap
+                    producer_id,
+                    participant.user_id,
+                    track.mid,
+                    track.kind,
+                    source,
+                    tap,
+                    on_arrival=self._packet_arrived,
                 )
                 self.producers[producer_id] = producer
+                tap.route(producer.receive)  # from now on its packets come straight here
                 for other in self.participants.values():
                     if other is not participant:
                         self._consume(other, producer)
 
     def _remove_producer(self, producer: Producer) -> None:
         self.producers.pop(producer.id, None)
+        producer.tap.route(None)
         for subscriber_id in producer.consumers:
             subscriber = self.participants.get(subscriber_id)
             if subscriber is not None and subscriber.subscribe is not None:
                 subscriber.subscribe.remove(producer.id)
-        for outgoing in producer.consumers.values():
-            outgoing.track.stop()
+        for consumer in producer.consumers.values():
+            consumer.track.stop()
         producer.consumers.clear()
 
     def _consume(self, participant: Participant, producer: Producer) -> None:
@@ -409,37 +389,26 @@ class Router:
             request_keyframe=lambda: self.request_keyframe(producer),
         )
         stream = producer.user_id + ("-screen" if producer.source.startswith("screen") else "")
-        outgoing = Outgoing(
+        consumer = Consumer(
             producer_id=producer.id,
             user_id=producer.user_id,
             source=producer.source,
             kind=producer.kind,
             track=track,
-            packer=Packer(on_remb=lambda bitrate: self._on_remb(outgoing, bitrate)),
+            packer=Packer(on_remb=lambda bitrate: self._on_remb(consumer, bitrate)),
             on_keyframe_request=lambda: self.request_keyframe(producer),
             stream_id=stream,
             rtcp_clock=self._rtcp_clock,
         )
-        producer.consumers[participant.user_id] = outgoing
-        participant.subscribe.add(outgoing)
+        producer.consumers[participant.user_id] = consumer
+        participant.subscribe.add(consumer)
         self.request_keyframe(producer)
 
-    def _on_packet(self, user_id: str, mid: str, packet: RtpPacket, starts_keyframe: bool) -> None:
-        producer = self.producers.get(f"{user_id}/{mid}")
-        if producer is None:
-            return
+    def _packet_arrived(self) -> None:
+        """Every packet of every producer: packets wake the router's periodic work."""
         if time.monotonic() >= self._tick_due:
             self._tick_due = float("inf")  # until the ticker has run
             self._tick_now.set()
-        if producer.kind == "audio":
-            producer.frames += 1
-        else:
-            producer.frames += packet.marker
-            producer.keyframes += starts_keyframe
-        if producer.consumers:
-            arrival = Arrival.now()
-            for outgoing in producer.consumers.values():
-                outgoing.track.forward(packet, starts_keyframe, arrival)
 
     def _on_frame(self, user_id: str, mid: str, frame: EncodedFrame) -> None:
         """A reassembled frame (only while there are sinks): to every sink."""
@@ -478,8 +447,8 @@ class Router:
         else:
             producer.request_pending = True
 
-    def _on_remb(self, outgoing: Outgoing, bitrate: int) -> None:
-        outgoing.remb = bitrate
+    def _on_remb(self, consumer: Consumer, bitrate: int) -> None:
+        consumer.remb = bitrate
 
     def _remb_cap(self, user_id: str, mid: str) -> int:
         cap = self.settings.sfu.max_video_bitrate_kbps * 1000
@@ -559,8 +528,8 @@ class Router:
                 continue
             if lost:
                 # Lost upstream for good: subscribers who had them skip to the next keyframe.
-                for outgoing in producer.consumers.values():
-                    outgoing.track.skip_loss(lost)
+                for consumer in producer.consumers.values():
+                    consumer.track.skip_loss(lost)
             waiting = producer.broken or any(
                 o.track.waiting_keyframe for o in producer.consumers.values()
             )

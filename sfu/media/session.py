@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from ..settings import Settings
 from . import ice
-from .aiortc.receiver import ReceiverTap
-from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, prepare_sender, restrict_codecs
+from .aiortc.receiver import ReceiverTap, unrouted
+from .aiortc.sender import prepare_sender, restrict_codecs
 from .aiortc.transport import PeerActivity, receive_directly
+from .consumer import Consumer
 from .frames import EncodedFrame
 
 logger = logging.getLogger(__name__)
@@ -131,15 +130,14 @@ def carrying(kinds: set[str]) -> str | None:
 class PublishSession:
     """A participant's uplink: the peer connection the browser offers and the server answers.
 
-    Each incoming track gets a :class:`ReceiverTap`: its packets go to
-    ``on_packet(mid, packet, starts_keyframe)`` as they arrive; while ``frames_wanted()``,
+    Each incoming track gets a :class:`ReceiverTap`, which the router routes to the track's
+    producer once the offer is answered (:meth:`ReceiverTap.route`); while ``frames_wanted()``,
     reassembled frames and picture losses go to ``on_frame(mid, frame)`` and ``on_loss(mid)``.
     """
 
     def __init__(
         self,
         settings: Settings,
-        on_packet: Callable[[str, RtpPacket, bool], None],
         on_frame: Callable[[str, EncodedFrame], None],
         on_loss: Callable[[str], None],
         remb_cap: Callable[[str], int],
@@ -151,7 +149,6 @@ class PublishSession:
         self.remote_ufrag: str | None = None  # identifies the browser's RTCPeerConnection
         self.lock = asyncio.Lock()
         self.watchdog = Watchdog(settings.sfu.disconnected_timeout_seconds)
-        self._on_packet = on_packet
         self._on_frame = on_frame
         self._on_loss = on_loss
         self._remb_cap = remb_cap
@@ -169,7 +166,7 @@ class PublishSession:
             on_frame=lambda frame: self._on_frame(mid, frame),
             on_picture_loss=lambda: self._on_loss(mid),
             jitter_timeout=self.settings.sfu.jitter_timeout_ms / 1000,
-            on_packet=lambda packet, start: self._on_packet(mid, packet, start),
+            on_packet=unrouted,  # until the router makes it a producer (ReceiverTap.route)
             frames_wanted=self._frames_wanted,
         )
         if track.kind == "video":
@@ -224,36 +221,6 @@ class PublishSession:
         await self.pc.close()
 
 
-@dataclass
-class Outgoing:
-    """One m-line of a subscribe connection: a producer forwarded to this subscriber."""
-
-    producer_id: str
-    user_id: str
-    source: str
-    kind: str
-    track: ForwardingTrack
-    packer: Packer
-    on_keyframe_request: Callable[[], None]
-    stream_id: str
-    active: bool = True
-    transceiver: RTCRtpTransceiver | None = None
-    remb: int | None = None
-    rtcp_clock: RtcpClock | None = None
-
-    def describe(self) -> dict[str, Any]:
-        assert self.transceiver is not None
-        return {
-            "mid": self.transceiver.mid,
-            "userId": self.user_id,
-            "source": self.source,
-            "kind": self.kind,
-            "trackId": self.track.id,
-            "streamId": self.stream_id,
-            "active": self.active,
-        }
-
-
 class SubscribeSession:
     """A participant's downlink: the peer connection only the server offers.
 
@@ -268,7 +235,7 @@ class SubscribeSession:
         self.settings = settings
         self.number = number  # the browser opens a new RTCPeerConnection for a new number
         self.pc = RTCPeerConnection(ice.rtc_configuration(settings.ice))
-        self.outgoing: list[Outgoing] = []
+        self.consumers: list[Consumer] = []
         self.watchdog = Watchdog(settings.sfu.disconnected_timeout_seconds)
         self.negotiations = 0
         self._send = send
@@ -281,17 +248,17 @@ class SubscribeSession:
     @property
     def carrying(self) -> str | None:
         """``"video"``, ``"audio"`` or None: what forwarded media is flowing."""
-        return carrying({o.kind for o in self.outgoing if o.active and o.transceiver is not None})
+        return carrying({o.kind for o in self.consumers if o.active and o.transceiver is not None})
 
-    def add(self, outgoing: Outgoing) -> None:
-        self.outgoing.append(outgoing)
+    def add(self, consumer: Consumer) -> None:
+        self.consumers.append(consumer)
         self.update()
 
     def remove(self, producer_id: str) -> None:
-        for outgoing in self.outgoing:
-            if outgoing.producer_id == producer_id and outgoing.active:
-                outgoing.active = False
-                outgoing.track.stop()
+        for consumer in self.consumers:
+            if consumer.producer_id == producer_id and consumer.active:
+                consumer.active = False
+                consumer.track.stop()
         self.update()
 
     def update(self) -> None:
@@ -321,32 +288,32 @@ class SubscribeSession:
                 return
 
     async def _negotiate(self) -> None:
-        self.outgoing = [o for o in self.outgoing if o.active or o.transceiver is not None]
+        self.consumers = [o for o in self.consumers if o.active or o.transceiver is not None]
         changed = False
-        for outgoing in self.outgoing:
-            if outgoing.active and outgoing.transceiver is None:
-                transceiver = self.pc.addTransceiver(outgoing.track, direction="sendonly")
-                mime = AUDIO_MIME if outgoing.kind == "audio" else video_mime(self.settings)
+        for consumer in self.consumers:
+            if consumer.active and consumer.transceiver is None:
+                transceiver = self.pc.addTransceiver(consumer.track, direction="sendonly")
+                mime = AUDIO_MIME if consumer.kind == "audio" else video_mime(self.settings)
                 transceiver.setCodecPreferences(
                     [
                         c
-                        for c in RTCRtpSender.getCapabilities(outgoing.kind).codecs
-                        if c.mimeType.lower() in (mime.lower(), f"{outgoing.kind}/rtx")
+                        for c in RTCRtpSender.getCapabilities(consumer.kind).codecs
+                        if c.mimeType.lower() in (mime.lower(), f"{consumer.kind}/rtx")
                     ]
                 )
                 prepare_sender(
                     transceiver.sender,
-                    outgoing.packer,
-                    outgoing.on_keyframe_request,
-                    outgoing.stream_id,
-                    outgoing.track,
-                    outgoing.rtcp_clock,
+                    consumer.packer,
+                    consumer.on_keyframe_request,
+                    consumer.stream_id,
+                    consumer.track,
+                    consumer.rtcp_clock,
                 )
-                outgoing.transceiver = transceiver
+                consumer.transceiver = transceiver
                 changed = True
-            elif not outgoing.active and outgoing.transceiver is not None:
-                if outgoing.transceiver.direction != "inactive":
-                    outgoing.transceiver.direction = "inactive"
+            elif not consumer.active and consumer.transceiver is not None:
+                if consumer.transceiver.direction != "inactive":
+                    consumer.transceiver.direction = "inactive"
                     changed = True
         if not changed and self.negotiations:
             return
@@ -360,7 +327,7 @@ class SubscribeSession:
             {
                 "session": self.number,
                 "description": {"type": "offer", "sdp": sdp},
-                "tracks": [o.describe() for o in self.outgoing if o.transceiver is not None],
+                "tracks": [o.describe() for o in self.consumers if o.transceiver is not None],
             },
         )
         async with asyncio.timeout(self.settings.sfu.negotiation_timeout_seconds):
@@ -382,8 +349,8 @@ class SubscribeSession:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
-        for outgoing in self.outgoing:
-            outgoing.track.stop()
+        for consumer in self.consumers:
+            consumer.track.stop()
         await self.pc.close()
 
 

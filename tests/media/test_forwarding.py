@@ -48,7 +48,7 @@ async def test_video_reaches_several_subscribers_in_order(netns, make_router, pe
     for participant in router.participants.values():
         if participant.subscribe is None:
             continue
-        for outgoing in participant.subscribe.outgoing:
+        for outgoing in participant.subscribe.consumers:
             sender = outgoing.transceiver.sender
             assert tx.sender_packer(sender) is outgoing.packer
             assert outgoing.track.forwarded > 0

@@ -91,6 +91,10 @@ class _JitterTap:
         return False, None
 
 
+def unrouted(packet: RtpPacket, starts_keyframe: bool) -> None:
+    """Where a tap's packets go while no producer takes them: nowhere."""
+
+
 class ReceiverTap:
     """The encoded output of one :class:`~aiortc.RTCRtpReceiver`, without decoding.
 
@@ -368,6 +372,10 @@ class ReceiverTap:
             reset_jitter_buffer(self.receiver)
             self._pending_since = None
             self._on_picture_loss()
+
+    def route(self, on_packet: Callable[[RtpPacket, bool], None] | None) -> None:
+        """Where this receiver's packets go from now on (None: nowhere)."""
+        self._on_packet = on_packet or unrouted
 
     async def _aiortc_pli(self, media_ssrc: int) -> None:
         self._on_picture_loss()

@@ -1,0 +1,48 @@
+"""A consumer: one producer forwarded to one subscriber (mediasoup's word).
+
+It is one m-line of the subscriber's downlink: the :class:`ForwardingTrack` that gates on
+keyframes, renumbers (``sfu.media.rtp.seqmap``), keeps the NACK history and sends; the
+sender's :class:`Packer` that brings the subscriber's REMB; and the m-line's state. The
+producer holds its consumers by subscriber; the subscriber's session holds the same objects
+in m-line order: one object, two views, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCRtpTransceiver
+
+from .aiortc.sender import ForwardingTrack, Packer, RtcpClock
+
+
+@dataclass(eq=False)
+class Consumer:
+    """One m-line of a subscribe connection: a producer forwarded to this subscriber."""
+
+    producer_id: str
+    user_id: str  # the publisher's
+    source: str
+    kind: str
+    track: ForwardingTrack
+    packer: Packer
+    on_keyframe_request: Callable[[], None]
+    stream_id: str
+    active: bool = True
+    transceiver: RTCRtpTransceiver | None = None
+    remb: int | None = None  # the subscriber's latest estimate, bit/s
+    rtcp_clock: RtcpClock | None = None
+
+    def describe(self) -> dict[str, Any]:
+        assert self.transceiver is not None
+        return {
+            "mid": self.transceiver.mid,
+            "userId": self.user_id,
+            "source": self.source,
+            "kind": self.kind,
+            "trackId": self.track.id,
+            "streamId": self.stream_id,
+            "active": self.active,
+        }

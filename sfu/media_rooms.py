@@ -19,8 +19,6 @@ from sfu.validation import InvalidInput
 
 log = logging.getLogger("sfu.media_rooms")
 
-ROUTER = "router"  # key in Room.extras
-
 
 class MediaRooms:
     """The SFU side of the room registry."""
@@ -39,14 +37,14 @@ class MediaRooms:
 
     @staticmethod
     def router(room: Room) -> Router | None:
-        return room.extras.get(ROUTER)
+        return room.router
 
     def _room_created(self, room: Room) -> None:
         if room.mode == "sfu":
-            room.extras[ROUTER] = Router(self.settings, room.room_id)
+            room.router = Router(self.settings, room.room_id)
 
     def _room_deleted(self, room: Room) -> None:
-        router = room.extras.pop(ROUTER, None)
+        router, room.router = room.router, None
         if router is not None:
             task = asyncio.ensure_future(router.close())
             self._closing.add(task)

@@ -33,8 +33,6 @@ from sfu.validation import InvalidInput
 
 log = logging.getLogger("sfu.room_recording")
 
-TOKEN = "recording_token"  # key in Room.extras: the room's download token
-AUTO_DONE = "recording_auto_started"  # key in Room.extras: auto_start fires once per room
 LAYOUTS = ("grid", "speaker")
 POLL_SECONDS = 0.25  # speaker, ended tracks and auto_start are checked this often
 SPEAKER_DBOV = -40  # louder than this counts as speaking, whatever the voice flag says
@@ -116,7 +114,7 @@ class RoomRecordings:
     # -- room lifecycle --------------------------------------------------------------------
     def _room_created(self, room: Room) -> None:
         if room.mode == "sfu":
-            room.extras[TOKEN] = secrets.token_urlsafe(24)
+            room.recording_token = secrets.token_urlsafe(24)
 
     def _room_deleted(self, room: Room) -> None:
         active = self.active.get(room.room_id)
@@ -131,8 +129,8 @@ class RoomRecordings:
 
     def _join_extras(self, room: Room, participant: Participant) -> dict[str, Any]:
         extras: dict[str, Any] = {"recording": self.state(room.room_id)}
-        if TOKEN in room.extras:
-            extras["recordingToken"] = room.extras[TOKEN]
+        if room.recording_token is not None:
+            extras["recordingToken"] = room.recording_token
         return extras
 
     async def _joined(self, room: Room, participant: Participant) -> None:
@@ -153,7 +151,7 @@ class RoomRecordings:
         room = self.rooms.get(room_id)
         if room is None:
             raise RecordingError("no such room", code="unknown_room")
-        router = room.extras.get("router")
+        router = room.router
         if room.mode != "sfu" or not isinstance(router, Router):
             raise RecordingError("only SFU rooms can be recorded", code="not_sfu_room")
         if self._closed:
@@ -201,7 +199,7 @@ class RoomRecordings:
             raise RecordingError("the room is gone", code="unknown_room")
         assert recorder.id is not None
         self.store.active.add(recorder.id)
-        token = room.extras.get(TOKEN)
+        token = room.recording_token
         if isinstance(token, str):
             self._grant(recorder.id, token)
         for p in room.participants.values():
@@ -376,17 +374,17 @@ class RoomRecordings:
         if not self.settings.recording.auto_start:
             return
         for room in list(self.rooms.rooms.values()):
-            router = room.extras.get("router")
+            router = room.router
             if (
                 room.room_id in self.active
-                or room.extras.get(AUTO_DONE)
+                or room.recording_auto_started
                 or not isinstance(router, Router)
                 or not room.participants
                 or not router.producers
             ):
                 continue
             # Once per room: someone who stops the auto-started recording means it.
-            room.extras[AUTO_DONE] = True
+            room.recording_auto_started = True
             try:
                 await self.start(room.room_id, started_by=None)
             except RecordingError as exc:
@@ -519,7 +517,7 @@ class RoomRecordings:
             return True
         raw, found = _raw(given), False
         for room in list(self.rooms.rooms.values()):
-            token = room.extras.get(TOKEN)
+            token = room.recording_token
             if isinstance(token, str) and hmac.compare_digest(_raw(token), raw):
                 found = True
         return found

@@ -14,10 +14,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sfu.ratelimit import KeyedBuckets
 from sfu.settings import Settings
+
+if TYPE_CHECKING:  # the media layer is not imported by the room layer, only named
+    from sfu.media import Router
 
 log = logging.getLogger("sfu.rooms")
 
@@ -82,8 +85,11 @@ class Room:
     participants: dict[str, Participant] = field(default_factory=dict)
     # Rooms made by POST /api/rooms wait this long (monotonic) for a first joiner.
     expires_at: float | None = None
-    # Extensions attached by higher layers (the SFU router, a recording).
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Set by the layers above: the SFU room's media router (sfu/media_rooms.py), the token
+    # that reads its recordings and whether auto_start has fired (sfu/room_recording.py).
+    router: Router | None = None
+    recording_token: str | None = None
+    recording_auto_started: bool = False
 
     def others(self, user_id: str) -> list[Participant]:
         return [p for p in self.participants.values() if p.user_id != user_id]

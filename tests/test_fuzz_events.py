@@ -211,7 +211,7 @@ class World:
             changed = True
         media = self.media.get(ATTACKER)
         if media is not None:
-            router = server.rooms.rooms[ROOM].extras["router"]
+            router = server.rooms.rooms[ROOM].router
             held = router.participants.get(ATTACKER)
             if held is None or held.publish is None:
                 await media.publish()
@@ -777,7 +777,7 @@ async def check_accepted(w: World, event: str) -> None:
         end = {"target": "subscribe", "candidate": {"candidate": "", "sdpMid": "0"}}
         assert (await a.call(event, end))["ok"]
     elif event == "sfu-unpublish":
-        router = w.running.server.rooms.rooms[ROOM].extras["router"]
+        router = w.running.server.rooms.rooms[ROOM].router
         assert any(k.startswith(f"{ATTACKER}/") for k in router.producers)
         assert (await a.call(event, {}))["ok"]
         assert not any(k.startswith(f"{ATTACKER}/") for k in router.producers)

@@ -613,7 +613,7 @@ async def test_concurrent_publish_offers_never_fail_internally(
         if not ack["ok"]:
             assert_refusal(ack)
     assert any(a["ok"] for a in acks)
-    router = server.server.rooms.rooms["r"].extras["router"]
+    router = server.server.rooms.rooms["r"].router
     assert list(router.participants) == ["alice"]
     assert_clean(pool, caplog)
 
@@ -636,7 +636,7 @@ async def test_leaving_while_the_join_is_in_flight_leaves_no_media_ghost(
         await eve.close()
     await asyncio.sleep(0.5)
     room = server.server.rooms.rooms["r"]
-    router = room.extras["router"]
+    router = room.router
     assert sorted(room.participants) == ["bob"]
     assert sorted(router.participants) == ["bob"], f"router ghosts: {sorted(router.participants)}"
     assert_clean(pool, caplog)

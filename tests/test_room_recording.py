@@ -427,7 +427,7 @@ async def publish_everyone(
         peers[user] = await SfuPeer(SocketRouter(client, room, user.title()), user).join()
         ack = await peers[user].publish(published)
         assert ack["ok"], ack
-    router = server.server.rooms.get(room).extras["router"]
+    router = server.server.rooms.get(room).router
     count = sum(len(published) for published in tracks.values())
     await until(
         lambda: (

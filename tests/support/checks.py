@@ -100,7 +100,7 @@ def plain(value: Any) -> Any:
         return {
             f.name: plain(getattr(value, f.name))
             for f in dataclasses.fields(value)
-            if f.name != "extras"  # live objects of other layers (router): compared apart
+            if f.name != "router"  # a live object of the media layer: compared apart
         }
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
@@ -118,7 +118,7 @@ def server_snapshot(running: Any) -> dict[str, Any]:
     registry = server.rooms
     rooms: dict[str, Any] = {}
     for room_id, room in registry.rooms.items():
-        router = room.extras.get("router")
+        router = room.router
         media: dict[str, Any] | None = None
         if router is not None:
             media = {

@@ -15,7 +15,9 @@ moved back over earlier packets with its timestamp (H.264's SPS and PPS before t
 Loss: a hole is given up when the router's loss tracker declares its number lost for good
 (:meth:`FrameAssembler.lost`, fed from ``LossTracker.expire``), or when more than
 ``max_packets`` packets are held. The frame with the hole is dropped, and frames wait for the
-next keyframe (``broken``): a decoder cannot decode past a hole.
+next keyframe (``broken``): a decoder cannot decode past a hole. A jump of more than
+``seqmap.MAX_GAP`` numbers either way is a publisher that started its numbering over: held
+packets go, and frames wait for a keyframe of the new numbering.
 
 Audio: every packet is a frame, late ones too (the recorder has a latency buffer); only
 duplicates are dropped.
@@ -25,7 +27,8 @@ concatenated); H.264 per RFC 6184 into Annex B (a 4-byte start code before every
 single NAL units, STAP-A split, FU-A joined under the reconstructed NAL header); Opus and
 other audio: the payload is the frame.
 
-Pure: no aiortc, no clock, no I/O; dict lookups per packet, no sorting.
+Pure: no aiortc, no clock, no I/O. Per packet a few dict lookups, never a sort or a scan of
+what is held (that happens once per loss given up or keyframe found).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ _SPAN = 0x4000
 _Packet = tuple[int, bool, bytes]
 
 
-def _whole(payloads: list[bytes]) -> bytes | None:
+def _whole(payloads: list[bytes]) -> bytes | None:  # audio: a packet is a frame
     return b"".join(payloads)
 
 

@@ -4,7 +4,8 @@ One publisher (synthetic 640x480 VP8 at 30 fps) and K subscribers, in this proce
 server in a child process, so its CPU time is measured alone. Modes: ``sfu`` is the router
 of sfu/media; ``naive`` is aiortc's MediaRelay (one decode, one encode per subscriber);
 ``direct`` is the publisher connected straight to one subscriber, no server (the latency
-baseline). Must run inside the private network namespace:
+baseline); ``sfu-rec`` is ``sfu`` while the room records (a frame sink on the router, as
+the recorder is). Must run inside the private network namespace:
 
     scripts/netns-run .venv/bin/python benchmarks/forwarding.py --subscribers 1 4 8 --seconds 10
 
@@ -210,7 +211,17 @@ def _camera_entry(mid: str | None, publisher: str) -> dict:
 
 async def serve(mode: str, port: int) -> None:
     settings = load_settings()
-    router: Any = Router(settings, "bench") if mode == "sfu" else NaiveRouter()
+    router: Any = Router(settings, "bench") if mode in ("sfu", "sfu-rec") else NaiveRouter()
+    if mode == "sfu-rec":
+        # What a recording adds to forwarding: the router's frame observer (the recorder's
+        # own decoding and encoding run in its worker thread and are measured apart, in
+        # benchmarks/recording.py).
+        frames = [0]
+
+        def sink(user_id: str, source: str, kind: str, frame: EncodedFrame) -> None:
+            frames[0] += 1
+
+        router.add_sink(sink)
     done = asyncio.Event()
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -1,7 +1,8 @@
 """Records SFU rooms: binds a :class:`~sfu.recording.Recorder` to a room's router and people.
 
-The recorder is one more subscriber of the room's router (``Router.add_sink``); this module
-feeds it the frames, joins, leaves, ended tracks and the active speaker, starts and stops it
+The recorder is one more observer of the room's router (``Router.add_sink``: frames made
+from the same packets as the consumers', and the tracks that end); this module tells it the
+joins, leaves and the active speaker, starts and stops it
 (Socket.IO, REST, ``recording.auto_start``), tells the room its state, and decides who may
 download a recording (the admin token, or the per-room token its participants got).
 """
@@ -34,7 +35,7 @@ from sfu.validation import InvalidInput
 log = logging.getLogger("sfu.room_recording")
 
 LAYOUTS = ("grid", "speaker")
-POLL_SECONDS = 0.25  # speaker, ended tracks and auto_start are checked this often
+POLL_SECONDS = 0.25  # the speaker and auto_start are checked this often
 SPEAKER_DBOV = -40  # louder than this counts as speaking, whatever the voice flag says
 SPEAKER_HOLD_SECONDS = 1.0
 MAX_GRANTS = 10_000  # recording id -> room token entries kept for downloads
@@ -56,7 +57,6 @@ class Active:
     layout: str
     remove_sink: Callable[[], None]
     router: Router
-    tracks: set[tuple[str, str, str]] = field(default_factory=set)
     speaker: str | None = None
     candidate: str | None = None  # louder than the speaker since candidate_since
     candidate_since: float = 0.0
@@ -215,9 +215,8 @@ class RoomRecordings:
             started_at=int(time.time() * 1000),
             layout=chosen,
             # The router's EncodedFrame as is: no av.Packet and no copy per frame on the loop.
-            remove_sink=router.add_sink(recorder.on_packet),
+            remove_sink=router.add_sink(recorder.on_packet, on_ended=recorder.track_ended),
             router=router,
-            tracks=_tracks(router),
         )
         holder.append(active)
         self.active[room_id] = active
@@ -337,7 +336,7 @@ class RoomRecordings:
         while self._stopping:
             await asyncio.gather(*list(self._stopping), return_exceptions=True)
 
-    # -- the poller: speaker, ended tracks, auto_start --------------------------------------
+    # -- the poller: speaker, auto_start --------------------------------------------------
     def _ensure_poller(self) -> None:
         if self._poller is None or self._poller.done():
             self._poller = asyncio.ensure_future(self._poll_forever())
@@ -366,10 +365,6 @@ class RoomRecordings:
         for active in list(self.active.values()):
             if active.finished:
                 continue
-            current = _tracks(active.router)
-            for user_id, source, kind in active.tracks - current:
-                active.recorder.track_ended(user_id, source, kind)
-            active.tracks = current
             self._update_speaker(active)
         if not self.settings.recording.auto_start:
             return
@@ -521,10 +516,6 @@ class RoomRecordings:
             if isinstance(token, str) and hmac.compare_digest(_raw(token), raw):
                 found = True
         return found
-
-
-def _tracks(router: Router) -> set[tuple[str, str, str]]:
-    return {(p.user_id, p.source, p.kind) for p in router.producers.values()}
 
 
 def _raw(token: str) -> bytes:

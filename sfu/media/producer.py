@@ -23,7 +23,17 @@ from .rtp.arrival import Arrival
 class Observer(Protocol):
     """Gets a producer's packets in the router's fan-out, like a consumer (the recorder)."""
 
-    def on_packet(self, producer: Producer, packet: RtpPacket, starts_keyframe: bool) -> None: ...
+    def on_packet(self, producer: Producer, packet: RtpPacket, starts_keyframe: bool) -> None:
+        """One packet, as the consumers get it."""
+
+    def lost(self, producer: Producer, seqs: list[int]) -> None:
+        """Numbers lost for good (the router's loss tracker gave them up)."""
+
+    def wants_keyframe(self, producer: Producer) -> bool:
+        """Whether the observer waits for this producer's next keyframe."""
+
+    def ended(self, producer: Producer) -> None:
+        """The producer is gone."""
 
 
 @dataclass(eq=False)
@@ -42,7 +52,6 @@ class Producer:
     observers: list[Observer] = field(default_factory=list)
     frames: int = 0
     keyframes: int = 0
-    broken: bool = False  # frames were lost: observers get nothing until the next keyframe
     keyframe_requests: int = 0
     last_request: float = float("-inf")
     request_pending: bool = False

@@ -24,7 +24,7 @@ from ..settings import Settings
 from . import ice
 from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, encodes_attempted, sender_running
 from .consumer import Consumer
-from .frames import EncodedFrame
+from .observer import Ended, FrameObserver, Sink
 from .producer import Producer
 from .session import (
     MediaError,
@@ -45,7 +45,6 @@ _UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.M)
 _TICK = 0.1
 _IDLE_TICK = 1.0
 _RTCP_INTERVAL = 1.0  # aiortc's mean
-Sink = Callable[[str, str, str, EncodedFrame], None]
 
 
 @dataclass(eq=False)
@@ -72,7 +71,7 @@ class Router:
         self.room_id = room_id
         self.participants: dict[str, Participant] = {}
         self.producers: dict[str, Producer] = {}
-        self._sinks: list[Sink] = []
+        self._observers: list[FrameObserver] = []
         self._tasks: set[asyncio.Future[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._tick_due = 0.0  # when packets should next wake the ticker (monotonic)
@@ -185,20 +184,27 @@ class Router:
 
     # --- extras: recording, active speaker --------------------------------------------
 
-    def add_sink(self, sink: Sink) -> Callable[[], None]:
-        """Adds an in-process consumer of every producer's encoded frames.
+    def add_sink(self, sink: Sink, on_ended: Ended | None = None) -> Callable[[], None]:
+        """Adds an observer of every producer's encoded frames (the recorder).
 
         ``sink(user_id, source, kind, frame)`` is called on the event loop for each
-        :class:`~sfu.media.EncodedFrame` (video starts at a keyframe after a
-        loss); it must not block. Returns a function that removes the sink.
+        :class:`~sfu.media.EncodedFrame`, reassembled from the same packets the consumers
+        get (video starts at a keyframe, and again after a loss); it must not block.
+        ``on_ended(user_id, source, kind)`` hears of each track that ends. Returns a
+        function that removes the sink.
         """
-        self._sinks.append(sink)
+        observer = FrameObserver(sink, self.request_keyframe, on_ended)
+        self._observers.append(observer)
         for producer in self.producers.values():
+            producer.observers.append(observer)
             self.request_keyframe(producer)
 
         def remove() -> None:
-            if sink in self._sinks:
-                self._sinks.remove(sink)
+            if observer in self._observers:
+                self._observers.remove(observer)
+            for producer in self.producers.values():
+                if observer in producer.observers:
+                    producer.observers.remove(observer)
 
         return remove
 
@@ -247,10 +253,8 @@ class Router:
             user_id = participant.user_id
             participant.publish = PublishSession(
                 self.settings,
-                on_frame=lambda mid, frame: self._on_frame(user_id, mid, frame),
                 on_loss=lambda mid: self._on_loss(user_id, mid),
                 remb_cap=lambda mid: self._remb_cap(user_id, mid),
-                frames_wanted=lambda: bool(self._sinks),
             )
         publish = participant.publish
         assert publish is not None
@@ -350,6 +354,7 @@ class Router:
                     source,
                     tap,
                     on_arrival=self._packet_arrived,
+                    observers=list(self._observers),
                 )
                 self.producers[producer_id] = producer
                 tap.route(producer.receive)  # from now on its packets come straight here
@@ -360,6 +365,9 @@ class Router:
     def _remove_producer(self, producer: Producer) -> None:
         self.producers.pop(producer.id, None)
         producer.tap.route(None)
+        for observer in producer.observers:
+            observer.ended(producer)
+        producer.observers.clear()
         for subscriber_id in producer.consumers:
             subscriber = self.participants.get(subscriber_id)
             if subscriber is not None and subscriber.subscribe is not None:
@@ -410,25 +418,10 @@ class Router:
             self._tick_due = float("inf")  # until the ticker has run
             self._tick_now.set()
 
-    def _on_frame(self, user_id: str, mid: str, frame: EncodedFrame) -> None:
-        """A reassembled frame (only while there are sinks): to every sink."""
-        producer = self.producers.get(f"{user_id}/{mid}")
-        if producer is None:
-            return
-        if frame.keyframe and frame.kind == "video":
-            producer.broken = False
-        elif producer.broken:
-            return
-        for sink in self._sinks:
-            try:
-                sink(user_id, producer.source, producer.kind, frame)
-            except Exception:
-                logger.exception("media sink failed")
-
     def _on_loss(self, user_id: str, mid: str) -> None:
+        """aiortc itself saw frames lost (its jitter buffer, when it is used): a keyframe."""
         producer = self.producers.get(f"{user_id}/{mid}")
-        if producer is not None and producer.kind == "video":
-            producer.broken = True
+        if producer is not None:
             self.request_keyframe(producer)
 
     def request_keyframe(self, producer: Producer) -> None:
@@ -530,8 +523,10 @@ class Router:
                 # Lost upstream for good: subscribers who had them skip to the next keyframe.
                 for consumer in producer.consumers.values():
                     consumer.track.skip_loss(lost)
-            waiting = producer.broken or any(
-                o.track.waiting_keyframe for o in producer.consumers.values()
+                for observer in producer.observers:
+                    observer.lost(producer, lost)
+            waiting = any(o.track.waiting_keyframe for o in producer.consumers.values()) or any(
+                o.wants_keyframe(producer) for o in producer.observers
             )
             if (producer.request_pending or waiting) and now - producer.last_request >= interval:
                 self.request_keyframe(producer)

@@ -373,6 +373,11 @@ class ReceiverTap:
             self._pending_since = None
             self._on_picture_loss()
 
+    def codec(self, payload_type: int) -> RTCRtpCodecParameters | None:
+        """The negotiated codec of a payload type (None if it is not one of them)."""
+        codecs: dict[int, RTCRtpCodecParameters] = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+        return codecs.get(payload_type)
+
     def route(self, on_packet: Callable[[RtpPacket, bool], None] | None) -> None:
         """Where this receiver's packets go from now on (None: nowhere)."""
         self._on_packet = on_packet or unrouted

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from sfu.ratelimit import KeyedBuckets
+from sfu.refusal import Refusal
 from sfu.settings import Settings
 
 if TYPE_CHECKING:  # the media layer is not imported by the room layer, only named
@@ -26,15 +27,6 @@ log = logging.getLogger("sfu.rooms")
 
 Mode = Literal["p2p", "sfu"]
 MODES: tuple[Mode, ...] = ("p2p", "sfu")
-
-
-class RoomError(Exception):
-    """A refused room operation; ``code`` is the protocol's error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -85,8 +77,8 @@ class Room:
     participants: dict[str, Participant] = field(default_factory=dict)
     # Rooms made by POST /api/rooms wait this long (monotonic) for a first joiner.
     expires_at: float | None = None
-    # Set by the layers above: the SFU room's media router (sfu/media_rooms.py), the token
-    # that reads its recordings and whether auto_start has fired (sfu/room_recording.py).
+    # Set by the layers above: the SFU room's media router (sfu/server/media_events.py), the token
+    # that reads its recordings and whether auto_start has fired (sfu/server/recording_events.py).
     router: Router | None = None
     recording_token: str | None = None
     recording_auto_started: bool = False
@@ -134,17 +126,17 @@ class RoomRegistry:
         create ``rooms.create_per_minute`` rooms a minute (bursts of 5), however it asks.
         """
         if mode not in MODES:
-            raise RoomError("invalid_payload", "mode must be 'p2p' or 'sfu'")
+            raise Refusal("invalid_payload", "mode must be 'p2p' or 'sfu'")
         if by is not None:  # first: an attempt on an existing id costs a token too (no oracle)
             self._created_by.rate = self.settings.rooms.create_per_minute / 60
             if not self._created_by.allow(by):
-                raise RoomError(
+                raise Refusal(
                     "rate_limited", "too many rooms created from your address; wait a minute"
                 )
         if room_id is not None and room_id in self.rooms:
-            raise RoomError("room_exists", f"room {room_id!r} already exists")
+            raise Refusal("room_exists", f"room {room_id!r} already exists")
         if len(self.rooms) >= self.settings.rooms.max_rooms:
-            raise RoomError("too_many_rooms", "the server has no room for another room")
+            raise Refusal("too_many_rooms", "the server has no room for another room")
         while room_id is None or room_id in self.rooms:
             room_id = new_room_id()
         room = Room(
@@ -217,14 +209,14 @@ class RoomRegistry:
         gives the creator's right back to a creator whose old socket is already gone.
         """
         if sid in self._by_sid:
-            raise RoomError("already_joined", "this connection is already in a room")
+            raise Refusal("already_joined", "this connection is already in a room")
         room = self.rooms.get(room_id)
         created = False
         if room is not None:
             if user_id in room.participants:
-                raise RoomError("user_id_taken", f"user id {user_id!r} is in use in this room")
+                raise Refusal("user_id_taken", f"user id {user_id!r} is in use in this room")
             if len(room.participants) >= self.settings.rooms.max_participants:
-                raise RoomError("room_full", "the room is full")
+                raise Refusal("room_full", "the room is full")
         else:
             room = self.create(room_id, mode or self.settings.rooms.default_mode, by=by)
             created = True

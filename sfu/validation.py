@@ -1,7 +1,8 @@
 """Shapes and limits of what clients send: one place that says what is acceptable.
 
 The payload models check types strictly; :class:`Limits` checks the lengths and characters
-that come from settings. Any failure raises :class:`InvalidInput` with a message for the client.
+that come from settings. Any failure raises :class:`~sfu.refusal.Refusal` (mostly
+``invalid_payload``) with a message for the client.
 """
 
 from __future__ import annotations
@@ -13,18 +14,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
+from sfu.refusal import Refusal
 from sfu.settings import LimitsSettings
 
 _ID = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: "$" would let a final newline through
-
-
-class InvalidInput(ValueError):
-    """Client input that breaks the protocol; ``code`` is the error code to answer with."""
-
-    def __init__(self, message: str, code: str = "invalid_payload") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Payload(BaseModel):
@@ -71,13 +64,13 @@ M = TypeVar("M", bound="Payload")
 def parse(model: type[M], data: Any) -> M:
     """Validate ``data`` against ``model``; one readable line on failure."""
     if not isinstance(data, dict):
-        raise InvalidInput("payload must be a JSON object")
+        raise Refusal("invalid_payload", "payload must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise InvalidInput(f"{where}: {first['msg']}") from None
+        raise Refusal("invalid_payload", f"{where}: {first['msg']}") from None
 
 
 def payload_size(data: Any) -> int:
@@ -96,14 +89,13 @@ class Limits:
 
     def check_size(self, data: Any) -> None:
         if payload_size(data) > self.s.max_payload_bytes:
-            raise InvalidInput(
-                f"payload is over {self.s.max_payload_bytes} bytes", code="payload_too_large"
-            )
+            raise Refusal("payload_too_large", f"payload is over {self.s.max_payload_bytes} bytes")
 
     def ident(self, value: str, what: str) -> str:
         if not 1 <= len(value) <= self.s.id_max_length or not _ID.fullmatch(value):
-            raise InvalidInput(
-                f"{what} must be 1-{self.s.id_max_length} characters of A-Z a-z 0-9 _ -"
+            raise Refusal(
+                "invalid_payload",
+                f"{what} must be 1-{self.s.id_max_length} characters of A-Z a-z 0-9 _ -",
             )
         return value
 
@@ -113,9 +105,9 @@ class Limits:
             ch for ch in value if unicodedata.category(ch) not in ("Cc", "Cf") or ch == "\u200d"
         ).strip()
         if not cleaned:
-            raise InvalidInput(f"{what} must not be empty")
+            raise Refusal("invalid_payload", f"{what} must not be empty")
         if len(cleaned) > max_length:
-            raise InvalidInput(f"{what} is longer than {max_length} characters")
+            raise Refusal("invalid_payload", f"{what} is longer than {max_length} characters")
         return cleaned
 
     def name(self, value: str) -> str:
@@ -128,9 +120,11 @@ class Limits:
         ]
         text = "\n".join(lines).strip()
         if not text:
-            raise InvalidInput("message must not be empty")
+            raise Refusal("invalid_payload", "message must not be empty")
         if len(text) > self.s.chat_max_length:
-            raise InvalidInput(f"message is longer than {self.s.chat_max_length} characters")
+            raise Refusal(
+                "invalid_payload", f"message is longer than {self.s.chat_max_length} characters"
+            )
         return text
 
     def emoji(self, value: str) -> str:

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from sfu import validation
 from sfu.loadtest import peer_configuration
 from sfu.media.router import SOURCES
-from sfu.room_recording import LAYOUTS
+from sfu.server.recording_events import LAYOUTS
 from tests.conftest import RunningServer
 from tests.support.checks import assert_refusal, server_snapshot, tracebacks
 from tests.support.raw_socketio import AckTimeout, Raw, RawPool, RawSocketIO, dumps

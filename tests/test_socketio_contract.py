@@ -1,4 +1,4 @@
-"""What sfu/socketio_server.py relies on in python-socketio's private API, pinned.
+"""What sfu/server/socketio_server.py relies on in python-socketio's private API, pinned.
 
 The gate replaces ``AsyncServer._handle_eio_message``: if python-socketio changes how it
 dispatches packets (a new packet type, another helper), these fail first and say where.
@@ -14,8 +14,8 @@ from socketio import packet
 
 from sfu.metrics import Metrics
 from sfu.rooms import RoomRegistry
+from sfu.server.signaling import Signaling
 from sfu.settings import Settings
-from sfu.signaling import Signaling
 from sfu.wire import StrictJson
 
 # The names upstream's dispatcher uses: ours reproduces it on top of the same helpers.
@@ -48,7 +48,7 @@ UPSTREAM_DISPATCH_NAMES = {
 
 
 def test_python_socketio_is_the_tested_release() -> None:
-    assert version("python-socketio").startswith("5."), "re-check sfu/socketio_server.py"
+    assert version("python-socketio").startswith("5."), "re-check sfu/server/socketio_server.py"
 
 
 def test_upstream_dispatch_is_the_one_reproduced() -> None:

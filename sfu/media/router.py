@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..refusal import Refusal
 from ..settings import Settings
 from . import ice
 from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, encodes_attempted, sender_running
@@ -27,7 +28,6 @@ from .consumer import Consumer
 from .observer import Ended, FrameObserver, Sink
 from .producer import Producer
 from .session import (
-    MediaError,
     OfferedTrack,
     PublishSession,
     Send,
@@ -114,7 +114,7 @@ class Router:
             return _error("unknown_event", f"unknown event {event!r}")
         try:
             return await handler(self, participant, payload)
-        except MediaError as exc:
+        except Refusal as exc:
             return _error(exc.code, exc.message)
         except Exception:
             logger.exception("room %s: %s from %s failed", self.room_id, event, user_id)
@@ -242,7 +242,7 @@ class Router:
         if not isinstance(sources, dict) or any(
             not isinstance(k, str) or v not in SOURCES for k, v in sources.items()
         ):
-            raise MediaError("invalid_payload", f"sources must map track ids to {SOURCES}")
+            raise Refusal("invalid_payload", f"sources must map track ids to {SOURCES}")
         parsed = parse_offer(description)  # before anything is closed: a bad offer changes nothing
         ufrag = _ice_ufrag(description.sdp)
         if participant.publish is not None and ufrag != participant.publish.remote_ufrag:
@@ -260,7 +260,7 @@ class Router:
         assert publish is not None
         try:
             sdp, tracks = await publish.offer(description, parsed)
-        except MediaError:
+        except Refusal:
             if created and participant.publish is publish:  # a refused offer leaves nothing
                 participant.publish = None
                 await publish.close()
@@ -302,7 +302,7 @@ class Router:
         description = parse_description(payload.get("description"), "answer")
         session = participant.subscribe
         if session is None or payload.get("session", session.number) != session.number:
-            raise MediaError("no_pending_offer", "there is no subscribe offer to answer")
+            raise Refusal("no_pending_offer", "there is no subscribe offer to answer")
         session.answer(description)
         return {"ok": True}
 
@@ -310,12 +310,10 @@ class Router:
         target = payload.get("target")
         candidate = payload.get("candidate")
         if target not in ("publish", "subscribe") or not isinstance(candidate, dict):
-            raise MediaError(
-                "invalid_payload", "expected {target: 'publish'|'subscribe', candidate}"
-            )
+            raise Refusal("invalid_payload", "expected {target: 'publish'|'subscribe', candidate}")
         session = participant.publish if target == "publish" else participant.subscribe
         if session is None:
-            raise MediaError("not_ready", f"there is no {target} connection")
+            raise Refusal("not_ready", f"there is no {target} connection")
         await session.add_candidate(candidate)
         return {"ok": True}
 

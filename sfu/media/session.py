@@ -18,6 +18,7 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
+from ..refusal import Refusal
 from ..settings import Settings
 from . import ice
 from .aiortc.receiver import ReceiverTap, unrouted
@@ -40,35 +41,26 @@ def video_mime(settings: Settings) -> str:
     return "video/" + settings.sfu.video_codec
 
 
-class MediaError(Exception):
-    """A client request the SFU refuses; ``code`` goes into the acknowledgement."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def parse_description(value: Any, expected_type: str) -> RTCSessionDescription:
-    """An ``{type, sdp}`` payload as a description of the expected type, or MediaError."""
+    """An ``{type, sdp}`` payload as a description of the expected type, or a Refusal."""
     if (
         not isinstance(value, dict)
         or value.get("type") != expected_type
         or not isinstance(value.get("sdp"), str)
         or not value["sdp"].startswith("v=")
     ):
-        raise MediaError("invalid_payload", f"description must be {{type: {expected_type!r}, sdp}}")
+        raise Refusal("invalid_payload", f"description must be {{type: {expected_type!r}, sdp}}")
     return RTCSessionDescription(sdp=value["sdp"], type=expected_type)
 
 
 def parse_offer(description: RTCSessionDescription) -> SessionDescription:
-    """A publisher's offer, parsed; MediaError ``invalid_sdp`` when it cannot be used."""
+    """A publisher's offer, parsed; a Refusal ``invalid_sdp`` when it cannot be used."""
     try:
         parsed = SessionDescription.parse(description.sdp)
     except Exception as exc:
-        raise MediaError("invalid_sdp", f"cannot parse the offer: {str(exc)[:120]}") from None
+        raise Refusal("invalid_sdp", f"cannot parse the offer: {str(exc)[:120]}") from None
     if not any(m.kind in ("audio", "video") for m in parsed.media):
-        raise MediaError("invalid_sdp", "the offer has no audio or video")
+        raise Refusal("invalid_sdp", "the offer has no audio or video")
     return parsed
 
 
@@ -186,7 +178,7 @@ class PublishSession:
             try:
                 await self.pc.setRemoteDescription(description)
             except Exception as exc:
-                raise MediaError("invalid_sdp", f"offer refused: {exc}") from None
+                raise Refusal("invalid_sdp", f"offer refused: {exc}") from None
             for transceiver in self.pc.getTransceivers():
                 mime = AUDIO_MIME if transceiver.kind == "audio" else video_mime(self.settings)
                 # Publishers and subscribers must agree on one codec per kind.
@@ -273,7 +265,7 @@ class SubscribeSession:
 
     def answer(self, description: RTCSessionDescription) -> None:
         if self._answer is None or self._answer.done():
-            raise MediaError("no_pending_offer", "there is no subscribe offer to answer")
+            raise Refusal("no_pending_offer", "there is no subscribe offer to answer")
         self._answer.set_result(description)
 
     async def _run(self) -> None:
@@ -362,13 +354,13 @@ async def add_candidate(pc: RTCPeerConnection, value: dict[str, Any]) -> None:
     """Adds a trickled browser candidate (``RTCIceCandidateInit``); end-of-candidates is a no-op."""
     text = value.get("candidate")
     if not isinstance(text, str):
-        raise MediaError("invalid_payload", "candidate must be {candidate, sdpMid, sdpMLineIndex}")
+        raise Refusal("invalid_payload", "candidate must be {candidate, sdpMid, sdpMLineIndex}")
     if not text:
         return
     try:
         candidate = candidate_from_sdp(text.removeprefix("a=").removeprefix("candidate:"))
     except Exception:
-        raise MediaError("invalid_payload", "unparsable candidate") from None
+        raise Refusal("invalid_payload", "unparsable candidate") from None
     mid = value.get("sdpMid")
     index = value.get("sdpMLineIndex")
     candidate.sdpMid = mid if isinstance(mid, str) else None
@@ -376,5 +368,5 @@ async def add_candidate(pc: RTCPeerConnection, value: dict[str, Any]) -> None:
     if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
         candidate.sdpMLineIndex = 0  # everything is bundled on the first m-line
     if pc.remoteDescription is None:
-        raise MediaError("not_ready", "send the candidate after the description")
+        raise Refusal("not_ready", "send the candidate after the description")
     await pc.addIceCandidate(candidate)

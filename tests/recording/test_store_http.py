@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from sfu.recording.http import Grant, add_routes
 from sfu.recording.store import RecordingStore, new_id, valid_id, write_sidecar
+from sfu.server.recording_routes import Grant, add_routes
 
 
 def make(directory: Path, room: str, start: datetime, size: int, state: str = "stopped") -> str:

@@ -12,12 +12,12 @@ import logging
 from typing import Any
 
 from sfu.media import Router
+from sfu.refusal import Refusal
 from sfu.rooms import Participant, Room, RoomRegistry
+from sfu.server.signaling import Signaling
 from sfu.settings import Settings
-from sfu.signaling import Signaling
-from sfu.validation import InvalidInput
 
-log = logging.getLogger("sfu.media_rooms")
+log = logging.getLogger("sfu.server.media_events")
 
 
 class MediaRooms:
@@ -70,11 +70,11 @@ class MediaRooms:
         async def handle(sid: str, data: Any) -> dict[str, Any]:
             where = self.rooms.locate(sid)
             if where is None:
-                raise InvalidInput("join a room first", code="not_in_room")
+                raise Refusal("not_in_room", "join a room first")
             room, participant = where
             router = self.router(room)
             if router is None:
-                raise InvalidInput("this room is not in SFU mode", code="not_sfu_room")
+                raise Refusal("not_sfu_room", "this room is not in SFU mode")
             return await router.handle(participant.user_id, event, data)
 
         return handle

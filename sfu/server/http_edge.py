@@ -7,6 +7,7 @@ the recording routes and the Socket.IO handshake alike.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 import re
@@ -15,10 +16,26 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from sfu.http_errors import ApiError, error
+from sfu.refusal import Refusal
+from sfu.server.http_errors import ApiError, error
 from sfu.settings import Settings
 
 log = logging.getLogger("sfu.http")
+
+
+def is_admin(request: web.BaseRequest, settings: Settings) -> bool:
+    """True when the request carries the admin token (compared in constant time)."""
+    token = settings.auth.admin_token
+    header = request.headers.get("Authorization", "")
+    if token is None or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[7:].encode(), token.get_secret_value().encode())
+
+
+def require_admin(request: web.BaseRequest, settings: Settings) -> None:
+    """Refuses (401 ``unauthorized``) a request without the admin token."""
+    if not is_admin(request, settings):
+        raise error("unauthorized", "admin token required")
 
 
 def _in(address: str, networks: list[str]) -> bool:
@@ -246,6 +263,8 @@ def edge_middleware(settings: Settings) -> Middleware:
             return await handler(request)
         except ApiError:
             raise
+        except Refusal as exc:  # a layer's refusal: the REST shape, its code's status
+            raise error(exc.code, exc.message) from None
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

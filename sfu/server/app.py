@@ -10,18 +10,18 @@ from pathlib import Path
 from aiohttp import web
 
 from sfu import __version__
-from sfu.api import Api
-from sfu.http_edge import edge_middleware, host_warning
-from sfu.media_rooms import MediaRooms
 from sfu.metrics import Metrics
-from sfu.room_recording import RoomRecordings
 from sfu.rooms import RoomRegistry
+from sfu.server.http_edge import edge_middleware, host_warning
+from sfu.server.media_events import MediaRooms
+from sfu.server.recording_events import RoomRecordings
+from sfu.server.rest import Api
+from sfu.server.signaling import Signaling
 from sfu.settings import Settings
-from sfu.signaling import Signaling
 
 log = logging.getLogger("sfu.server")
 
-PACKAGE_DIR = Path(__file__).parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # sfu/
 WEB_DIR = PACKAGE_DIR / "web"  # `npm run build` in client/ writes here
 PLACEHOLDER = PACKAGE_DIR / "placeholder.html"
 # Paths that belong to the server, never to the single-page app's fallback.

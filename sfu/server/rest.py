@@ -1,13 +1,12 @@
 """REST routes: health, stats, metrics, rooms and the admin API.
 
 Thin like the signaling layer: validate, call the room registry, shape the reply. Errors are
-raised with :func:`sfu.http_errors.error`: ``{"error": CODE, "message": ...}`` with a fitting
+raised with :func:`sfu.server.http_errors.error`: ``{"error": CODE, "message": ...}`` with a fitting
 HTTP status.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -17,16 +16,17 @@ from typing import Any
 from aiohttp import web
 
 from sfu import __version__
-from sfu.http_edge import client_address
-from sfu.http_errors import error
-from sfu.media_rooms import MediaRooms
 from sfu.ratelimit import KeyedBuckets
-from sfu.rooms import Room, RoomError, RoomRegistry
+from sfu.refusal import Refusal
+from sfu.rooms import Room, RoomRegistry
+from sfu.server.http_edge import client_address, is_admin, require_admin
+from sfu.server.http_errors import error
+from sfu.server.media_events import MediaRooms
+from sfu.server.signaling import Signaling, ice_servers
 from sfu.settings import Settings, SettingsError, apply_changes, flatten
-from sfu.signaling import Signaling, ice_servers
-from sfu.validation import CreateRoomIn, InvalidInput, parse
+from sfu.validation import CreateRoomIn, parse
 
-log = logging.getLogger("sfu.api")
+log = logging.getLogger("sfu.server.rest")
 
 LOOKUP_BURST = 10  # GET /api/rooms/{id} at once per address before the per-minute rate
 
@@ -68,16 +68,10 @@ class Api:
 
     # -- auth ------------------------------------------------------------------------------
     def is_admin(self, request: web.Request) -> bool:
-        """True when the request carries the admin token (compared in constant time)."""
-        token = self.settings.auth.admin_token
-        header = request.headers.get("Authorization", "")
-        if token is None or not header.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(header[7:].encode(), token.get_secret_value().encode())
+        return is_admin(request, self.settings)
 
     def _require_admin(self, request: web.Request) -> None:
-        if not self.is_admin(request):
-            raise error("unauthorized", "admin token required")
+        require_admin(request, self.settings)
 
     # -- public ----------------------------------------------------------------------------
     def uptime(self) -> float:
@@ -126,7 +120,7 @@ class Api:
             room = self.rooms.create(
                 room_id, msg.mode, expires=True, by=client_address(request, self.settings)
             )
-        except (InvalidInput, RoomError) as exc:
+        except Refusal as exc:
             raise error(exc.code, exc.message) from exc
         return web.json_response({"roomId": room.room_id, "mode": room.mode}, status=201)
 

@@ -23,16 +23,17 @@ from typing import Any
 
 from aiohttp import web
 
-from sfu.http_errors import error
 from sfu.media import Router
 from sfu.recording import Recorder, RecordingStore
-from sfu.recording import http as recording_http
+from sfu.refusal import Refusal
 from sfu.rooms import Participant, Room, RoomRegistry
+from sfu.server import http_edge
+from sfu.server import recording_routes as recording_http
+from sfu.server.http_errors import error
+from sfu.server.signaling import Signaling
 from sfu.settings import Settings
-from sfu.signaling import Signaling
-from sfu.validation import InvalidInput
 
-log = logging.getLogger("sfu.room_recording")
+log = logging.getLogger("sfu.server.recording_events")
 
 LAYOUTS = ("grid", "speaker")
 POLL_SECONDS = 0.25  # the speaker and auto_start are checked this often
@@ -40,10 +41,6 @@ SPEAKER_DBOV = -40  # louder than this counts as speaking, whatever the voice fl
 SPEAKER_HOLD_SECONDS = 1.0
 MAX_GRANTS = 10_000  # recording id -> room token entries kept for downloads
 ADMIN_GRANT = recording_http.Grant(admin=True, reads=lambda meta: True)
-
-
-class RecordingError(InvalidInput):
-    """A refused start or stop; ``code`` is the protocol's error code."""
 
 
 @dataclass
@@ -78,10 +75,10 @@ def parse_layout(data: Any) -> str | None:
     if data is None:
         return None
     if not isinstance(data, dict):
-        raise RecordingError("payload must be an object like {layout?}")
+        raise Refusal("invalid_payload", "payload must be an object like {layout?}")
     layout = data.get("layout")
     if layout is not None and layout not in LAYOUTS:
-        raise RecordingError(f"layout must be one of {', '.join(LAYOUTS)}")
+        raise Refusal("invalid_payload", f"layout must be one of {', '.join(LAYOUTS)}")
     return layout
 
 
@@ -147,19 +144,19 @@ class RoomRecordings:
     async def start(
         self, room_id: str, started_by: str | None = None, layout: str | None = None
     ) -> Active:
-        """Start recording a room; raises :class:`RecordingError` with the protocol's code."""
+        """Start recording a room; raises :class:`~sfu.refusal.Refusal` with the protocol's code."""
         room = self.rooms.get(room_id)
         if room is None:
-            raise RecordingError("no such room", code="unknown_room")
+            raise Refusal("unknown_room", "no such room")
         router = room.router
         if room.mode != "sfu" or not isinstance(router, Router):
-            raise RecordingError("only SFU rooms can be recorded", code="not_sfu_room")
+            raise Refusal("not_sfu_room", "only SFU rooms can be recorded")
         if self._closed:
-            raise RecordingError("the server is shutting down", code="recording_failed")
+            raise Refusal("recording_failed", "the server is shutting down")
         if room_id in self.active or room_id in self._starting:
-            raise RecordingError("this room is already being recorded", code="already_recording")
+            raise Refusal("already_recording", "this room is already being recorded")
         if layout is not None and layout not in LAYOUTS:
-            raise RecordingError(f"layout must be one of {', '.join(LAYOUTS)}")
+            raise Refusal("invalid_payload", f"layout must be one of {', '.join(LAYOUTS)}")
         base = self.settings.recording
         chosen = layout or base.layout
         settings = base.model_copy(update={"layout": chosen})
@@ -186,9 +183,7 @@ class RoomRecordings:
             await asyncio.to_thread(recorder.start, list(present.items()))
         except Exception as exc:
             log.warning("cannot start recording of %s: %s", room_id, exc)
-            raise RecordingError(
-                f"cannot start the recording: {exc}", code="recording_failed"
-            ) from exc
+            raise Refusal("recording_failed", f"cannot start the recording: {exc}") from exc
         finally:
             self._starting.discard(room_id)
         if self.rooms.get(room_id) is not room or self._closed:
@@ -196,7 +191,7 @@ class RoomRecordings:
             await recorder.stop_async("room closed")
             if recorder.id is not None:
                 await asyncio.to_thread(self.store.delete, recorder.id)
-            raise RecordingError("the room is gone", code="unknown_room")
+            raise Refusal("unknown_room", "the room is gone")
         assert recorder.id is not None
         self.store.active.add(recorder.id)
         token = room.recording_token
@@ -232,7 +227,7 @@ class RoomRecordings:
         """Stop a room's recording and wait until its file is complete; returns its metadata."""
         active = self.active.get(room_id)
         if active is None:
-            raise RecordingError("this room is not being recorded", code="not_recording")
+            raise Refusal("not_recording", "this room is not being recorded")
         active.recorder.request_stop(reason)
         await self._finish(active)
         return active.recorder.metadata()
@@ -382,7 +377,7 @@ class RoomRecordings:
             room.recording_auto_started = True
             try:
                 await self.start(room.room_id, started_by=None)
-            except RecordingError as exc:
+            except Refusal as exc:
                 log.warning("auto_start of %s refused: %s", room.room_id, exc.message)
 
     def _update_speaker(self, active: Active) -> None:
@@ -416,12 +411,12 @@ class RoomRecordings:
     def _who(self, sid: str) -> tuple[Room, Participant]:
         where = self.rooms.locate(sid)
         if where is None:
-            raise RecordingError("join a room first", code="not_in_room")
+            raise Refusal("not_in_room", "join a room first")
         room, participant = where
         if room.mode != "sfu":
-            raise RecordingError("only SFU rooms can be recorded", code="not_sfu_room")
+            raise Refusal("not_sfu_room", "only SFU rooms can be recorded")
         if self.settings.recording.who_can_record == "creator" and not participant.is_creator:
-            raise RecordingError("only the room's creator may record", code="forbidden")
+            raise Refusal("forbidden", "only the room's creator may record")
         return room, participant
 
     async def _on_start_event(self, sid: str, data: Any) -> dict[str, Any]:
@@ -432,7 +427,7 @@ class RoomRecordings:
 
     async def _on_stop_event(self, sid: str, data: Any) -> dict[str, Any]:
         if data is not None and not isinstance(data, dict):
-            raise RecordingError("payload must be an object")
+            raise Refusal("invalid_payload", "payload must be an object")
         room, participant = self._who(sid)
         meta = await self.stop(room.room_id, reason=f"stopped by {participant.user_id}")
         return {"recordingId": meta["id"]}
@@ -442,8 +437,7 @@ class RoomRecordings:
         """Start/stop per room, prune, and the recordings routes with their access policy."""
 
         def require_admin(request: web.Request) -> None:
-            if not is_admin(request):
-                raise error("unauthorized", "admin token required")
+            http_edge.require_admin(request, self.settings)
 
         async def body(request: web.Request) -> Any:
             if not request.can_read_body:
@@ -451,14 +445,14 @@ class RoomRecordings:
             try:
                 return await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise RecordingError("body must be JSON") from exc
+                raise Refusal("invalid_payload", "body must be JSON") from exc
 
         async def start(request: web.Request) -> web.Response:
             require_admin(request)
             try:
                 layout = parse_layout(await body(request))
                 active = await self.start(request.match_info["room_id"], None, layout)
-            except RecordingError as exc:
+            except Refusal as exc:
                 raise error(exc.code, exc.message) from exc
             return web.json_response({"roomId": active.room_id, **active.state()}, status=201)
 
@@ -469,7 +463,7 @@ class RoomRecordings:
                 raise error("unknown_room", "no such room")
             try:
                 meta = await self.stop(room_id, reason="stopped by the administrator")
-            except RecordingError as exc:
+            except Refusal as exc:
                 raise error(exc.code, exc.message) from exc
             return web.json_response({"roomId": room_id, "recordingId": meta["id"], **meta})
 
@@ -526,4 +520,4 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(_raw(token)).digest()
 
 
-__all__ = ["RoomRecordings", "RecordingError", "parse_layout"]
+__all__ = ["RoomRecordings", "parse_layout"]

@@ -33,11 +33,11 @@ import engineio.payload
 import socketio
 from socketio import packet
 
-from sfu.validation import InvalidInput
+from sfu.refusal import Refusal
 from sfu.wire import StrictJson, WireError
 
 # (sid, event name or whatever the client put there, payload, problem) -> acknowledgement.
-Dispatch = Callable[[str, Any, Any, InvalidInput | None], Awaitable[dict[str, Any]]]
+Dispatch = Callable[[str, Any, Any, Refusal | None], Awaitable[dict[str, Any]]]
 # (eio_sid, kind, detail): a message refused before it could name a socket or an event.
 Refused = Callable[[str, str, str], None]
 
@@ -199,13 +199,11 @@ class SocketServer(socketio.AsyncServer):
         elif kind == packet.DISCONNECT:
             await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
         elif kind in (packet.EVENT, packet.BINARY_EVENT):
-            problem = InvalidInput(pkt.problem) if pkt.problem else None
+            problem = Refusal("invalid_payload", pkt.problem) if pkt.problem else None
             if kind == packet.BINARY_EVENT:
-                problem = InvalidInput("binary attachments are not accepted")
+                problem = Refusal("invalid_payload", "binary attachments are not accepted")
             elif len(data) > self._max_payload and len(data.encode()) > self._max_payload:
-                problem = InvalidInput(
-                    f"payload is over {self._max_payload} bytes", code="payload_too_large"
-                )
+                problem = Refusal("payload_too_large", f"payload is over {self._max_payload} bytes")
             await self._event(eio_sid, pkt, problem)
         else:  # ACK, BINARY_ACK, CONNECT_ERROR: the server never asks a client for an answer
             names = packet.packet_names
@@ -215,7 +213,7 @@ class SocketServer(socketio.AsyncServer):
                 names[kind] if 0 <= kind < len(names) else str(kind)[:8],
             )
 
-    async def _event(self, eio_sid: str, pkt: Any, problem: InvalidInput | None) -> None:
+    async def _event(self, eio_sid: str, pkt: Any, problem: Refusal | None) -> None:
         namespace = pkt.namespace or "/"
         sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
         if sid is None or not self.manager.is_connected(sid, namespace):
@@ -223,11 +221,11 @@ class SocketServer(socketio.AsyncServer):
             return
         data = pkt.data
         if problem is None and (not isinstance(data, list) or not data):
-            problem = InvalidInput("an event is a list: [name, payload?]")
+            problem = Refusal("invalid_payload", "an event is a list: [name, payload?]")
         name = data[0] if isinstance(data, list) and data else None
         payload = data[1] if isinstance(data, list) and len(data) > 1 else None
         if problem is None and isinstance(data, list) and len(data) > 2:
-            problem = InvalidInput("an event carries one payload")
+            problem = Refusal("invalid_payload", "an event carries one payload")
         task = asyncio.ensure_future(self._answer(eio_sid, sid, pkt, name, payload, problem))
         self._tasks.add(task)  # handlers run concurrently, as python-socketio's async_handlers
         task.add_done_callback(self._tasks.discard)
@@ -239,7 +237,7 @@ class SocketServer(socketio.AsyncServer):
         pkt: Any,
         name: Any,
         payload: Any,
-        problem: InvalidInput | None,
+        problem: Refusal | None,
     ) -> None:
         ack = await self._dispatch(sid, name, payload, problem)
         if pkt.id is not None:

@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from sfu.http_errors import error
 from sfu.recording.store import RecordingStore, valid_id
+from sfu.server.http_errors import error
 
 
 @dataclass(frozen=True)

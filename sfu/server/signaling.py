@@ -16,16 +16,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sfu.http_edge import client_address, origin_allowed, request_scheme
 from sfu.metrics import Metrics
 from sfu.ratelimit import TokenBucket
-from sfu.rooms import MediaState, Participant, Room, RoomError, RoomRegistry
+from sfu.refusal import Refusal
+from sfu.rooms import MediaState, Participant, Room, RoomRegistry
+from sfu.server.http_edge import client_address, origin_allowed, request_scheme
+from sfu.server.socketio_server import SocketServer
 from sfu.settings import Settings
-from sfu.socketio_server import SocketServer
 from sfu.validation import (
     ChatMessageIn,
     EmojiReactionIn,
-    InvalidInput,
     JoinRoomIn,
     Limits,
     MediaIn,
@@ -33,7 +33,7 @@ from sfu.validation import (
     parse,
 )
 
-log = logging.getLogger("sfu.signaling")
+log = logging.getLogger("sfu.server.signaling")
 
 Handler = Callable[[str, Any], Awaitable[dict[str, Any] | None]]
 # Rate-limit buckets: every client event belongs to one; unknown events take from "other".
@@ -140,7 +140,7 @@ class Signaling:
         self._events[name] = (bucket, handler)
 
     async def _dispatch(
-        self, sid: str, event: Any, data: Any, problem: InvalidInput | None
+        self, sid: str, event: Any, data: Any, problem: Refusal | None
     ) -> dict[str, Any]:
         """Answers one client event: every event, known or not, well-formed or not, comes here."""
         spec = self._events.get(event) if isinstance(event, str) else None
@@ -148,15 +148,15 @@ class Signaling:
         connection = self.connections.get(sid)
         try:
             if connection is None:  # disconnected while the packet was in flight
-                raise InvalidInput("not connected", code="not_connected")
+                raise Refusal("not_connected", "not connected")
             if not self._bucket(connection, spec[0] if spec else "other").allow():
-                raise InvalidInput(f"too many {name} events; slow down", code="rate_limited")
+                raise Refusal("rate_limited", f"too many {name} events; slow down")
             if problem is not None:
                 raise problem
             if spec is None:
-                raise InvalidInput(_unknown_reason(event), code="unknown_event")
+                raise Refusal("unknown_event", _unknown_reason(event))
             result = await spec[1](sid, data)
-        except (InvalidInput, RoomError) as exc:
+        except Refusal as exc:
             return self._refuse(sid, connection, name, exc.code, exc.message)
         except Exception:
             self.metrics.events.labels(name, "internal_error").inc()
@@ -217,7 +217,7 @@ class Signaling:
     def _need(self, sid: str) -> tuple[Room, Participant]:
         where = self.rooms.locate(sid)
         if where is None:
-            raise InvalidInput("join a room first", code="not_in_room")
+            raise Refusal("not_in_room", "join a room first")
         return where
 
     # -- connection ------------------------------------------------------------------------
@@ -284,7 +284,7 @@ class Signaling:
             # set up after the leave's hooks ran (a media session) goes too.
             for hook in self.on_leave:
                 await hook(room, participant)
-            raise InvalidInput("left the room while joining", code="not_in_room")
+            raise Refusal("not_in_room", "left the room while joining")
         answer = {
             "roomId": room.room_id,
             "userId": user_id,
@@ -320,16 +320,16 @@ class Signaling:
 
     async def _leave_room(self, sid: str, data: Any) -> None:
         if not await self._depart(sid, why="left"):
-            raise InvalidInput("not in a room", code="not_in_room")
+            raise Refusal("not_in_room", "not in a room")
 
     async def _signal_send(self, sid: str, data: Any) -> None:
         room, sender = self._need(sid)
         msg = parse(SignalSendIn, data)
         if msg.userId != sender.user_id:
-            raise InvalidInput("userId is not yours", code="spoofed_user_id")
+            raise Refusal("spoofed_user_id", "userId is not yours")
         target = room.participants.get(msg.targetUserId)
         if target is None or target.user_id == sender.user_id:
-            raise InvalidInput("no such participant in your room", code="unknown_target")
+            raise Refusal("unknown_target", "no such participant in your room")
         await self.sio.emit(
             "signal-receive", {"userId": sender.user_id, "signal": msg.signal}, to=target.sid
         )
@@ -365,7 +365,7 @@ class Signaling:
         room, sender = self._need(sid)
         changes = {k: v for k, v in parse(MediaIn, data).model_dump().items() if v is not None}
         if not changes:
-            raise InvalidInput("give at least one of audio, video, screen")
+            raise Refusal("invalid_payload", "give at least one of audio, video, screen")
         for key, value in changes.items():
             setattr(sender.media, key, value)
         media = sender.media.as_dict()

@@ -43,6 +43,7 @@ from sfu.server.recording_events import LAYOUTS
 from tests.conftest import RunningServer
 from tests.support.checks import assert_refusal, server_snapshot, tracebacks
 from tests.support.raw_socketio import AckTimeout, Raw, RawPool, RawSocketIO, dumps
+from tests.test_room_recording import recording_settings
 
 pytestmark = pytest.mark.webrtc  # the SFU rooms' aiortc connections (netns-run)
 
@@ -228,15 +229,7 @@ async def world(request: pytest.FixtureRequest, make_server: Any, tmp_path: Path
     running = await make_server(
         limits=FUZZ_LIMITS,
         rooms={"create_per_minute": HIGH},
-        recording={
-            "directory": str(tmp_path / "recordings"),
-            "width": 320,
-            "height": 240,
-            "fps": 15,
-            "preset": "ultrafast",
-            "encoder_threads": 1,
-            "min_free_mb": 0,
-        },
+        recording=recording_settings(tmp_path / "recordings"),
         # No connection closes itself while the examples run.
         sfu={"disconnected_timeout_seconds": 300, "negotiation_timeout_seconds": 300},
     )

@@ -456,7 +456,7 @@ async def test_recording_holds_every_publishers_colour_and_tone(
         recording_id = started["recordingId"]
         # The router's audio levels name an active speaker (the speaker layout's main tile).
         active = server.server.recordings.active["media"]
-        await until(lambda: active.speaker in TONES, what="an active speaker")
+        await until(lambda: active.stage.speaker in TONES, what="an active speaker")
         await asyncio.sleep(3)
         await peers["carol"].close()
         assert (await made[2].call("leave-room", {}))["ok"]

@@ -28,6 +28,7 @@ import av
 import numpy as np
 
 from sfu.media.rtp.codecs import guess_video_codec, is_keyframe
+from sfu.media.speaker import ActiveSpeaker
 from sfu.recording import store as store_mod
 from sfu.recording.compositor import Compositor, Tile, parse_colour
 from sfu.recording.mixer import RATE, Mixer
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 FADE_SAMPLES = RATE // 100  # 10 ms ramps where a voice starts or the recording ends
 CAMERA_STALE_SECONDS = 3.0  # no picture for this long: show the placeholder
 SCREEN_STALE_SECONDS = 10.0  # static screens are sent at a low rate
-SPEAKER_THRESHOLD = 0.01  # RMS (about -40 dBFS): quieter is not speaking
-SPEAKER_HOLD_SECONDS = 1.0  # a new loudest voice must last this long to take the stage
 DISK_CHECK_SECONDS = 2.0
 KEYFRAME_RETRY_SECONDS = 1.0
 
@@ -179,7 +178,7 @@ class Recorder:
         self._sender_clocks: dict[str, TrackClock] = {}
         self._speaker: str | None = None
         self._speaker_manual: str | None = None
-        self._candidate: tuple[str | None, float] = (None, 0.0)
+        self._stage = ActiveSpeaker()  # the one speaker rule (sfu/media/speaker.py)
         self._writer: Writer | None = None
         self._raw_files: list[dict[str, Any]] = []
 
@@ -651,22 +650,13 @@ class Recorder:
         if self._speaker_manual in present:
             self._speaker = self._speaker_manual
             return
+        if self._speaker is not None and self._speaker not in present:
+            self._stage.forget(self._speaker)
         levels: dict[str, float] = {}
         for track in self._tracks.values():
             if track.kind == "audio" and track.user_id in present and t - track.level_at < 0.5:
                 levels[track.user_id] = max(levels.get(track.user_id, 0.0), track.level)
-        loudest = max(levels, key=lambda u: levels[u], default=None)
-        if loudest is None or levels[loudest] < SPEAKER_THRESHOLD:
-            return
-        if self._speaker not in present:
-            self._speaker = loudest
-        if loudest == self._speaker:
-            self._candidate = (None, t)
-        elif self._candidate[0] != loudest:
-            self._candidate = (loudest, t)
-        elif t - self._candidate[1] >= SPEAKER_HOLD_SECONDS:
-            self._speaker = loudest
-            self._candidate = (None, t)
+        self._speaker = self._stage.update(levels, t)
 
     # ----------------------------------------------------------------- raw mode
 

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from sfu.media import Router
+from sfu.media.speaker import SPEAKING_LEVEL, ActiveSpeaker
 from sfu.recording import Recorder, RecordingStore
 from sfu.refusal import Refusal
 from sfu.rooms import Participant, Room, RoomRegistry
@@ -37,8 +38,6 @@ log = logging.getLogger("sfu.server.recording_events")
 
 LAYOUTS = ("grid", "speaker")
 POLL_SECONDS = 0.25  # the speaker and auto_start are checked this often
-SPEAKER_DBOV = -40  # louder than this counts as speaking, whatever the voice flag says
-SPEAKER_HOLD_SECONDS = 1.0
 MAX_GRANTS = 10_000  # recording id -> room token entries kept for downloads
 ADMIN_GRANT = recording_http.Grant(admin=True, reads=lambda meta: True)
 
@@ -54,9 +53,7 @@ class Active:
     layout: str
     remove_sink: Callable[[], None]
     router: Router
-    speaker: str | None = None
-    candidate: str | None = None  # louder than the speaker since candidate_since
-    candidate_since: float = 0.0
+    stage: ActiveSpeaker = field(default_factory=ActiveSpeaker)  # the room's speaker
     finished: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -381,31 +378,17 @@ class RoomRecordings:
                 log.warning("auto_start of %s refused: %s", room.room_id, exc.message)
 
     def _update_speaker(self, active: Active) -> None:
-        """The loudest speaking publisher (RFC 6464 levels from the router) takes the stage.
-
-        Speaking: the sender's voice flag, or a level above SPEAKER_DBOV (not every sender
-        sets the flag). A new voice must stay the loudest for SPEAKER_HOLD_SECONDS, so two
-        voices of one level do not make the layout flicker; silence keeps the last speaker.
-        """
-        levels = active.router.audio_levels()
-        speaking = {
-            user: v["level"]
-            for user, v in levels.items()
-            if v.get("voice") or v.get("dBov", -127) >= SPEAKER_DBOV
+        """The room's speaker (RFC 6464 levels from the router, the one rule of
+        sfu/media/speaker.py) takes the recording's stage. Speaking: a level of -40 dBov or
+        more, or the sender's voice flag (not every sender sets it)."""
+        levels = {
+            user: max(v["level"], SPEAKING_LEVEL) if v.get("voice") else v["level"]
+            for user, v in active.router.audio_levels().items()
         }
-        loudest = max(speaking, key=lambda u: speaking[u], default=None)
-        now = time.monotonic()
-        if loudest is None or loudest == active.speaker:
-            active.candidate = None
-            return
-        if active.speaker is not None and active.speaker in speaking:
-            if active.candidate != loudest:
-                active.candidate, active.candidate_since = loudest, now
-                return
-            if now - active.candidate_since < SPEAKER_HOLD_SECONDS:
-                return
-        active.speaker, active.candidate = loudest, None
-        active.recorder.set_active_speaker(loudest)
+        before = active.stage.speaker
+        speaker = active.stage.update(levels, time.monotonic())
+        if speaker != before:
+            active.recorder.set_active_speaker(speaker)
 
     # -- Socket.IO -------------------------------------------------------------------------
     def _who(self, sid: str) -> tuple[Room, Participant]:

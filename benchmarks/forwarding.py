@@ -40,6 +40,7 @@ from sfu.loadtest import FPS, NumberedVideoTrack, Received, SfuPeer  # noqa: E40
 from sfu.media.aiortc.receiver import ReceiverTap  # noqa: E402
 from sfu.media.frames import EncodedFrame  # noqa: E402
 from sfu.media.router import Router  # noqa: E402
+from sfu.media.rtp.assembler import FrameAssembler  # noqa: E402
 from sfu.settings import load_settings  # noqa: E402
 
 Send = Callable[[str, dict], Awaitable[None]]
@@ -72,6 +73,10 @@ class CountingPeer(SfuPeer):
         received = self._received_for(track)
         loop = asyncio.get_running_loop()
 
+        receiver = next(r for r in self.subscribe_pc.getReceivers() if r.track is track)
+        tap: ReceiverTap
+        assembler: list[FrameAssembler] = []  # made at the first packet (its codec)
+
         def on_frame(frame: EncodedFrame) -> None:
             received.frames += 1
             if received.first_at is None:
@@ -80,9 +85,20 @@ class CountingPeer(SfuPeer):
                 received.numbers.append(frame.timestamp // (frame.clock_rate // FPS))
             self.changed.set()
 
+        def on_packet(packet: Any, starts_keyframe: bool) -> None:
+            # The same assembler as the server's recording observer (sfu/media/observer.py).
+            if not assembler:
+                codec = tap.codec(packet.payload_type)
+                assert codec is not None
+                assembler.append(FrameAssembler(codec.name, track.kind, codec.clockRate))
+            frames = assembler[0].push(
+                packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload
+            )
+            for frame in frames:
+                on_frame(frame)
+
         # Installed synchronously, before aiortc starts the receiver (as the server does).
-        receiver = next(r for r in self.subscribe_pc.getReceivers() if r.track is track)
-        ReceiverTap(receiver, track.kind, on_frame, lambda: None, 0.3)
+        tap = ReceiverTap(receiver, track.kind, 0.3, on_packet)
 
 
 class NaiveRouter:

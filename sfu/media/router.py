@@ -253,7 +253,6 @@ class Router:
             user_id = participant.user_id
             participant.publish = PublishSession(
                 self.settings,
-                on_loss=lambda mid: self._on_loss(user_id, mid),
                 remb_cap=lambda mid: self._remb_cap(user_id, mid),
             )
         publish = participant.publish
@@ -415,12 +414,6 @@ class Router:
         if time.monotonic() >= self._tick_due:
             self._tick_due = float("inf")  # until the ticker has run
             self._tick_now.set()
-
-    def _on_loss(self, user_id: str, mid: str) -> None:
-        """aiortc itself saw frames lost (its jitter buffer, when it is used): a keyframe."""
-        producer = self.producers.get(f"{user_id}/{mid}")
-        if producer is not None:
-            self.request_keyframe(producer)
 
     def request_keyframe(self, producer: Producer) -> None:
         """Asks a video publisher for a keyframe, at most once per keyframe_min_interval_ms.

@@ -25,7 +25,6 @@ from .aiortc.receiver import ReceiverTap, unrouted
 from .aiortc.sender import prepare_sender, restrict_codecs
 from .aiortc.transport import PeerActivity, receive_directly
 from .consumer import Consumer
-from .frames import EncodedFrame
 
 logger = logging.getLogger(__name__)
 
@@ -119,26 +118,16 @@ def carrying(kinds: set[str]) -> str | None:
     return "video" if "video" in kinds else "audio" if kinds else None
 
 
-def _no_frames(frame: EncodedFrame) -> None:
-    """Nothing takes frames from aiortc's jitter buffer (see sfu/media/observer.py)."""
-
-
-def _never() -> bool:
-    return False
-
-
 class PublishSession:
     """A participant's uplink: the peer connection the browser offers and the server answers.
 
     Each incoming track gets a :class:`ReceiverTap`, which the router routes to the track's
-    producer once the offer is answered (:meth:`ReceiverTap.route`); frames lost inside
-    aiortc go to ``on_loss(mid)``.
+    producer once the offer is answered (:meth:`ReceiverTap.route`).
     """
 
     def __init__(
         self,
         settings: Settings,
-        on_loss: Callable[[str], None],
         remb_cap: Callable[[str], int],
     ) -> None:
         self.settings = settings
@@ -147,7 +136,6 @@ class PublishSession:
         self.remote_ufrag: str | None = None  # identifies the browser's RTCPeerConnection
         self.lock = asyncio.Lock()
         self.watchdog = Watchdog(settings.sfu.disconnected_timeout_seconds)
-        self._on_loss = on_loss
         self._remb_cap = remb_cap
         self.pc.on("track", self._track)
 
@@ -159,11 +147,8 @@ class PublishSession:
         tap = ReceiverTap(
             transceiver.receiver,
             track.kind,
-            on_frame=_no_frames,  # observers assemble frames from the packets themselves
-            on_picture_loss=lambda: self._on_loss(mid),
             jitter_timeout=self.settings.sfu.jitter_timeout_ms / 1000,
             on_packet=unrouted,  # until the router makes it a producer (ReceiverTap.route)
-            frames_wanted=_never,
         )
         if track.kind == "video":
             tap.cap_remb(lambda: self._remb_cap(mid))

@@ -49,7 +49,6 @@ from aiortc.rtp import (
 from pylibsrtp import Error as SrtpError
 from pylibsrtp import Policy, Session
 
-from sfu.media.aiortc import receiver as rx
 from sfu.media.aiortc import sender as tx
 from sfu.media.aiortc import srtp, transport
 from sfu.media.aiortc.receiver import ReceiverTap
@@ -58,6 +57,7 @@ from sfu.media.frames import EncodedFrame
 from sfu.media.ice import rtc_configuration
 from sfu.media.rtp import codecs
 from sfu.media.rtp.arrival import Arrival
+from sfu.media.rtp.assembler import FrameAssembler
 from sfu.settings import load_settings
 from tests.support.link import LinkEmulator
 
@@ -165,58 +165,63 @@ def rtp_packets(frames: list[bytes], first_seq: int = 100) -> list[RtpPacket]:
     return packets
 
 
-async def test_receiver_tap_gets_frames_and_skips_stalls() -> None:
+async def test_receiver_tap_packets_make_frames_and_losses_skip_to_a_keyframe() -> None:
+    """What the recorder gets: the tap's packets, assembled as the router's observer does
+    (sfu/media/observer.py), are the publisher's frames, bytes unchanged; a packet that
+    never comes is given up after the jitter timeout and frames resume at a keyframe."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     receiver = pc.addTransceiver("video", direction="recvonly").receiver
     try:
         assert isinstance(receiver._RTCRtpReceiver__decoder_queue, queue.Queue)
         assert receiver._RTCRtpReceiver__remote_bitrate_estimator is not None
         frames: list[EncodedFrame] = []
-        losses: list[int] = []
+        assembler = FrameAssembler("VP8", "video", 90000)
+
+        def on_packet(packet: RtpPacket, start: bool) -> None:
+            frames.extend(
+                assembler.push(
+                    packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload
+                )
+            )
+
         # aiortc sets the track in setRemoteDescription; this test has no remote peer.
         receiver._track = RemoteStreamTrack(kind="video")
-        tap = ReceiverTap(
-            receiver,
-            "video",
-            on_frame=frames.append,
-            on_picture_loss=lambda: losses.append(1),
-            jitter_timeout=0.2,
-        )
+        tap = ReceiverTap(receiver, "video", jitter_timeout=0.2, on_packet=on_packet)
         tap.cap_remb(lambda: 100_000)
         await receiver.receive(
             RTCRtpReceiveParameters(
                 codecs=[VP8], encodings=[RTCRtpDecodingParameters(ssrc=1234, payloadType=97)]
             )
         )
-        # A frame is released when the next one starts, encoded bytes unchanged.
+        assert tap.codec(97) is not None and tap.codec(97).name == "VP8"
         packets = rtp_packets([KEYFRAME, INTERFRAME, INTERFRAME, KEYFRAME, INTERFRAME])
         for packet in packets[:-2]:
             await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
-        assert [f.data for f in frames] == [KEYFRAME, INTERFRAME, INTERFRAME]
-        assert [f.keyframe for f in frames] == [True, False, False]
-        assert [f.timestamp for f in frames] == [0, 3000, 6000]
+        assert [f.data for f in frames[:3]] == [KEYFRAME, INTERFRAME, INTERFRAME]
+        assert [f.keyframe for f in frames[:3]] == [True, False, False]
+        assert [f.timestamp for f in frames[:3]] == [0, 3000, 6000]
         assert tap.ssrc == 1234
-        assert losses == []
 
-        # A packet that never comes: after jitter_timeout the buffer is skipped, not held.
-        later = rtp_packets([INTERFRAME] * 40, first_seq=packets[-1].sequence_number + 1)
-        del later[0]
-        for packet in later:
-            for p in (packet,):
-                p.timestamp += 20 * 3000
-            await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
-            await asyncio.sleep(0.01)
-        assert losses, "the stall was not detected"
-        assert tap.stalls >= 1
-        assert len(frames) > 3, "frames after the skip were not released"
+        # A packet that never comes: after jitter_timeout it is given up, the frame it
+        # belonged to is dropped, and frames resume at the next keyframe.
         released = len(frames)
-        rx.reset_jitter_buffer(receiver)
-        assert receiver._RTCRtpReceiver__jitter_buffer._origin is None
-
-        # aiortc's own PLI (e.g. on jitter buffer overflow) is reported as a loss.
-        await receiver._send_rtcp_pli(1234)
-        assert len(losses) >= 2
-        assert len(frames) == released
+        later = rtp_packets(
+            [INTERFRAME, INTERFRAME, KEYFRAME, INTERFRAME],
+            first_seq=packets[-3].sequence_number + 1 + 10,
+        )
+        for packet in later:
+            packet.timestamp += 20 * 3000
+        hole = later.pop(0)  # the first of the next frames never arrives
+        for packet in later:
+            await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
+        assert tap.expire_losses() == []
+        await asyncio.sleep(0.25)
+        lost = tap.expire_losses()
+        assert hole.sequence_number in lost and tap.stalls == 1
+        frames.extend(assembler.lost(lost))
+        resumed = frames[released:]
+        assert resumed and resumed[0].keyframe, [f.keyframe for f in resumed]
+        assert [f.data for f in resumed] == [KEYFRAME, INTERFRAME]
     finally:
         await pc.close()
     # Stopping the receiver ends aiortc's decoder thread (it waited on the tap's queue).
@@ -228,17 +233,12 @@ async def test_receiver_tap_forwards_packets_as_they_arrive() -> None:
     receiver = pc.addTransceiver("video", direction="recvonly").receiver
     try:
         got: list[tuple[int, bool]] = []
-        frames: list[EncodedFrame] = []
-        wanted = {"frames": False}
         receiver._track = RemoteStreamTrack(kind="video")
         tap = ReceiverTap(
             receiver,
             "video",
-            on_frame=frames.append,
-            on_picture_loss=lambda: None,
             jitter_timeout=0.1,
             on_packet=lambda packet, start: got.append((packet.sequence_number, start)),
-            frames_wanted=lambda: wanted["frames"],
         )
         await receiver.receive(
             RTCRtpReceiveParameters(
@@ -258,7 +258,6 @@ async def test_receiver_tap_forwards_packets_as_they_arrive() -> None:
         assert [seq for seq, _ in got] == [p.sequence_number for p in packets]
         starts = [p.sequence_number for p in packets if p.timestamp in (0, 9000)]
         assert [seq for seq, start in got if start] == [starts[0], starts[len(starts) // 2]]
-        assert frames == []  # nobody wanted frames: aiortc's jitter buffer stayed empty
         # The retransmission arrives unwrapped, with the original sequence number.
         rtx = wrap_rtx(lost, payload_type=98, sequence_number=1, ssrc=5678)
         await receiver._handle_rtp_packet(rtx, arrival_time_ms=0)
@@ -284,15 +283,6 @@ async def test_receiver_tap_forwards_packets_as_they_arrive() -> None:
             (late_key[1].sequence_number, False),
             (late_key[0].sequence_number, False),
         ]
-        # Frames are reassembled from the moment they are wanted.
-        wanted["frames"] = True
-        again = rtp_packets(
-            [KEYFRAME, INTERFRAME, INTERFRAME], first_seq=late_key[-1].sequence_number + 1
-        )
-        for packet in again:
-            packet.timestamp += 120000
-            await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
-        assert [f.data for f in frames] == [KEYFRAME, INTERFRAME]
     finally:
         await pc.close()
 
@@ -654,7 +644,16 @@ async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> N
     @answerer.on("track")
     def on_track(remote: Any) -> None:
         receiver = next(r for r in answerer.getReceivers() if r.track is remote)
-        ReceiverTap(receiver, "video", frames.append, lambda: None, 0.3)
+        assembler = FrameAssembler("VP8", "video", 90000)
+
+        def on_packet(packet: RtpPacket, start: bool) -> None:
+            frames.extend(
+                assembler.push(
+                    packet.sequence_number, packet.timestamp, bool(packet.marker), packet.payload
+                )
+            )
+
+        ReceiverTap(receiver, "video", 0.3, on_packet)
 
     try:
         track, sender = await _forwarding_offer(offerer, answerer)
@@ -686,9 +685,9 @@ async def test_forwarding_track_sends_straight_to_the_connected_pair(netns) -> N
                 track.forward(packet, i == 0 and frame is KEYFRAME, Arrival.now())
                 seq += 1
         async with asyncio.timeout(5):
-            while len(frames) < 3:  # noqa: ASYNC110 - released when the next one starts
+            while len(frames) < 4:  # noqa: ASYNC110 - complete at each marker packet
                 await asyncio.sleep(0.02)
-        assert [f.data for f in frames] == [KEYFRAME, INTERFRAME, INTERFRAME]
+        assert [f.data for f in frames] == [KEYFRAME, INTERFRAME, INTERFRAME, KEYFRAME]
         assert track.forwarded == 4 and track.depth == 0
         assert connection._nominated[1].protocol._sfu_direct
         assert dtls._RTCDtlsTransport__rx_packets - received_before >= seq - 7
@@ -735,13 +734,10 @@ async def _receiving(kind: str, codec: RTCRtpCodecParameters) -> tuple[Any, Any,
     tap = ReceiverTap(
         receiver,
         kind,
-        on_frame=lambda frame: None,
-        on_picture_loss=lambda: None,
         jitter_timeout=1.0,
         on_packet=lambda packet, start: seen["packets"].append(
             (packet.sequence_number, packet.timestamp, packet.marker, packet.payload, start)
         ),
-        frames_wanted=lambda: False,
     )
 
     async def nack(media_ssrc: int, lost: list[int]) -> None:
@@ -788,7 +784,7 @@ async def test_fast_receive_path_does_what_aiortc_does() -> None:
         for data, arrival_ms in wire:
             receiver = aiortc_side[1]
             await receiver.transport._handle_rtp_data(data, arrival_time_ms=arrival_ms)
-        receiver, tap = fast_side[1], fast_side[2]
+        receiver = fast_side[1]
         await receiver.transport._handle_rtp_data(wire[0][0], arrival_time_ms=wire[0][1])
         fast = receiver.transport._sfu_fast[1234]  # what receive_directly looks up
         assert all([fast(data, arrival_ms) for data, arrival_ms in wire[1:]])
@@ -819,8 +815,6 @@ async def test_fast_receive_path_does_what_aiortc_does() -> None:
             assert not fast(bad, 9000), element
         truncated = good[:12] + b"\xbe\xde\x00\x01" + b"\x1f\x00\x00\x00" + good[24:]
         assert not fast(truncated, 9000)
-        tap.frames_wanted = lambda: True
-        assert not fast(wire[-1][0], 9000)
         assert len(mine["packets"]) == before and streams[0].packets_received == len(packets)
     finally:
         await aiortc_side[0].close()
@@ -867,11 +861,8 @@ async def test_fast_receive_path_over_a_real_connection(netns) -> None:
         tap = ReceiverTap(
             receiver,
             "video",
-            on_frame=lambda frame: None,
-            on_picture_loss=lambda: None,
             jitter_timeout=0.3,
             on_packet=lambda packet, start: got.append((packet.sequence_number, start)),
-            frames_wanted=lambda: False,
         )
         fast = tap._fast
 

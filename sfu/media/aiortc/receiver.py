@@ -21,8 +21,7 @@ from aiortc.rtp import (
     pack_remb_fci,
 )
 
-from ..frames import EncodedFrame
-from ..rtp.codecs import is_keyframe, payload_starts_keyframe
+from ..rtp.codecs import payload_starts_keyframe
 from ..rtp.loss import LossTracker
 from .transport import drive
 
@@ -33,25 +32,19 @@ _UNPACK_EXT = struct.Struct("!HH").unpack_from
 
 
 class _TapQueue:
-    """Stands in for a receiver's decoder queue: frames go to a callback, not a decoder.
+    """Stands in for a receiver's decoder queue, so nothing is decoded.
 
-    aiortc puts ``(codec, JitterFrame)`` on the queue from ``_handle_rtp_packet`` (on the
-    event loop) and ``None`` when the receiver stops; its decoder thread calls ``get()``,
-    which here just waits for that ``None`` so the thread ends with the receiver.
+    aiortc's decoder thread calls ``get()``, which waits for the ``None`` aiortc puts when
+    the receiver stops, so the thread ends with the receiver. Frames never come: the jitter
+    buffer that would release them is the :class:`_JitterTap`, which keeps none.
     """
 
-    def __init__(self, on_frame: Callable[[RTCRtpCodecParameters, JitterFrame], None]) -> None:
-        self._on_frame = on_frame
+    def __init__(self) -> None:
         self._stopped = threading.Event()
 
-    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+    def put(self, item: Any) -> None:
         if item is None:
             self._stopped.set()
-            return
-        try:
-            self._on_frame(*item)
-        except Exception:  # a bug here must not kill the receiver's RTP handling
-            logger.exception("forwarding callback failed")
 
     def get(self) -> None:
         self._stopped.wait()
@@ -59,35 +52,22 @@ class _TapQueue:
 
 
 class _JitterTap:
-    """Stands in for a receiver's jitter buffer: packets go on at once, frames on demand.
+    """Stands in for a receiver's jitter buffer: every packet goes on at once, none is kept.
 
-    aiortc calls ``add`` with every media packet, after unwrapping retransmissions and
-    depayloading (``packet._data``). The packet goes to the :class:`ReceiverTap` (the
-    forwarding path); the real buffer reassembles frames only while ``frames_wanted()``,
-    and starts afresh when they are wanted again.
+    aiortc calls ``add`` with every media packet its own path takes, after unwrapping
+    retransmissions; the packet goes to the :class:`ReceiverTap` (forwarding, and frames
+    for observers, which assemble them themselves: sfu/media/rtp/assembler.py).
     """
 
     def __init__(self, tap: ReceiverTap, buffer: JitterBuffer) -> None:
         self.tap = tap
-        self.buffer = buffer
-        self.feeding = False
-
-    @property
-    def capacity(self) -> int:
-        return self.buffer.capacity
+        self.capacity = buffer.capacity
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        tap = self.tap
         try:
-            tap._packet(packet)
+            self.tap._packet(packet)
         except Exception:  # a bug here must not kill the receiver's RTP handling
             logger.exception("forwarding callback failed")
-        if tap.frames_wanted():
-            if not self.feeding:
-                _clear_jitter_buffer(self.buffer)
-                self.feeding = True
-            return self.buffer.add(packet)
-        self.feeding = False
         return False, None
 
 
@@ -101,36 +81,27 @@ class ReceiverTap:
     Install it in the peer connection's ``track`` event handler (synchronously), before
     aiortc starts the receiver. ``on_packet(packet, starts_keyframe)`` gets every media
     packet as it arrives (retransmissions unwrapped; ``starts_keyframe`` is True for the
-    first packet of a video keyframe and for every audio packet). ``on_frame`` gets every
-    reassembled :class:`EncodedFrame` while ``frames_wanted()``; ``on_picture_loss`` is
-    called when frames were lost for good (a jitter-buffer stall skipped, or aiortc's own
-    jitter buffer overflowed), so the caller should drop to the next keyframe and ask for
-    one. ``request_keyframe()`` sends a PLI now, unthrottled.
+    first packet of a video keyframe and for every audio packet); :meth:`route` changes
+    where they go. Nothing is reassembled or decoded here. :meth:`expire_losses` names the
+    packets missing for longer than ``jitter_timeout`` (lost for good);
+    :meth:`request_keyframe` sends a PLI now, unthrottled.
     """
 
     def __init__(
         self,
         receiver: RTCRtpReceiver,
         kind: str,
-        on_frame: Callable[[EncodedFrame], None],
-        on_picture_loss: Callable[[], None],
         jitter_timeout: float,
         on_packet: Callable[[RtpPacket, bool], None] | None = None,
-        frames_wanted: Callable[[], bool] | None = None,
     ) -> None:
         self.receiver = receiver
         self.kind = kind
         self.ssrc: int | None = None
         self.audio_level: tuple[bool, int] | None = None  # (voice activity, -dBov 0..127)
         self.audio_level_time = 0.0
-        self.stalls = 0
-        self.frames_wanted = frames_wanted or (lambda: True)
-        self._on_frame = on_frame
-        self._on_picture_loss = on_picture_loss
-        self._on_packet = on_packet
+        self.stalls = 0  # times packets were given up as lost (subscribers skipped ahead)
+        self._on_packet = on_packet or unrouted
         self._jitter_timeout = jitter_timeout
-        self._pending_since: float | None = None
-        self._released = False
         self._handle_rtp = receiver._handle_rtp_packet
         self._send_pli = receiver._send_rtcp_pli
         self._rtx_types: set[int] | None = None
@@ -140,8 +111,7 @@ class ReceiverTap:
         # The publisher's last sender report for this stream: (NTP seconds, RTP timestamp).
         self.sender_report: tuple[float, int] | None = None
         self._handle_rtcp = receiver._handle_rtcp_packet
-        receiver._RTCRtpReceiver__decoder_queue = _TapQueue(self._frame)  # type: ignore[attr-defined]
-        self._jitter: _JitterTap | None = None
+        receiver._RTCRtpReceiver__decoder_queue = _TapQueue()  # type: ignore[attr-defined]
         # The fast path (_fast), set up by _use_fast_path once aiortc has seen the stream.
         self._fast_ssrc: int | None = None
         self._fast_routes: dict[int, Callable[[bytes, int], bool]] = {}
@@ -150,19 +120,13 @@ class ReceiverTap:
         self._nack: Any = None
         self._ssrc_table: dict[int, Any] = {}
         self._media_types: set[int] = set()
-        if on_packet is not None:
-            buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
-            self._jitter = _JitterTap(self, buffer)
-            receiver._RTCRtpReceiver__jitter_buffer = self._jitter  # type: ignore[attr-defined]
+        buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+        receiver._RTCRtpReceiver__jitter_buffer = _JitterTap(self, buffer)  # type: ignore[attr-defined]
         receiver._handle_rtp_packet = self._rtp  # type: ignore[method-assign]
         receiver._handle_rtcp_packet = self._rtcp  # type: ignore[method-assign]
-        # aiortc sends a PLI itself when its jitter buffer overflows or a packet is far
-        # out of order: frames were dropped, so forwarding must wait for a keyframe too.
-        receiver._send_rtcp_pli = self._aiortc_pli  # type: ignore[method-assign]
 
     def _packet(self, packet: RtpPacket) -> None:
         """A media packet, as it arrived: note gaps, then pass it on."""
-        assert self._on_packet is not None
         newest = self.losses.add(packet.sequence_number)
         if self.kind == "audio":
             self._on_packet(packet, True)
@@ -199,7 +163,7 @@ class ReceiverTap:
         if ssrc is None or self._ssrc_table.get(ssrc) is not receiver:
             self._leave_fast_path()  # aiortc routes this SSRC elsewhere now
             return False
-        if not receiver._enabled or self.frames_wanted():
+        if not receiver._enabled:
             return False
         b0 = plain[0]
         b1 = plain[1]
@@ -265,9 +229,6 @@ class ReceiverTap:
         nack = self._nack
         if nack is not None and nack.add(packet):
             drive(receiver._send_rtcp_nack(ssrc, sorted(nack.missing)))
-        if self._jitter is not None:
-            self._jitter.feeding = False  # the next frames wanted start afresh
-        self._pending_since = None
         try:
             self._packet(packet)
         except Exception:  # a bug here must not kill the receiver's RTP handling
@@ -311,30 +272,10 @@ class ReceiverTap:
 
         The publisher did not retransmit them in time (NACK/RTX): they are lost for good.
         """
-        return self.losses.expire(self._jitter_timeout)
-
-    def _frame(self, codec: RTCRtpCodecParameters, frame: JitterFrame) -> None:
-        self._released = True
-        capture = None
-        if self.sender_report is not None:
-            ntp, rtp = self.sender_report
-            # aiortc counts frame timestamps from the stream's first one: back to RTP's.
-            mapper = self.receiver._RTCRtpReceiver__timestamp_mapper  # type: ignore[attr-defined]
-            raw = (frame.timestamp + (mapper._origin or 0)) % (1 << 32)
-            # Signed RTP distance to the report (either side of it, across a wrap).
-            ticks = (raw - rtp + (1 << 31)) % (1 << 32) - (1 << 31)
-            capture = ntp + ticks / codec.clockRate
-        self._on_frame(
-            EncodedFrame(
-                data=frame.data,
-                timestamp=frame.timestamp,
-                kind=self.kind,
-                codec=codec.name,
-                clock_rate=codec.clockRate,
-                keyframe=is_keyframe(codec.name, frame.data),
-                capture=capture,
-            )
-        )
+        lost = self.losses.expire(self._jitter_timeout)
+        if lost:
+            self.stalls += 1
+        return lost
 
     async def _rtcp(self, packet: Any) -> None:
         if isinstance(packet, RtcpSrPacket) and (self.ssrc is None or packet.ssrc == self.ssrc):
@@ -352,26 +293,9 @@ class ReceiverTap:
             if level is not None:
                 self.audio_level = level
                 self.audio_level_time = time.monotonic()
-        self._released = False
         await self._handle_rtp(packet, arrival_time_ms)
         if self.ssrc != self._fast_ssrc and self.ssrc is not None:
             self._use_fast_path(self.ssrc)
-        # Frames are reassembled for this packet (the jitter tap asked frames_wanted()).
-        feeding = self._jitter is None or self._jitter.feeding
-        if self.kind != "video" or not feeding:
-            self._pending_since = None
-            return
-        now = time.monotonic()
-        if self._released or self._pending_since is None:
-            # The packets still held belong to the frame that has just started.
-            self._pending_since = now
-        elif now - self._pending_since > self._jitter_timeout:
-            # A packet is missing and has not come back (NACK/RTX) in time: skip ahead
-            # rather than stall until aiortc's 512-packet buffer overflows.
-            self.stalls += 1
-            reset_jitter_buffer(self.receiver)
-            self._pending_since = None
-            self._on_picture_loss()
 
     def codec(self, payload_type: int) -> RTCRtpCodecParameters | None:
         """The negotiated codec of a payload type (None if it is not one of them)."""
@@ -381,9 +305,6 @@ class ReceiverTap:
     def route(self, on_packet: Callable[[RtpPacket, bool], None] | None) -> None:
         """Where this receiver's packets go from now on (None: nowhere)."""
         self._on_packet = on_packet or unrouted
-
-    async def _aiortc_pli(self, media_ssrc: int) -> None:
-        self._on_picture_loss()
 
     async def request_keyframe(self) -> None:
         """Sends a PLI (RFC 4585) for this receiver's stream to the publisher."""
@@ -432,17 +353,6 @@ class _CappedEstimator:
         if remb is None:
             return None
         return min(remb[0], self._cap()), remb[1]
-
-
-def reset_jitter_buffer(receiver: RTCRtpReceiver) -> None:
-    """Drops every packet a receiver's jitter buffer holds; the next packet starts afresh."""
-    buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
-    _clear_jitter_buffer(buffer.buffer if isinstance(buffer, _JitterTap) else buffer)
-
-
-def _clear_jitter_buffer(buffer: JitterBuffer) -> None:
-    buffer._packets = [None] * buffer.capacity
-    buffer._origin = None
 
 
 def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> Awaitable[None]:

@@ -1,5 +1,9 @@
 """Observers: what watches a room's media in the router's fan-out, beside the consumers.
 
+:func:`audio_levels` reads each microphone producer's latest RFC 6464 level (kept by its
+receiver, per packet, at no extra cost): the room's ``sfu-audio-levels`` and the active
+speaker (sfu/media/speaker.py) are made from it.
+
 A :class:`FrameObserver` turns each producer's packets (the same packets, in the same loop,
 as the consumers get: the fast receive path stays in use while a room records) into
 encoded frames for a sink, the recorder, with one
@@ -11,7 +15,8 @@ producer's frames wait for one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from aiortc.rtp import RtpPacket
 
@@ -93,3 +98,25 @@ class FrameObserver:
                 self.sink(producer.user_id, producer.source, producer.kind, frame)
             except Exception:  # the sink's bug must not stop forwarding
                 logger.exception("media sink failed")
+
+
+def audio_levels(producers: Iterable[Producer], now: float) -> dict[str, dict[str, Any]]:
+    """Each publishing participant's latest microphone level (RFC 6464, from RTP).
+
+    ``{userId: {"level": 0..1, "dBov": -127..0, "voice": bool}}``; silence if the publisher
+    sent no level in the last second.
+    """
+    levels: dict[str, dict[str, Any]] = {}
+    for producer in producers:
+        if producer.kind != "audio" or producer.source != "microphone":
+            continue
+        tap = producer.tap
+        vad, dbov = False, 127
+        if tap.audio_level is not None and now - tap.audio_level_time < 1.0:
+            vad, dbov = tap.audio_level
+        levels[producer.user_id] = {
+            "level": round(10 ** (-dbov / 20), 4),
+            "dBov": -dbov,
+            "voice": vad,
+        }
+    return levels

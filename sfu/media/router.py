@@ -25,7 +25,7 @@ from ..settings import Settings
 from . import ice
 from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, encodes_attempted, sender_running
 from .consumer import Consumer
-from .observer import Ended, FrameObserver, Sink
+from .observer import Ended, FrameObserver, Sink, audio_levels
 from .producer import Producer
 from .session import (
     OfferedTrack,
@@ -209,26 +209,9 @@ class Router:
         return remove
 
     def audio_levels(self) -> dict[str, dict[str, Any]]:
-        """Each publishing participant's latest microphone level (RFC 6464, from RTP).
-
-        ``{userId: {"level": 0..1, "dBov": -127..0, "voice": bool}}``; silence if the
-        publisher sent no level in the last second.
-        """
-        now = time.monotonic()
-        levels: dict[str, dict[str, Any]] = {}
-        for producer in self.producers.values():
-            if producer.kind != "audio" or producer.source != "microphone":
-                continue
-            tap = producer.tap
-            vad, dbov = False, 127
-            if tap.audio_level is not None and now - tap.audio_level_time < 1.0:
-                vad, dbov = tap.audio_level
-            levels[producer.user_id] = {
-                "level": round(10 ** (-dbov / 20), 4),
-                "dBov": -dbov,
-                "voice": vad,
-            }
-        return levels
+        """Each publishing participant's latest microphone level: see
+        :func:`~sfu.media.observer.audio_levels`."""
+        return audio_levels(self.producers.values(), time.monotonic())
 
     # --- events -----------------------------------------------------------------------
 

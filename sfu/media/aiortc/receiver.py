@@ -4,7 +4,6 @@ without decoding (:class:`ReceiverTap`), its jitter buffer, PLI and REMB."""
 from __future__ import annotations
 
 import logging
-import struct
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -22,13 +21,11 @@ from aiortc.rtp import (
 )
 
 from ..rtp.codecs import payload_starts_keyframe
+from ..rtp.header import read_extensions, unpack_seq_ts
 from ..rtp.loss import LossTracker
 from .transport import drive
 
 logger = logging.getLogger(__name__)
-
-_UNPACK_SEQ_TS = struct.Struct("!HL").unpack_from
-_UNPACK_EXT = struct.Struct("!HH").unpack_from
 
 
 class _TapQueue:
@@ -165,41 +162,16 @@ class ReceiverTap:
             return False
         if not receiver._enabled:
             return False
-        b0 = plain[0]
         b1 = plain[1]
         payload_type = b1 & 0x7F
         if payload_type not in self._media_types:
             return False
-        sequence_number, timestamp = _UNPACK_SEQ_TS(plain, 2)
-        pos = 12
-        abs_send_time = level = None
-        if b0 & 0x10:
-            if len(plain) < 16:
-                return False
-            profile, words = _UNPACK_EXT(plain, 12)
-            end = 16 + 4 * words
-            if profile != 0xBEDE or end > len(plain):
-                return False
-            ids = self._extension_ids  # aiortc updates it in place on renegotiation
-            pos = 16
-            while pos < end:  # RFC 8285 one-byte elements
-                first = plain[pos]
-                pos += 1
-                if first == 0:
-                    continue
-                ext_id, size = first >> 4, (first & 0x0F) + 1
-                if pos + size > end:
-                    return False  # truncated: aiortc's parser refuses it
-                if ext_id == ids.abs_send_time:
-                    if size != 3:
-                        return False
-                    abs_send_time = int.from_bytes(plain[pos : pos + 3])
-                elif ext_id == ids.audio_level:
-                    if size != 1:
-                        return False
-                    level = plain[pos]
-                pos += size
-            pos = end
+        sequence_number, timestamp = unpack_seq_ts(plain, 2)
+        ids = self._extension_ids  # aiortc updates it in place on renegotiation
+        read = read_extensions(plain, ids.abs_send_time, ids.audio_level)
+        if read is None:
+            return False  # aiortc's parser judges it
+        pos, abs_send_time, level = read
         packet = RtpPacket(
             payload_type=payload_type,
             marker=b1 >> 7,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from aiortc.rtp import (
 from aiortc.utils import random32, uint16_add
 
 from ..rtp.arrival import Arrival
+from ..rtp.header import pack_header
 from ..rtp.history import PacketHistory
 from ..rtp.seqmap import SeqMap
 from .srtp import srtp_call
@@ -166,7 +166,6 @@ async def _run_sender_rtcp(sender: RTCRtpSender, clock: RtcpClock) -> None:
 # Bytes a subscriber's UDP socket may hold back (the kernel refused them) before the
 # subscriber counts as too slow and drops to the next keyframe.
 _SOCKET_BACKLOG_LIMIT = 512 * 1024
-_PACK_HEADER = struct.Struct("!BBHLL").pack
 
 _DTLS_CONNECTED = DtlsState.CONNECTED
 
@@ -304,7 +303,7 @@ class ForwardingTrack(MediaStreamTrack):
                 if sent is not None:
                     timestamp = sent  # a hole takes the frame before it
                 else:
-                    header = _PACK_HEADER(0xA0, self.payload_type, seq, timestamp, self._ssrc)
+                    header = pack_header(0xA0, self.payload_type, seq, timestamp, self._ssrc)
                     self._send_now(header + b"\x01")  # padding only (RFC 3550 5.1)
                 seq = (seq + 1) & 0xFFFF
         self._awaiting_keyframe = True
@@ -342,7 +341,7 @@ class ForwardingTrack(MediaStreamTrack):
         counted (per frame: what aiortc's RTCP sender reports read)."""
         marker = packet.marker
         payload = packet.payload
-        header = _PACK_HEADER(
+        header = pack_header(
             self._first_byte, marker << 7 | self.payload_type, seq, timestamp, self._ssrc
         )
         if self._with_time:

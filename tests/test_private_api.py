@@ -2,8 +2,8 @@
 
 aiortc's and aioice's internals are reached only from sfu/media/aiortc/ (behind the
 contract tests in tests/media/test_aiortc_contract.py), python-socketio's only from
-sfu/server/socketio_server.py (tests/test_socketio_contract.py). Anywhere else an attribute that
-starts with ``_`` may be read only on ``self`` or ``cls``: the object's own.
+sfu/server/socketio_server.py (tests/server/test_socketio_contract.py). Anywhere else an
+attribute that starts with ``_`` may be read only on ``self`` or ``cls``: the object's own.
 """
 
 from __future__ import annotations

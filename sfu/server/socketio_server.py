@@ -14,7 +14,7 @@ It is the only module that touches python-socketio's and python-engineio's priva
 (``_handle_eio_message``, ``_handle_eio_connect``, ``_handle_eio_disconnect``,
 ``_handle_connect``, ``_handle_disconnect``, ``_send_packet``, ``_binary_packet``, and the
 ``packet`` module that ``engineio.async_socket`` and ``engineio.payload`` decode with);
-the contract tests in tests/test_socketio_contract.py pin what it relies on.
+the contract tests in tests/server/test_socketio_contract.py pin what it relies on.
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ def start_server(workdir: Path, env_overrides: dict[str, str] | None = None) -> 
         env.pop(key)
     env["SFU_AUTH__ADMIN_TOKEN"] = ADMIN_TOKEN
     # One session-wide server makes every test's rooms from 127.0.0.1: lift the per-address
-    # creation rate (the limit itself is tested in tests/test_raw_protocol.py).
+    # creation rate (the limit itself is tested in tests/server/test_raw_protocol.py).
     env["SFU_ROOMS__CREATE_PER_MINUTE"] = "6000"
     env.update(env_overrides or {})
     with log_path.open("wb") as log:

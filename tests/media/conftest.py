@@ -9,8 +9,7 @@ import pytest
 
 from sfu.media.router import Router
 from sfu.settings import load_settings
-
-from .peers import SfuPeer
+from tests.support.peers import SfuPeer
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import async_playwright
 
-from .peers import NumberedVideoTrack, SfuPeer
+from tests.support.peers import NumberedVideoTrack, SfuPeer
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 

@@ -10,8 +10,7 @@ import weakref
 import pytest
 
 from tests.support.link import LinkEmulator
-
-from .peers import NumberedVideoTrack, SfuPeer, ToneTrack, assert_in_order
+from tests.support.peers import NumberedVideoTrack, SfuPeer, ToneTrack, assert_in_order
 
 pytestmark = pytest.mark.webrtc
 

@@ -13,8 +13,7 @@ from sfu.media.aiortc import receiver as rx
 from sfu.media.aiortc import sender as tx
 from sfu.media.frames import EncodedFrame
 from tests.support.link import LinkEmulator
-
-from .peers import NumberedVideoTrack, ToneTrack, assert_in_order, read_number
+from tests.support.peers import NumberedVideoTrack, ToneTrack, assert_in_order, read_number
 
 pytestmark = pytest.mark.webrtc
 

@@ -27,7 +27,7 @@ MakeServer = Callable[..., Awaitable[RunningServer]]
 TOKEN = "hostile-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 JSON = {"Content-Type": "application/json"}
-PROTOCOL = Path(__file__).parent.parent / "docs" / "protocol.md"
+PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 DOCUMENTED = set(re.findall(r"^\| `([a-z_]+)` \|", PROTOCOL.read_text(), re.MULTILINE))
 ID_SHAPE = re.compile(r"^(?P<room>.+)-(?P<time>\d{8}T\d{6}Z)-(?P<random>[A-Za-z0-9]{10})$")
 

@@ -24,7 +24,7 @@ from aiortc import MediaStreamTrack
 from av import AudioFrame, VideoFrame
 
 from tests.conftest import Client, RunningServer
-from tests.media.peers import SfuPeer, SocketRouter
+from tests.support.peers import SfuPeer, SocketRouter
 from tests.test_cli import sfu
 
 TOKEN = "recording-admin-token"

@@ -41,9 +41,9 @@ from sfu.loadtest import peer_configuration
 from sfu.media.router import SOURCES
 from sfu.server.recording_events import LAYOUTS
 from tests.conftest import RunningServer
+from tests.server.test_recording_events import recording_settings
 from tests.support.checks import assert_refusal, server_snapshot, tracebacks
 from tests.support.raw_socketio import AckTimeout, Raw, RawPool, RawSocketIO, dumps
-from tests.test_room_recording import recording_settings
 
 pytestmark = pytest.mark.webrtc  # the SFU rooms' aiortc connections (netns-run)
 
@@ -795,7 +795,7 @@ async def test_valid_payload_is_accepted(
 def documented_client_events() -> set[str]:
     """The client events the docs specify: protocol.md's ``### `name``` headings (not the
     server-to-client ones) and sfu.md's ``#### `name``` under "Client to server"."""
-    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs = Path(__file__).resolve().parents[2] / "docs"
     protocol = (docs / "protocol.md").read_text()
     names = set(re.findall(r"^### `([a-z-]+)`\s*$", protocol, flags=re.M))
     sfu = (docs / "sfu.md").read_text().split("### Client to server", 1)[1]

@@ -13,7 +13,7 @@ import pytest
 
 from sfu.media.aiortc import sender as tx
 from tests.conftest import Client
-from tests.media.peers import NumberedVideoTrack, SfuPeer, SocketRouter
+from tests.support.peers import NumberedVideoTrack, SfuPeer, SocketRouter
 from tests.test_cli import sfu
 
 TOKEN = "live-settings-token"

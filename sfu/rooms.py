@@ -78,7 +78,7 @@ class Room:
     # Rooms made by POST /api/rooms wait this long (monotonic) for a first joiner.
     expires_at: float | None = None
     # Set by the layers above: the SFU room's media router (sfu/server/media_events.py), the token
-    # that reads its recordings and whether auto_start has fired (sfu/server/recording_events.py).
+    # that reads its recordings and whether auto_start has fired (sfu/recording/rooms.py).
     router: Router | None = None
     recording_token: str | None = None
     recording_auto_started: bool = False

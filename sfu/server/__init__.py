@@ -4,7 +4,8 @@
 ``http_edge`` and ``http_errors`` are what every HTTP request passes and the one REST error
 shape; ``socketio_server`` and ``signaling`` are the one gate and the handlers of every
 Socket.IO event; ``rest`` the REST routes; ``media_events`` binds SFU rooms to their media
-routers; ``recording_events`` and ``recording_routes`` start, stop and serve recordings.
+routers; ``recording_events`` drives room recordings (sfu/recording/rooms.py) and
+``recording_routes`` serves them.
 Nothing below (rooms, media, recording) imports anything from here.
 """
 

@@ -6,15 +6,17 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from sfu import __version__
 from sfu.metrics import Metrics
+from sfu.recording.rooms import RoomRecordings
 from sfu.rooms import RoomRegistry
 from sfu.server.http_edge import edge_middleware, host_warning
 from sfu.server.media_events import MediaRooms
-from sfu.server.recording_events import RoomRecordings
+from sfu.server.recording_events import RecordingEvents
 from sfu.server.rest import Api
 from sfu.server.signaling import Signaling
 from sfu.settings import Settings
@@ -41,11 +43,15 @@ class Server:
         self.metrics.add_room_stats(self.rooms.stats)
         self.signaling = Signaling(settings, self.rooms, self.metrics)
         self.media = MediaRooms(settings, self.rooms, self.signaling)
-        self.recordings = RoomRecordings(settings, self.rooms, self.signaling)
+        self.recordings = RoomRecordings(settings, self.rooms, self._recording_state)
+        self.recording_events = RecordingEvents(self.recordings, self.signaling, settings)
         self.api = Api(settings, self.rooms, self.signaling, self.started, self.metrics.render)
         self.api.on_settings_changed.append(self._settings_changed)
         self.api.on_settings_changed.append(self.recordings.settings_changed)
         self._sweeper: asyncio.Task[None] | None = None
+
+    async def _recording_state(self, room_id: str, state: dict[str, Any]) -> None:
+        await self.signaling.sio.emit("recording-state", state, room=room_id)
 
     def _settings_changed(self, keys: list[str]) -> None:
         if "server.log_level" in keys:
@@ -78,7 +84,7 @@ class Server:
         app[APP_KEY] = self
         self.signaling.sio.attach(app)
         self.api.add_routes(app)
-        self.recordings.add_routes(app, self.api.is_admin)
+        self.recording_events.add_routes(app, self.api.is_admin)
         app.router.add_get("/{path:.*}", self.spa)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)

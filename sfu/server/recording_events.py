@@ -1,394 +1,46 @@
-"""Records SFU rooms: binds a :class:`~sfu.recording.Recorder` to a room's router and people.
+"""The Socket.IO events and REST routes of room recordings (sfu/recording/rooms.py).
 
-The recorder is one more observer of the room's router (``Router.add_sink``: frames made
-from the same packets as the consumers', and the tracks that end); this module tells it the
-joins, leaves and the active speaker, starts and stops it
-(Socket.IO, REST, ``recording.auto_start``), tells the room its state, and decides who may
-download a recording (the admin token, or the per-room token its participants got).
+``recording-start`` / ``recording-stop`` from participants (with ``recording.who_can_record``),
+the recording state in every join answer, the admin's REST start, stop and prune, and the
+recordings routes with their access policy: the admin token reads and deletes everything, a
+room's token reads that room's recordings.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
-import logging
-import secrets
-import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from sfu.media import Router
-from sfu.media.speaker import SPEAKING_LEVEL, ActiveSpeaker
-from sfu.recording import Recorder, RecordingStore
+from sfu.recording.rooms import RoomRecordings, parse_layout
 from sfu.refusal import Refusal
-from sfu.rooms import Participant, Room, RoomRegistry
+from sfu.rooms import Participant, Room
 from sfu.server import http_edge
 from sfu.server import recording_routes as recording_http
 from sfu.server.http_errors import error
 from sfu.server.signaling import Signaling
 from sfu.settings import Settings
 
-log = logging.getLogger("sfu.server.recording_events")
-
-LAYOUTS = ("grid", "speaker")
-POLL_SECONDS = 0.25  # the speaker and auto_start are checked this often
-MAX_GRANTS = 10_000  # recording id -> room token entries kept for downloads
 ADMIN_GRANT = recording_http.Grant(admin=True, reads=lambda meta: True)
 
 
-@dataclass
-class Active:
-    """A recording in progress in one room."""
+class RecordingEvents:
+    """Binds :class:`RoomRecordings` to Socket.IO and REST."""
 
-    room_id: str
-    recorder: Recorder
-    started_by: str | None
-    started_at: int  # ms since the epoch
-    layout: str
-    remove_sink: Callable[[], None]
-    router: Router
-    stage: ActiveSpeaker = field(default_factory=ActiveSpeaker)  # the room's speaker
-    finished: bool = False
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "recording": True,
-            "recordingId": self.recorder.id,
-            "startedBy": self.started_by,
-            "startedAt": self.started_at,
-            "layout": self.layout,
-        }
-
-
-def parse_layout(data: Any) -> str | None:
-    """``{layout?}`` from a client or REST body; anything else is refused."""
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise Refusal("invalid_payload", "payload must be an object like {layout?}")
-    layout = data.get("layout")
-    if layout is not None and layout not in LAYOUTS:
-        raise Refusal("invalid_payload", f"layout must be one of {', '.join(LAYOUTS)}")
-    return layout
-
-
-class RoomRecordings:
-    """Recordings of the SFU rooms of one server."""
-
-    def __init__(self, settings: Settings, rooms: RoomRegistry, signaling: Signaling) -> None:
+    def __init__(
+        self, recordings: RoomRecordings, signaling: Signaling, settings: Settings
+    ) -> None:
+        self.recordings = recordings
         self.settings = settings
-        self.rooms = rooms
-        self.signaling = signaling
-        self.store = RecordingStore.from_settings(settings.recording)
-        self.active: dict[str, Active] = {}
-        # recording id -> digest of the token of the room it was made in (downloads by
-        # participants), and how many recordings each digest grants (a token stays known
-        # while its room exists or while it grants something).
-        self._grants: dict[str, bytes] = {}
-        self._granted: Counter[bytes] = Counter()
-        self._starting: set[str] = set()
-        self._stopping: set[asyncio.Task[Any]] = set()
-        self._poller: asyncio.Task[None] | None = None
-        self._closed = False  # server shutdown: no new recordings
-        rooms.on_room_created.append(self._room_created)
-        rooms.on_room_deleted.append(self._room_deleted)
-        signaling.on_join.append(self._joined)
-        signaling.on_leave.append(self._left)
-        signaling.join_extras.append(self._join_extras)
+        self.rooms = recordings.rooms
+        signaling.on_join.append(recordings.participant_joined)
+        signaling.on_leave.append(recordings.participant_left)
+        signaling.join_extras.append(recordings.join_extras)
         signaling.register_event("recording-start", "other", self._on_start_event)
         signaling.register_event("recording-stop", "other", self._on_stop_event)
-
-    # -- room lifecycle --------------------------------------------------------------------
-    def _room_created(self, room: Room) -> None:
-        if room.mode == "sfu":
-            room.recording_token = secrets.token_urlsafe(24)
-
-    def _room_deleted(self, room: Room) -> None:
-        active = self.active.get(room.room_id)
-        if active is not None:
-            # Stamp the end now (synchronously): later leave events must not extend it.
-            active.recorder.request_stop("room closed")
-            self._spawn(self._finish(active))
-
-    def state(self, room_id: str) -> dict[str, Any]:
-        active = self.active.get(room_id)
-        return active.state() if active is not None else {"recording": False}
-
-    def _join_extras(self, room: Room, participant: Participant) -> dict[str, Any]:
-        extras: dict[str, Any] = {"recording": self.state(room.room_id)}
-        if room.recording_token is not None:
-            extras["recordingToken"] = room.recording_token
-        return extras
-
-    async def _joined(self, room: Room, participant: Participant) -> None:
-        active = self.active.get(room.room_id)
-        if active is not None:
-            active.recorder.participant_joined(participant.user_id, participant.user_name)
-
-    async def _left(self, room: Room, participant: Participant) -> None:
-        active = self.active.get(room.room_id)
-        if active is not None:
-            active.recorder.participant_left(participant.user_id)
-
-    # -- start and stop --------------------------------------------------------------------
-    async def start(
-        self, room_id: str, started_by: str | None = None, layout: str | None = None
-    ) -> Active:
-        """Start recording a room; raises :class:`~sfu.refusal.Refusal` with the protocol's code."""
-        room = self.rooms.get(room_id)
-        if room is None:
-            raise Refusal("unknown_room", "no such room")
-        router = room.router
-        if room.mode != "sfu" or not isinstance(router, Router):
-            raise Refusal("not_sfu_room", "only SFU rooms can be recorded")
-        if self._closed:
-            raise Refusal("recording_failed", "the server is shutting down")
-        if room_id in self.active or room_id in self._starting:
-            raise Refusal("already_recording", "this room is already being recorded")
-        if layout is not None and layout not in LAYOUTS:
-            raise Refusal("invalid_payload", f"layout must be one of {', '.join(LAYOUTS)}")
-        base = self.settings.recording
-        chosen = layout or base.layout
-        settings = base.model_copy(update={"layout": chosen})
-        loop = asyncio.get_running_loop()
-        holder: list[Active] = []
-
-        def on_stopped(reason: str) -> None:
-            if holder:  # set once the recording is active
-                self._stopped(holder[0], reason)
-
-        recorder = Recorder(
-            room_id,
-            settings,
-            on_stopped=on_stopped,
-            request_keyframe=lambda user_id, source: self._keyframe(router, user_id, source),
-            loop=loop,
-        )
-        self._starting.add(room_id)  # a second start while the file opens is refused
-        # Those in the room now are in the recording from its first picture; who comes or
-        # goes while the file opens is told below.
-        present = {p.user_id: p.user_name for p in room.participants.values()}
-        try:
-            # Opening the file can block on a slow disk: not on the event loop.
-            await asyncio.to_thread(recorder.start, list(present.items()))
-        except Exception as exc:
-            log.warning("cannot start recording of %s: %s", room_id, exc)
-            raise Refusal("recording_failed", f"cannot start the recording: {exc}") from exc
-        finally:
-            self._starting.discard(room_id)
-        if self.rooms.get(room_id) is not room or self._closed:
-            # The room (or the server) went away while the file was opened: keep nothing.
-            await recorder.stop_async("room closed")
-            if recorder.id is not None:
-                await asyncio.to_thread(self.store.delete, recorder.id)
-            raise Refusal("unknown_room", "the room is gone")
-        assert recorder.id is not None
-        self.store.active.add(recorder.id)
-        token = room.recording_token
-        if isinstance(token, str):
-            self._grant(recorder.id, token)
-        for p in room.participants.values():
-            if p.user_id not in present:
-                recorder.participant_joined(p.user_id, p.user_name)
-        for user_id in present.keys() - room.participants.keys():
-            recorder.participant_left(user_id)
-
-        active = Active(
-            room_id=room_id,
-            recorder=recorder,
-            started_by=started_by,
-            started_at=int(time.time() * 1000),
-            layout=chosen,
-            # The router's EncodedFrame as is: no av.Packet and no copy per frame on the loop.
-            remove_sink=router.add_sink(recorder.on_packet, on_ended=recorder.track_ended),
-            router=router,
-        )
-        holder.append(active)
-        self.active[room_id] = active
-        self._ensure_poller()
-        log.info("recording %s of room %s started by %s", recorder.id, room_id, started_by)
-        await self._broadcast(room_id, active.state())
-        if recorder.state in ("stopped", "error"):
-            # It failed before ``holder`` was set (its callback found nobody): end it now.
-            self._stopped(active, recorder.stop_reason or "stopped")
-        return active
-
-    async def stop(self, room_id: str, reason: str = "stopped") -> dict[str, Any]:
-        """Stop a room's recording and wait until its file is complete; returns its metadata."""
-        active = self.active.get(room_id)
-        if active is None:
-            raise Refusal("not_recording", "this room is not being recorded")
-        active.recorder.request_stop(reason)
-        await self._finish(active)
-        return active.recorder.metadata()
-
-    async def _finish(self, active: Active) -> None:
-        await active.recorder.stop_async(active.recorder.stop_reason or "stopped")
-        self._stopped(active, active.recorder.stop_reason or "stopped")
-        await active.done.wait()
-
-    def _stopped(self, active: Active, reason: str) -> None:
-        """The recorder ended (asked to, or failed): detach it and tell the room. Once."""
-        if active.finished:
-            return
-        active.finished = True
-        active.remove_sink()
-        if self.active.get(active.room_id) is active:
-            del self.active[active.room_id]
-        recorder = active.recorder
-        failed = recorder.state == "error"
-        (log.warning if failed else log.info)(
-            "recording %s of room %s ended: %s", recorder.id, active.room_id, reason
-        )
-        state: dict[str, Any] = {"recording": False, "recordingId": recorder.id, "reason": reason}
-        if failed:
-            state["error"] = True
-
-        async def tell() -> None:
-            try:
-                # The worker may still be closing the file: wait before it counts as finished.
-                await recorder.stop_async(reason)
-                await self._broadcast(active.room_id, state)
-            finally:
-                if recorder.id is not None:
-                    self.store.active.discard(recorder.id)
-                active.done.set()
-                await asyncio.to_thread(self._apply_retention)
-
-        self._spawn(tell())
-
-    def _apply_retention(self) -> list[str]:
-        s = self.settings.recording
-        self.store.retention_days, self.store.max_total_mb = s.retention_days, s.max_total_mb
-        try:
-            return self.store.apply_retention()
-        except OSError as exc:
-            log.warning("retention: %s", exc)
-            return []
-
-    def _grant(self, recording_id: str, token: str) -> None:
-        self._ungrant(recording_id)
-        digest = _digest(token)
-        self._grants[recording_id] = digest
-        self._granted[digest] += 1
-        while len(self._grants) > MAX_GRANTS:
-            self._ungrant(next(iter(self._grants)))
-
-    def _ungrant(self, recording_id: str) -> None:
-        digest = self._grants.pop(recording_id, None)
-        if digest is not None:
-            self._granted[digest] -= 1
-            if self._granted[digest] <= 0:
-                del self._granted[digest]
-
-    @staticmethod
-    def _keyframe(router: Router, user_id: str, source: str) -> None:
-        for producer in list(router.producers.values()):
-            if producer.user_id == user_id and producer.source == source:
-                router.request_keyframe(producer)
-
-    async def settings_changed(self, keys: list[str]) -> None:
-        """A live ``recording.layout`` change also re-lays out every running recording."""
-        if "recording.layout" not in keys:
-            return
-        layout = self.settings.recording.layout
-        for active in list(self.active.values()):
-            if active.finished or active.layout == layout:
-                continue
-            active.recorder.set_layout(layout)
-            active.layout = layout
-            log.info("recording %s: layout now %s", active.recorder.id, layout)
-            await self._broadcast(active.room_id, active.state())
-
-    async def _broadcast(self, room_id: str, state: dict[str, Any]) -> None:
-        await self.signaling.sio.emit("recording-state", state, room=room_id)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._stopping.add(task)
-        task.add_done_callback(self._stopping.discard)
-
-    async def close(self) -> None:
-        """Server shutdown: finish every recording's file before the process exits."""
-        self._closed = True
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-            self._poller = None
-        for active in list(self.active.values()):
-            active.recorder.request_stop("server shutdown")
-            self._spawn(self._finish(active))
-        while self._stopping:
-            await asyncio.gather(*list(self._stopping), return_exceptions=True)
-
-    # -- the poller: speaker, auto_start --------------------------------------------------
-    def _ensure_poller(self) -> None:
-        if self._poller is None or self._poller.done():
-            self._poller = asyncio.ensure_future(self._poll_forever())
-
-    async def start_background(self) -> None:
-        """Server start-up: recordings a crash interrupted get their real duration, and the
-        poller runs from the start when auto_start may need it."""
-        try:
-            recovered = await asyncio.to_thread(self.store.recover)
-        except OSError as exc:  # an unreadable directory must not stop the server
-            log.warning("could not recover interrupted recordings: %s", exc)
-        else:
-            if recovered:
-                log.info("recovered %d interrupted recording(s): %s", len(recovered), recovered)
-        self._ensure_poller()
-
-    async def _poll_forever(self) -> None:
-        while True:
-            try:
-                await self._poll_once()
-            except Exception:
-                log.exception("recording poll failed")
-            await asyncio.sleep(POLL_SECONDS)
-
-    async def _poll_once(self) -> None:
-        for active in list(self.active.values()):
-            if active.finished:
-                continue
-            self._update_speaker(active)
-        if not self.settings.recording.auto_start:
-            return
-        for room in list(self.rooms.rooms.values()):
-            router = room.router
-            if (
-                room.room_id in self.active
-                or room.recording_auto_started
-                or not isinstance(router, Router)
-                or not room.participants
-                or not router.producers
-            ):
-                continue
-            # Once per room: someone who stops the auto-started recording means it.
-            room.recording_auto_started = True
-            try:
-                await self.start(room.room_id, started_by=None)
-            except Refusal as exc:
-                log.warning("auto_start of %s refused: %s", room.room_id, exc.message)
-
-    def _update_speaker(self, active: Active) -> None:
-        """The room's speaker (RFC 6464 levels from the router, the one rule of
-        sfu/media/speaker.py) takes the recording's stage. Speaking: a level of -40 dBov or
-        more, or the sender's voice flag (not every sender sets it)."""
-        levels = {
-            user: max(v["level"], SPEAKING_LEVEL) if v.get("voice") else v["level"]
-            for user, v in active.router.audio_levels().items()
-        }
-        before = active.stage.speaker
-        speaker = active.stage.update(levels, time.monotonic())
-        if speaker != before:
-            active.recorder.set_active_speaker(speaker)
 
     # -- Socket.IO -------------------------------------------------------------------------
     def _who(self, sid: str) -> tuple[Room, Participant]:
@@ -405,14 +57,14 @@ class RoomRecordings:
     async def _on_start_event(self, sid: str, data: Any) -> dict[str, Any]:
         layout = parse_layout(data)
         room, participant = self._who(sid)
-        active = await self.start(room.room_id, participant.user_id, layout)
+        active = await self.recordings.start(room.room_id, participant.user_id, layout)
         return {"recordingId": active.recorder.id}
 
     async def _on_stop_event(self, sid: str, data: Any) -> dict[str, Any]:
         if data is not None and not isinstance(data, dict):
             raise Refusal("invalid_payload", "payload must be an object")
         room, participant = self._who(sid)
-        meta = await self.stop(room.room_id, reason=f"stopped by {participant.user_id}")
+        meta = await self.recordings.stop(room.room_id, reason=f"stopped by {participant.user_id}")
         return {"recordingId": meta["id"]}
 
     # -- REST ------------------------------------------------------------------------------
@@ -434,7 +86,7 @@ class RoomRecordings:
             require_admin(request)
             try:
                 layout = parse_layout(await body(request))
-                active = await self.start(request.match_info["room_id"], None, layout)
+                active = await self.recordings.start(request.match_info["room_id"], None, layout)
             except Refusal as exc:
                 raise error(exc.code, exc.message) from exc
             return web.json_response({"roomId": active.room_id, **active.state()}, status=201)
@@ -442,22 +94,24 @@ class RoomRecordings:
         async def stop(request: web.Request) -> web.Response:
             require_admin(request)
             room_id = request.match_info["room_id"]
-            if self.rooms.get(room_id) is None and room_id not in self.active:
+            if self.rooms.get(room_id) is None and room_id not in self.recordings.active:
                 raise error("unknown_room", "no such room")
             try:
-                meta = await self.stop(room_id, reason="stopped by the administrator")
+                meta = await self.recordings.stop(room_id, reason="stopped by the administrator")
             except Refusal as exc:
                 raise error(exc.code, exc.message) from exc
             return web.json_response({"roomId": room_id, "recordingId": meta["id"], **meta})
 
         async def prune(request: web.Request) -> web.Response:
             require_admin(request)
-            return web.json_response({"deleted": await asyncio.to_thread(self._apply_retention)})
+            return web.json_response(
+                {"deleted": await asyncio.to_thread(self.recordings.apply_retention)}
+            )
 
         app.router.add_post("/api/rooms/{room_id}/recording", start)
         app.router.add_delete("/api/rooms/{room_id}/recording", stop)
         app.router.add_post("/api/recordings/prune", prune)
-        recording_http.add_routes(app, self.store, self._authorizer(is_admin))
+        recording_http.add_routes(app, self.recordings.store, self._authorizer(is_admin))
 
     def _authorizer(self, is_admin: Callable[[web.Request], bool]) -> recording_http.Authorize:
         """The admin token reads and deletes everything; a room's token reads that room's
@@ -470,37 +124,7 @@ class RoomRecordings:
             header = request.headers.get("Authorization", "")
             if header.startswith("Bearer "):
                 given = header[7:]
-            if not given or not self._known_token(given):
-                return None
-            digest = _digest(given)
-            return recording_http.Grant(
-                admin=False, reads=lambda meta: self._grants.get(str(meta.get("id"))) == digest
-            )
+            reads = self.recordings.reads_for(given)
+            return None if reads is None else recording_http.Grant(admin=False, reads=reads)
 
         return authorize
-
-    def _known_token(self, given: str) -> bool:
-        """A live SFU room's token (constant-time compares) or one that grants a recording.
-
-        Grants are looked up by SHA-256 digest: a timing difference of that lookup tells
-        nothing about the token itself.
-        """
-        if _digest(given) in self._granted:
-            return True
-        raw, found = _raw(given), False
-        for room in list(self.rooms.rooms.values()):
-            token = room.recording_token
-            if isinstance(token, str) and hmac.compare_digest(_raw(token), raw):
-                found = True
-        return found
-
-
-def _raw(token: str) -> bytes:
-    return token.encode("utf-8", "surrogatepass")  # whatever a query string decoded to
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(_raw(token)).digest()
-
-
-__all__ = ["RoomRecordings", "parse_layout"]

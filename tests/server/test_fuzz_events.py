@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from sfu import validation
 from sfu.loadtest import peer_configuration
 from sfu.media.router import SOURCES
-from sfu.server.recording_events import LAYOUTS
+from sfu.recording.rooms import LAYOUTS
 from tests.conftest import RunningServer
 from tests.server.test_recording_events import recording_settings
 from tests.support.checks import assert_refusal, server_snapshot, tracebacks

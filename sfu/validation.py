@@ -7,7 +7,6 @@ that come from settings. Any failure raises :class:`~sfu.refusal.Refusal` (mostl
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from typing import Any, Literal, TypeVar
@@ -73,23 +72,11 @@ def parse(model: type[M], data: Any) -> M:
         raise Refusal("invalid_payload", f"{where}: {first['msg']}") from None
 
 
-def payload_size(data: Any) -> int:
-    """Bytes of ``data`` as JSON, the way it crossed the wire (near enough)."""
-    try:
-        return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
-    except (TypeError, ValueError):
-        return 0
-
-
 class Limits:
     """Length and character checks driven by the ``limits`` settings."""
 
     def __init__(self, settings: LimitsSettings) -> None:
         self.s = settings
-
-    def check_size(self, data: Any) -> None:
-        if payload_size(data) > self.s.max_payload_bytes:
-            raise Refusal("payload_too_large", f"payload is over {self.s.max_payload_bytes} bytes")
 
     def ident(self, value: str, what: str) -> str:
         if not 1 <= len(value) <= self.s.id_max_length or not _ID.fullmatch(value):

@@ -16,29 +16,18 @@ from hypothesis import HealthCheck, settings
 from sfu.server import Server
 from sfu.settings import Settings, load_settings
 
-# Hypothesis profiles of the fuzz suites (tests/test_fuzz_*.py). "ci", the default: a fixed
+# Hypothesis profiles of the fuzz suites (tests/server/test_fuzz_*.py). "ci", the default: a fixed
 # budget, the same examples every run, no example database (no .hypothesis/ folder).
 # "long" (--hypothesis-profile=long): a deep random search. Examples share one real server
 # per test function, hence the fixture health check; a round trip per example is slow.
-_FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
-settings.register_profile(
-    "ci",
-    max_examples=120,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    print_blob=True,
-    suppress_health_check=_FUZZ_HEALTH,
-)
-settings.register_profile(
-    "long",
-    max_examples=5000,
-    derandomize=False,
-    deadline=None,
-    database=None,
-    print_blob=True,
-    suppress_health_check=_FUZZ_HEALTH,
-)
+_FUZZ_COMMON: dict[str, Any] = {
+    "deadline": None,
+    "database": None,
+    "print_blob": True,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+}
+settings.register_profile("ci", max_examples=120, derandomize=True, **_FUZZ_COMMON)
+settings.register_profile("long", max_examples=5000, derandomize=False, **_FUZZ_COMMON)
 settings.load_profile("ci")  # the plugin's --hypothesis-profile, applied later, wins
 
 

@@ -69,6 +69,21 @@ class ServerSettings(Section):
         "names the client (per-address limits) and whose X-Forwarded-Proto the scheme (Origin "
         "check). Empty: the TCP peer is the client.",
     )
+    ping_interval_seconds: float = Field(
+        5,
+        ge=1,
+        le=300,
+        description="Engine.IO ping interval: how often the server checks that a browser is "
+        "still there.",
+    )
+    ping_timeout_seconds: float = Field(
+        5,
+        ge=1,
+        le=300,
+        description="Engine.IO ping timeout: a browser that has not answered a ping this long "
+        "after it was due is disconnected and its room slot freed (a frozen participant "
+        "leaves within interval + timeout).",
+    )
 
 
 class AuthSettings(Section):
@@ -108,6 +123,34 @@ class IceSettings(Section):
     announced_address: str | None = Field(
         None, description="Public address announced in SFU candidates (server behind 1:1 NAT)."
     )
+    sfu_servers: list[IceServer] | None = Field(
+        None,
+        description="STUN/TURN servers the SFU itself uses for its own candidates. Unset: the "
+        "same list as servers. Empty list: host candidates only.",
+    )
+    turn_secret: SecretStr | None = Field(
+        None,
+        description="coturn's static-auth-secret (use-auth-secret): turn:/turns: entries of "
+        "servers without a username get time-limited credentials minted per participant.",
+    )
+    turn_ttl_seconds: int = Field(
+        86400,
+        ge=60,
+        le=30 * 86400,
+        description="Lifetime of minted TURN credentials; renewed before they expire.",
+    )
+    udp_port_range: str | None = Field(
+        None,
+        description="'MIN-MAX' (e.g. '40000-40999'): every SFU UDP socket binds a port in "
+        "this range. Unset: the kernel's ephemeral range.",
+    )
+    udp_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Single-port mode: every SFU connection shares this one UDP port "
+        "(demultiplexed by STUN username, then remote address). Overrides udp_port_range.",
+    )
 
     @field_validator("host_addresses")
     @classmethod
@@ -115,6 +158,24 @@ class IceSettings(Section):
         for address in addresses:  # a typo fails here, not later as a silent lack of media
             ipaddress.ip_address(address)
         return addresses
+
+    @field_validator("udp_port_range")
+    @classmethod
+    def _port_range(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        match = re.fullmatch(r"\s*(\d{1,5})\s*-\s*(\d{1,5})\s*", value)
+        if not match or not 1024 <= int(match[1]) <= int(match[2]) <= 65535:
+            raise ValueError(f"{value!r} is not a port range 'MIN-MAX' within 1024-65535")
+        return f"{int(match[1])}-{int(match[2])}"
+
+    @property
+    def port_range(self) -> tuple[int, int] | None:
+        """``udp_port_range`` as ``(min, max)``, or None."""
+        if self.udp_port_range is None:
+            return None
+        low, high = self.udp_port_range.split("-")
+        return int(low), int(high)
 
 
 class RoomsSettings(Section):

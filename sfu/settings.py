@@ -433,6 +433,8 @@ RESTART_REQUIRED = frozenset(
         "server.host",
         "server.port",
         "server.static_dir",
+        "server.ping_interval_seconds",
+        "server.ping_timeout_seconds",
         "limits.max_payload_bytes",
     }
 )

@@ -74,6 +74,9 @@ class Signaling:
             # Engine.IO drops a connection over this size; the gate answers with an error for
             # anything between max_payload_bytes and this.
             max_http_buffer_size=4 * settings.limits.max_payload_bytes + 4096,
+            # A frozen browser (lid closed, process stopped) must free its slot quickly.
+            ping_interval=settings.server.ping_interval_seconds,
+            ping_timeout=settings.server.ping_timeout_seconds,
         )
         self.connections: dict[str, Connection] = {}
         self._by_eio: dict[str, str] = {}  # eio sid -> sid, for refusals before an event

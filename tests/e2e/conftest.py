@@ -178,8 +178,11 @@ class ServerProcess:
             return ""
 
 
-def start_server(workdir: Path, env_overrides: dict[str, str] | None = None) -> ServerProcess:
-    """``python -m sfu serve`` on a free port of 127.0.0.1, run from ``workdir``.
+def start_server(
+    workdir: Path, env_overrides: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> ServerProcess:
+    """``python -m sfu serve`` on a free port of ``host`` (127.0.0.1; a topology's gateway
+    for browsers in other namespaces), run from ``workdir``.
 
     Defaults only (no ``SFU_*`` variable of the caller's environment), the admin token
     ``ADMIN_TOKEN``, plus ``env_overrides`` (e.g. ``{"SFU_RECORDING__FPS": "15"}``). Waits until
@@ -190,7 +193,7 @@ def start_server(workdir: Path, env_overrides: dict[str, str] | None = None) -> 
         pytest.fail("the web app is not built: run `cd client && npm ci && npm run build` first")
     port = _free_port()
     log_path = workdir / "server.log"
-    cmd = [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "sfu", "serve", "--host", host, "--port", str(port)]
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
     for key in [k for k in env if k.startswith("SFU_") and k != "SFU_NETNS"]:
@@ -202,7 +205,7 @@ def start_server(workdir: Path, env_overrides: dict[str, str] | None = None) -> 
     env.update(env_overrides or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
-    server = ServerProcess(f"http://127.0.0.1:{port}", port, proc, log_path)
+    server = ServerProcess(f"http://{host}:{port}", port, proc, log_path)
     deadline = time.monotonic() + 20
     while True:
         if proc.poll() is not None:

@@ -223,7 +223,12 @@ class SfuSettings(Section):
 
 class RecordingSettings(Section):
     directory: Path = Field(Path("recordings"), description="Where recordings are written.")
-    layout: Literal["grid", "speaker"] = Field("grid", description="Composite layout.")
+    layout: Literal["grid", "speaker", "audio"] = Field(
+        "grid", description="Composite layout; audio: the mixed audio only, no video."
+    )
+    audio_format: Literal["ogg", "m4a"] = Field(
+        "ogg", description="File of an audio-only recording: Opus in Ogg, or AAC in M4A."
+    )
     width: int = Field(1280, ge=160, le=3840, multiple_of=2, description="Output width.")
     height: int = Field(720, ge=120, le=2160, multiple_of=2, description="Output height.")
     fps: int = Field(30, ge=1, le=60, description="Output frame rate.")
@@ -238,6 +243,11 @@ class RecordingSettings(Section):
     audio_bitrate_kbps: int = Field(128, ge=16, le=512, description="Audio bitrate.")
     background: str = Field("#101418", description="Background colour, #rrggbb.")
     labels: bool = Field(True, description="Draw participant names on tiles.")
+    font: Path | None = Field(
+        None,
+        description="A TrueType/OpenType font for names on tiles. Unset: the installed "
+        "fonts with the widest coverage (docs/recording.md).",
+    )
     auto_start: bool = Field(False, description="Record when the first participant publishes.")
     who_can_record: Literal["creator", "anyone"] = Field(
         "creator", description="Who may start and stop a recording from the app."
@@ -269,6 +279,22 @@ class RecordingSettings(Section):
     )
     min_free_mb: int = Field(
         200, ge=0, description="Stop a recording cleanly when free disk space falls below this."
+    )
+    webhook_url: str | None = Field(
+        None,
+        description="POSTed the sidecar JSON when a recording starts, ends or fails "
+        "(signed with webhook_secret, retried with backoff).",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of the webhook's signature header."
+    )
+    finalize_command: list[str] | None = Field(
+        None,
+        description="Run with the file's path appended once a recording is complete; its "
+        "exit status and output go into the sidecar.",
+    )
+    finalize_timeout_seconds: float = Field(
+        300, gt=0, le=86400, description="A finalize command running longer is killed."
     )
 
     @field_validator("background")

@@ -9,6 +9,12 @@ divided by wall time, in % of one core; the feeder's own cost is measured first 
 recorder and reported separately. Event-loop lag: how late a 10 ms timer fires.
 
     .venv/bin/python benchmarks/recording.py --seconds 20 --participants 2 4 9
+
+``--labels compare`` measures names drawn with the installed fonts (FreeType, per-character
+fallback; the default) against the built-in bitmap font, alternating runs in one process and
+printing the ratio, with names in several scripts; ``--layout audio`` an audio-only recording.
+
+    .venv/bin/python benchmarks/recording.py --seconds 15 --participants 4 --labels compare
 """
 
 from __future__ import annotations
@@ -28,7 +34,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sfu.recording import Recorder  # noqa: E402
+from sfu.recording.text import TextRenderer  # noqa: E402
 from sfu.settings import RecordingSettings  # noqa: E402
+
+# Names in several scripts: per-character font fallback, shaping and right to left.
+NAMES = ["Zoë Ñúñez", "Зоя Петрова", "محمد علي", "王小明", "Ada 😀", "Σοφία Αλεξίου"]
 
 LOOP_SECONDS = 4.0
 VIDEO_TB = fractions.Fraction(1, 90000)
@@ -112,16 +122,23 @@ async def run(
     record: bool,
     preset: str = "veryfast",
     threads: int = 2,
+    labels: str = "font",
+    layout: str = "grid",
 ) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = RecordingSettings(directory=Path(tmp), preset=preset, encoder_threads=threads)
+        settings = RecordingSettings(
+            directory=Path(tmp), preset=preset, encoder_threads=threads, layout=layout
+        )
         rec = Recorder("bench", settings, loop=loop)
         sink = rec.on_packet if record else (lambda *a, **k: None)
         if record:
             rec.start()
+            if labels == "bitmap" and rec._compositor is not None:
+                # Before the first picture (the worker runs latency_ms behind): no fonts.
+                rec._compositor.text = TextRenderer(fonts=())
             for i in range(n):
-                rec.participant_joined(f"u{i}", f"User {i}")
+                rec.participant_joined(f"u{i}", NAMES[i % len(NAMES)])
         lags: list[float] = []
         stop = False
 
@@ -180,29 +197,64 @@ def main() -> None:
     ap.add_argument("--content", choices=["typical", "motion"], default="typical")
     ap.add_argument("--preset", default="veryfast", help="x264 preset")
     ap.add_argument("--threads", type=int, default=2, help="encoder threads (0: auto)")
+    ap.add_argument("--layout", choices=["grid", "speaker", "audio"], default="grid")
+    ap.add_argument(
+        "--labels",
+        choices=["font", "bitmap", "compare"],
+        default="font",
+        help="names with the installed fonts, the bitmap font, or both compared",
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=2, help="runs of each kind with --labels compare"
+    )
     args = ap.parse_args()
     video, audio = make_video(args.content), make_audio()
     kbps = sum(len(d) for _, d, _ in video) * 8 / LOOP_SECONDS / 1e3
-    print(
-        f"input: {args.content} 640x360 VP8 30 fps ({kbps:.0f} kbit/s) + Opus; "
-        f"output 1280x720 30 fps H.264 {args.preset} CRF 23 ({args.threads} threads) + AAC, "
-        "fragmented MP4"
+    output = (
+        "audio only, Ogg/Opus"
+        if args.layout == "audio"
+        else f"1280x720 30 fps H.264 {args.preset} CRF 23 ({args.threads} threads) + AAC, "
+        f"fragmented MP4, {args.layout}"
     )
-    print("| publishers | feeder CPU % | process CPU % | recorder CPU % | loop lag p99 / max ms |")
-    print("|---|---|---|---|---|")
+    print(f"input: {args.content} 640x360 VP8 30 fps ({kbps:.0f} kbit/s) + Opus; output {output}")
+    kinds = ["bitmap", "font"] * args.repeats if args.labels == "compare" else [args.labels]
+    print(
+        "| publishers | labels | feeder CPU % | process CPU % | recorder CPU % "
+        "| loop lag p99 / max ms |"
+    )
+    print("|---|---|---|---|---|---|")
     for n in args.participants:
         base = asyncio.run(run(n, min(args.seconds, 10), video, audio, record=False))
-        rec = asyncio.run(
-            run(
-                n, args.seconds, video, audio, record=True, preset=args.preset, threads=args.threads
+        cost: dict[str, list[float]] = {}
+        for kind in kinds:
+            rec = asyncio.run(
+                run(
+                    n,
+                    args.seconds,
+                    video,
+                    audio,
+                    record=True,
+                    preset=args.preset,
+                    threads=args.threads,
+                    labels=kind,
+                    layout=args.layout,
+                )
             )
-        )
-        print(
-            f"| {n} | {base['cpu_pct']:.1f} | {rec['cpu_pct']:.1f} | "
-            f"{rec['cpu_pct'] - base['cpu_pct']:.1f} | "
-            f"{rec['lag_p99_ms']:.1f} / {rec['lag_max_ms']:.1f} |",
-            flush=True,
-        )
+            cost.setdefault(kind, []).append(rec["cpu_pct"] - base["cpu_pct"])
+            print(
+                f"| {n} | {kind} | {base['cpu_pct']:.1f} | {rec['cpu_pct']:.1f} | "
+                f"{rec['cpu_pct'] - base['cpu_pct']:.1f} | "
+                f"{rec['lag_p99_ms']:.1f} / {rec['lag_max_ms']:.1f} |",
+                flush=True,
+            )
+        if args.labels == "compare":
+            font, bitmap = statistics.mean(cost["font"]), statistics.mean(cost["bitmap"])
+            print(
+                f"{n} publishers: recorder CPU with fonts / with the bitmap font = "
+                f"{font / bitmap:.3f} (means of {args.repeats} runs each: "
+                f"{font:.1f} / {bitmap:.1f})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ record_app = typer.Typer(
     epilog="\b\nExamples:\n"
     "  sfu record start standup --token TOKEN\n"
     "  sfu record start standup --layout speaker --token TOKEN\n"
+    "  sfu record start standup --layout audio --token TOKEN\n"
     "  sfu record stop standup --token TOKEN",
     no_args_is_help=True,
 )
@@ -662,21 +663,26 @@ def _seconds(value: Any) -> str:
 @record_app.command(
     "start",
     epilog="\b\nExamples:\n  sfu record start standup --token TOKEN\n"
-    "  sfu record start standup --layout speaker --token TOKEN --json",
+    "  sfu record start standup --layout speaker --token TOKEN --json\n"
+    "  sfu record start standup --layout audio --token TOKEN",
 )
 def record_start(
     room: RoomArg,
     layout: Annotated[
         str | None,
-        typer.Option(help="grid or speaker (default: recording.layout).", show_default=False),
+        typer.Option(
+            help="grid, speaker, or audio: the mixed audio only, in recording.audio_format "
+            "(default: recording.layout).",
+            show_default=False,
+        ),
     ] = None,
     server: ServerOpt = DEFAULT_SERVER_URL,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Start recording an SFU room (POST /api/rooms/ROOM/recording)."""
-    if layout is not None and layout not in ("grid", "speaker"):
-        fail(f"--layout must be grid or speaker (got {layout!r})", 2)
+    if layout is not None and layout not in ("grid", "speaker", "audio"):
+        fail(f"--layout must be grid, speaker or audio (got {layout!r})", 2)
     body = {"layout": layout} if layout else {}
     answer = call(
         server, token, "POST", _room_path(room) + "/recording", body, what=f"room {room!r}"
@@ -758,9 +764,19 @@ def recordings_info(
     out.print(Text(f"duration: {_seconds(meta.get('duration'))}"))
     out.print(Text(f"size: {_size(meta.get('size'))}"))
     video = f"{meta.get('width')}x{meta.get('height')} @ {meta.get('fps')} fps"
-    out.print(Text(f"video: {meta.get('video_codec')} {video}; audio: {meta.get('audio_codec')}"))
+    if meta.get("video_codec") is None:
+        video = "none (audio only)"
+    else:
+        video = f"{meta.get('video_codec')} {video}"
+    out.print(Text(f"video: {video}; audio: {meta.get('audio_codec')}"))
     if meta.get("error"):
         out.print(Text(f"error: {meta['error']}"))
+    finalize = meta.get("finalize")
+    if isinstance(finalize, dict):
+        status = finalize.get("error") or (
+            "timed out" if finalize.get("timed_out") else f"exit {finalize.get('exit_status')}"
+        )
+        out.print(Text(f"finalize: {status}"))
     people = meta.get("participants") or []
     if people:
         table = Table()

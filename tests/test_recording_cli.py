@@ -229,3 +229,25 @@ async def test_sigterm_finishes_the_recording(tmp_path: Path) -> None:
     with av.open(str(directory / meta["file"])) as container:
         times = [float(f.time) for f in container.decode(video=0)]
     assert times[-1] >= 1.3
+
+
+def test_record_audio_only(live: tuple[str, Path]) -> None:
+    url, directory = live
+    auth = ["--server", url, "--token", TOKEN]
+    create_room(url, "cli-audio", "sfu")
+    result = sfu("record", "start", "cli-audio", "--layout", "audio", *auth)
+    assert result.exit_code == 0, result.output
+    recording_id = result.stdout.strip().rsplit(": ", 1)[1]
+    result = sfu("record", "stop", "cli-audio", *auth)
+    assert result.exit_code == 0, result.output
+    info = sfu("recordings", "info", recording_id, *auth)
+    assert (
+        "layout: audio" in info.stdout and "video: none (audio only); audio: libopus" in info.stdout
+    )
+    meta = json.loads(sfu("recordings", "info", recording_id, "--json", *auth).stdout)
+    assert meta["file"].endswith(".ogg") and meta["container"] == "ogg"
+    with av.open(str(directory / meta["file"])) as container:
+        assert (
+            not container.streams.video and container.streams.audio[0].codec_context.name == "opus"
+        )
+    assert "audio" in sfu("record", "start", "--help").stdout

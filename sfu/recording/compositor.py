@@ -12,13 +12,14 @@ import hashlib
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from sfu.recording import font
+from sfu.recording import font, text
 
 TileKey = Hashable
 
@@ -158,7 +159,7 @@ def placeholder_colour(name: str) -> tuple[int, int, int]:
 
 
 def initials(name: str) -> str:
-    """Up to two initials: ``Ada Lovelace`` -> ``AL``."""
+    """Up to two initials for the bitmap font: ``Ada Lovelace`` -> ``AL``."""
     words = [w for w in font.normalise(name).split() if w]
     if not words:
         return "?"
@@ -226,6 +227,25 @@ class Canvas:
         self.u[y // 2 : y // 2 + ch, x // 2 : x // 2 + cw][cmask[:ch, :cw]] = yuv[1]
         self.v[y // 2 : y // 2 + ch, x // 2 : x // 2 + cw][cmask[:ch, :cw]] = yuv[2]
 
+    def blend(self, x: int, y: int, alpha: np.ndarray, yuv: tuple[int, int, int]) -> None:
+        """Paint a colour through an anti-aliased mask (uint8 alpha) at (x, y), clipped."""
+        x, y = x // 2 * 2, y // 2 * 2
+        if x < 0 or y < 0:
+            alpha = alpha[max(0, -y) :, max(0, -x) :]
+            x, y = max(0, x), max(0, y)
+        h = min(alpha.shape[0], self.height - y) // 2 * 2
+        w = min(alpha.shape[1], self.width - x) // 2 * 2
+        if h <= 0 or w <= 0:
+            return
+        a = alpha[:h, :w].astype(np.float32) / 255
+        region = self.y[y : y + h, x : x + w]
+        region[:] = (region + (yuv[0] - region.astype(np.float32)) * a + 0.5).astype(np.uint8)
+        # Chroma at half resolution: the mean of each 2x2 block of alpha.
+        ca = a.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+        for plane, value in ((self.u, yuv[1]), (self.v, yuv[2])):
+            region = plane[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2]
+            region[:] = (region + (value - region.astype(np.float32)) * ca + 0.5).astype(np.uint8)
+
     def paste_luma(self, x: int, y: int, patch: np.ndarray, chroma: int = 128) -> None:
         """Copy a luma patch (even size, even position) with a flat chroma (128: grey)."""
         h = min(patch.shape[0], self.height - y) // 2 * 2
@@ -263,10 +283,16 @@ class Compositor:
         height: int,
         background: tuple[int, int, int] = (16, 20, 24),
         labels: bool = True,
+        font_path: Path | None = None,
+        renderer: text.TextRenderer | None = None,
     ) -> None:
         self.width = width
         self.height = height
         self.labels = labels
+        # Names as written (FreeType, per-character fallback); the bitmap font without fonts.
+        self.text = renderer if renderer is not None else text.TextRenderer(font_path)
+        self._labels: dict[tuple[str, int, int], np.ndarray] = {}
+        self._initials: dict[tuple[str, int, int], tuple[np.ndarray, int, int]] = {}
         self.canvas = Canvas(width, height, background)
         self._layout: dict[TileKey, Rect] = {}
         self._drawn: dict[TileKey, tuple[int, str, bool]] = {}
@@ -324,16 +350,70 @@ class Compositor:
 
     def _draw_placeholder(self, name: str, rect: Rect) -> None:
         self.canvas.fill(rect, rgb_to_yuv(placeholder_colour(name)))
-        text = initials(name)
-        scale = max(1, min(rect.h // 5, rect.w // 4) // font.GLYPH_HEIGHT)
-        mask = font.render(text, scale)
         cx, cy = rect.centre
-        self.canvas.draw_mask(cx - mask.shape[1] // 2, cy - mask.shape[0] // 2, mask, _WHITE)
+        if not self.text.available:
+            scale = max(1, min(rect.h // 5, rect.w // 4) // font.GLYPH_HEIGHT)
+            mask = font.render(initials(name), scale)
+            self.canvas.draw_mask(cx - mask.shape[1] // 2, cy - mask.shape[0] // 2, mask, _WHITE)
+            return
+        alpha, dx, dy = self._initials_mask(name, rect.w, rect.h)
+        self.canvas.blend(cx - dx, cy - dy, alpha, _WHITE)
+
+    def _initials_mask(self, name: str, w: int, h: int) -> tuple[np.ndarray, int, int]:
+        """The initials' alpha, and the offset of their ink's centre (cached per size)."""
+        key = (name, w, h)
+        found = self._initials.get(key)
+        if found is None:
+            # Capitals of about a fifth of the tile's height, as the bitmap initials.
+            size = max(10, round(min(h / 5, w / 4) * 1.4))
+            alpha = self.text.render(text.initials(name), size)
+            rows = np.flatnonzero(alpha.any(axis=1))
+            top, bottom = (rows[0], rows[-1]) if len(rows) else (0, alpha.shape[0] - 1)
+            found = (alpha, alpha.shape[1] // 2, int(top + bottom) // 2)
+            _remember(self._initials, key, found)
+        return found
 
     def _draw_label(self, name: str, rect: Rect) -> None:
-        patch = label_patch(name, rect.w, rect.h)
+        key = (name, rect.w, rect.h)
+        patch = self._labels.get(key)
+        if patch is None:
+            if self.text.available:
+                patch = text_label_patch(self.text, name, rect.w, rect.h)
+            else:
+                patch = label_patch(name, rect.w, rect.h)
+            _remember(self._labels, key, patch)
         margin = patch.shape[0] // 3 // 2 * 2
         self.canvas.paste_luma(rect.x + margin, rect.y + rect.h - patch.shape[0] - margin, patch)
+
+
+def _remember(cache: dict, key: object, value: object, limit: int = 512) -> None:
+    """Bounded caches: a long meeting with many people must not grow them without end."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+
+
+def label_size(tile_h: int) -> int:
+    """The name's font size in pixels for a tile this high."""
+    return max(11, min(30, round(tile_h / 13)))
+
+
+def text_label_patch(
+    renderer: text.TextRenderer, name: str, tile_w: int, tile_h: int
+) -> np.ndarray:
+    """A name label's luma: anti-aliased white text on a dark grey box, ellipsised to fit."""
+    size = label_size(tile_h)
+    pad = max(2, size // 4)
+    ascent, descent = renderer.metrics(size)
+    margin = (ascent + descent + 2 * pad) // 3 // 2 * 2
+    alpha = renderer.fit(name, size, max(1, tile_w - 2 * margin - 2 * pad))
+    h = (alpha.shape[0] + 2 * pad + 1) // 2 * 2
+    w = (alpha.shape[1] + 2 * pad + 1) // 2 * 2
+    a = np.zeros((h, w), dtype=np.float32)
+    a[pad : pad + alpha.shape[0], pad : pad + alpha.shape[1]] = alpha / 255
+    patch = (_LABEL_BG_Y + (_WHITE[0] - _LABEL_BG_Y) * a + 0.5).astype(np.uint8)
+    patch.setflags(write=False)
+    return patch
 
 
 @functools.lru_cache(maxsize=512)

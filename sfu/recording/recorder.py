@@ -197,12 +197,13 @@ class Recorder:
         directory = Path(s.directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._start_utc = self._now_utc()
-        ext = EXTENSIONS[s.container]
+        container = self.container
+        ext = EXTENSIONS[container]
         self.id = store_mod.new_id(directory, self.room, self._start_utc, ext)
         self.path = directory / f"{self.id}.{ext}"
         self._writer = Writer(
             self.path,
-            s.container,
+            container,
             s.width,
             s.height,
             s.fps,
@@ -213,7 +214,11 @@ class Recorder:
             keyframe_seconds=s.keyframe_seconds,
             threads=s.encoder_threads,
         )
-        self._compositor = Compositor(s.width, s.height, parse_colour(s.background), s.labels)
+        self._compositor: Compositor | None = None
+        if not self.audio_only:
+            self._compositor = Compositor(
+                s.width, s.height, parse_colour(s.background), s.labels, font_path=s.font
+            )
         self._mixer = Mixer()
         self._mixer.cursor = self._writer.audio_skip
         self._frame_index = 0
@@ -225,6 +230,15 @@ class Recorder:
         self._write_meta()
         self._thread = threading.Thread(target=self._run, name=f"recorder-{self.room}", daemon=True)
         self._thread.start()
+
+    @property
+    def audio_only(self) -> bool:
+        """``layout = "audio"``: the mixed audio only, in ``audio_format``; video is not decoded."""
+        return self.settings.layout == "audio"
+
+    @property
+    def container(self) -> str:
+        return self.settings.audio_format if self.audio_only else self.settings.container
 
     def request_stop(self, reason: str = "stopped") -> None:
         """Ask the recording to end now; returns at once (the worker finishes the file)."""
@@ -296,6 +310,8 @@ class Recorder:
         """
         if self.state != "recording" or self._stop_event.is_set():
             return
+        if kind == "video" and self.audio_only and not self.settings.raw:
+            return  # nothing to do with it: not even a copy
         if isinstance(packet, av.Packet):
             pts, time_base, data = packet.pts, packet.time_base, bytes(packet)
         else:
@@ -482,7 +498,8 @@ class Recorder:
         if track.raw is not None:
             track.raw.write(pkt.data, at, pkt.keyframe)
         if pkt.kind == "video":
-            self._decode_video(track, pkt, at)
+            if not self.audio_only:
+                self._decode_video(track, pkt, at)
         elif pkt.kind == "audio":
             self._decode_audio(track, pkt, at)
 
@@ -578,6 +595,8 @@ class Recorder:
         else:
             end_sample = int(until * RATE) - size + 1
             end_frame = int(until * self.fps + 1e-9) + 1 if until >= 0 else 0
+        if not self._writer.has_video:
+            end_frame = 0
         while True:
             video_t = self._frame_index / self.fps if self._frame_index < end_frame else None
             audio_t = self._mixer.cursor / RATE if self._mixer.cursor < end_sample else None
@@ -639,10 +658,14 @@ class Recorder:
         elif self.settings.layout == "speaker" and tiles:
             speaker = self._speaker if self._speaker in present_ids else people[0].user_id
             main = (speaker, "camera")
+        assert self._compositor is not None
         return self._compositor.compose(tiles, self.settings.layout, main)
 
     def set_layout(self, layout: str) -> None:
-        """Switches the running composite to another layout from its next picture on."""
+        """Switches the running composite to another layout from its next picture on
+        (not between video and audio only: the file's streams are fixed)."""
+        if (layout == "audio") != self.audio_only:
+            raise ValueError("a recording cannot switch between video and audio only")
         # One reference swap: the compositing thread reads ``settings`` once per picture.
         self.settings = self.settings.model_copy(update={"layout": layout})
 
@@ -722,10 +745,10 @@ class Recorder:
             "duration": None if end is None else round(end, 3),
             "participants": participants,
             "layout": s.layout,
-            "container": s.container,
-            "width": s.width,
-            "height": s.height,
-            "fps": s.fps,
+            "container": self.container,
+            "width": None if self.audio_only else s.width,
+            "height": None if self.audio_only else s.height,
+            "fps": None if self.audio_only else s.fps,
             "video_codec": writer.video_codec if writer else None,
             "audio_codec": writer.audio_codec if writer else None,
             "size": size,

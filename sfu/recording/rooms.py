@@ -24,15 +24,18 @@ from typing import Any
 
 from sfu.media import Router
 from sfu.media.speaker import SPEAKING_LEVEL, ActiveSpeaker
-from sfu.recording import Recorder, RecordingStore
+from sfu.recording import Recorder, RecordingStore, finalize
+from sfu.recording import store as store_mod
+from sfu.recording.webhook import Webhooks
 from sfu.refusal import Refusal
 from sfu.rooms import Participant, Room, RoomRegistry
 from sfu.settings import Settings
 
 log = logging.getLogger("sfu.recording.rooms")
 
-LAYOUTS = ("grid", "speaker")
+LAYOUTS = ("grid", "speaker", "audio")  # audio: the mixed audio only (recording.audio_format)
 POLL_SECONDS = 0.25  # the speaker and auto_start are checked this often
+SHUTDOWN_FINALIZE_SECONDS = 10.0  # finalize commands still running then are killed
 MAX_GRANTS = 10_000  # recording id -> room token entries kept for downloads
 
 
@@ -96,6 +99,8 @@ class RoomRecordings:
         self._stopping: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._closed = False  # server shutdown: no new recordings
+        self.webhooks = Webhooks(lambda: self.settings.recording)
+        self._finalizing: set[asyncio.Task[Any]] = set()
         rooms.on_room_created.append(self._room_created)
         rooms.on_room_deleted.append(self._room_deleted)
 
@@ -208,6 +213,7 @@ class RoomRecordings:
         self.active[room_id] = active
         self._ensure_poller()
         log.info("recording %s of room %s started by %s", recorder.id, room_id, started_by)
+        self.webhooks.notify("started", recorder.metadata())
         await self._broadcast(room_id, active.state())
         if recorder.state in ("stopped", "error"):
             # It failed before ``holder`` was set (its callback found nobody): end it now.
@@ -246,17 +252,82 @@ class RoomRecordings:
             state["error"] = True
 
         async def tell() -> None:
+            command = self.settings.recording.finalize_command
             try:
                 # The worker may still be closing the file: wait before it counts as finished.
                 await recorder.stop_async(reason)
                 await self._broadcast(active.room_id, state)
             finally:
-                if recorder.id is not None:
-                    self.store.active.discard(recorder.id)
+                if not command:
+                    self._released(recorder)
+                # The stop is answered now: the finalize command and the webhook come after.
                 active.done.set()
-                await asyncio.to_thread(self.apply_retention)
+                if command:
+                    task = asyncio.ensure_future(self._finalize(recorder, list(command)))
+                    self._finalizing.add(task)
+                    task.add_done_callback(self._finalizing.discard)
+                else:
+                    self._notify_end(recorder, recorder.metadata())
+                    await asyncio.to_thread(self.apply_retention)
 
         self._spawn(tell())
+
+    def _released(self, recorder: Recorder) -> None:
+        """The file may be deleted (by the API or retention) from now on."""
+        if recorder.id is not None:
+            self.store.active.discard(recorder.id)
+
+    def _notify_end(self, recorder: Recorder, meta: dict[str, Any]) -> None:
+        self.webhooks.notify("failed" if recorder.state == "error" else "ended", meta)
+
+    async def _finalize(self, recorder: Recorder, command: list[str]) -> None:
+        """Run the finalize command on the complete file, record how it went in the sidecar,
+        then send the end webhook (with that sidecar). The file stays active meanwhile."""
+        meta = recorder.metadata()
+        path = recorder.path
+        try:
+            if path is None or not path.is_file():
+                result: dict[str, Any] = {"error": "no file to finalize"}
+            else:
+                timeout = self.settings.recording.finalize_timeout_seconds
+                result = await finalize.run(command, path, timeout, meta)
+        except asyncio.CancelledError:
+            result = {"error": "killed: the server shut down"}
+            await asyncio.to_thread(self._record_finalize, recorder, meta, result)
+            self._released(recorder)
+            self._notify_end(recorder, meta)
+            raise
+        except Exception as exc:
+            log.exception("finalize of recording %s", recorder.id)
+            result = {"error": f"finalize failed: {exc}"}
+        failed = result.get("error") or result.get("exit_status")
+        level = logging.WARNING if failed else logging.INFO
+        log.log(
+            level,
+            "recording %s finalized: exit %s%s%s",
+            recorder.id,
+            result.get("exit_status"),
+            " (timed out)" if result.get("timed_out") else "",
+            f" ({result['error']})" if result.get("error") else "",
+        )
+        meta = await asyncio.to_thread(self._record_finalize, recorder, meta, result)
+        self._released(recorder)
+        self._notify_end(recorder, meta)
+        await asyncio.to_thread(self.apply_retention)
+
+    def _record_finalize(
+        self, recorder: Recorder, meta: dict[str, Any], result: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The sidecar with ``finalize`` added; written unless the command removed it."""
+        current = self.store.get(recorder.id) if recorder.id is not None else None
+        out = dict(current if current is not None else meta)
+        out["finalize"] = result
+        if current is not None:
+            try:
+                store_mod.write_sidecar(self.store.directory, out)
+            except OSError as exc:
+                log.warning("recording %s: cannot write the finalize result: %s", out["id"], exc)
+        return out
 
     def apply_retention(self) -> list[str]:
         s = self.settings.recording
@@ -296,6 +367,8 @@ class RoomRecordings:
         for active in list(self.active.values()):
             if active.finished or active.layout == layout:
                 continue
+            if (layout == "audio") != (active.layout == "audio"):
+                continue  # a file's streams are fixed: video stays video, audio stays audio
             active.recorder.set_layout(layout)
             active.layout = layout
             log.info("recording %s: layout now %s", active.recorder.id, layout)
@@ -321,6 +394,14 @@ class RoomRecordings:
             self._spawn(self._finish(active))
         while self._stopping:
             await asyncio.gather(*list(self._stopping), return_exceptions=True)
+        if self._finalizing:
+            # Give running finalize commands a moment; the rest are killed (and say so).
+            tasks = list(self._finalizing)
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_FINALIZE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.webhooks.close()
 
     # -- the poller: speaker, auto_start --------------------------------------------------
     def _ensure_poller(self) -> None:

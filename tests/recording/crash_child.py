@@ -1,4 +1,8 @@
-"""Child process for the crash test: records in real time until killed."""
+"""Child process for the crash tests: records in real time until killed.
+
+Arguments: directory, seconds before printing the file's path, and an audio format (ogg or
+m4a) for an audio-only recording.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from tests.recording.recsynth import RED, feeds, opus_frames, tone, vp8_frames
 
 def main() -> None:
     directory, ready_after = Path(sys.argv[1]), float(sys.argv[2])
-    settings = RecordingSettings(directory=directory, width=320, height=180, fps=30)
+    extra = {"layout": "audio", "audio_format": sys.argv[3]} if len(sys.argv) > 3 else {}
+    settings = RecordingSettings(directory=directory, width=320, height=180, fps=30, **extra)
     items = feeds("a", vp8_frames(lambda t: RED, 0.0, 8.0), "video") + feeds(
         "a", opus_frames(tone(440), 0.0, 8.0), "audio"
     )

@@ -9,6 +9,7 @@ import pytest
 from sfu.recording import font
 from sfu.recording.compositor import Compositor, Rect, Tile, compute_layout, grid_shape
 from sfu.recording.mixer import Mixer, soft_limit
+from sfu.recording.text import TextRenderer
 
 W, H = 640, 360
 
@@ -58,8 +59,8 @@ def test_letterbox_keeps_the_aspect_ratio():
     assert out[1, 1, 2] > 200  # the background colour around the tiles
 
 
-def test_placeholder_and_label_are_drawn():
-    comp = Compositor(W, H, labels=True)
+def test_without_fonts_the_bitmap_font_draws_placeholder_and_label():
+    comp = Compositor(W, H, labels=True, renderer=TextRenderer(fonts=()))
     out = rgb(comp.compose([Tile("a", "Ada Lovelace"), Tile("b", "Bob", solid((0, 0, 255)), 1)]))
     ra, rb = comp.layout["a"], comp.layout["b"]
     tile_a = out[ra.y : ra.y + ra.h, ra.x : ra.x + ra.w]

@@ -148,12 +148,18 @@ def _field_errors(section: str, field: str, value: Any) -> str | None:
     try:
         section_cls.model_validate({field: value})
     except ValidationError as exc:
-        # Other fields keep their defaults, so every error here is about this value.
-        return "; ".join(
-            f"{e['msg']} (got {e['input']!r})"
-            if len(e["loc"]) == 1
-            else f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}"
-            for e in exc.errors()
+        # Other fields keep their defaults, so every field error here is about this value. A
+        # section-wide rule (empty loc, e.g. ice.turn_secret for turn: entries) relates keys
+        # this check leaves at their defaults: the whole file decides it (load, config validate).
+        errors = [e for e in exc.errors() if e["loc"]]
+        return (
+            "; ".join(
+                f"{e['msg']} (got {e['input']!r})"
+                if len(e["loc"]) == 1
+                else f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}"
+                for e in errors
+            )
+            or None
         )
     return None
 

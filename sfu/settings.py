@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -94,8 +96,13 @@ class AuthSettings(Section):
 
 class IceServer(Section):
     urls: list[str] = Field(min_length=1, description="stun:, turn: or turns: URLs.")
-    username: str | None = None
-    credential: str | None = None
+    username: str | None = Field(
+        None,
+        description="Static TURN username. Unset on a turn: entry: minted per participant "
+        "from ice.turn_secret.",
+    )
+    # A secret: masked in GET /api/settings, logs and errors; only joined participants get it.
+    credential: SecretStr | None = Field(None, description="Static TURN password.")
 
     @field_validator("urls", mode="before")
     @classmethod
@@ -109,6 +116,17 @@ class IceServer(Section):
             if not url.startswith(("stun:", "turn:", "turns:")):
                 raise ValueError(f"{url!r} is not a stun:, turn: or turns: URL")
         return urls
+
+    @model_validator(mode="after")
+    def _pair(self) -> IceServer:
+        if (self.username is None) != (self.credential is None):
+            raise ValueError("username and credential go together: give both or neither")
+        return self
+
+    @property
+    def needs_minting(self) -> bool:
+        """A turn:/turns: entry without static credentials (coturn's use-auth-secret)."""
+        return self.username is None and any(u.startswith(("turn:", "turns:")) for u in self.urls)
 
 
 class IceSettings(Section):
@@ -168,6 +186,21 @@ class IceSettings(Section):
         if not match or not 1024 <= int(match[1]) <= int(match[2]) <= 65535:
             raise ValueError(f"{value!r} is not a port range 'MIN-MAX' within 1024-65535")
         return f"{int(match[1])}-{int(match[2])}"
+
+    @model_validator(mode="after")
+    def _turn_needs_credentials(self) -> IceSettings:
+        # Browsers refuse a turn: server without credentials (the whole RTCPeerConnection).
+        if self.turn_secret is not None and self.turn_secret.get_secret_value():
+            return self
+        for key, servers in (("servers", self.servers), ("sfu_servers", self.sfu_servers)):
+            for index, server in enumerate(servers or []):
+                if server.needs_minting:
+                    raise ValueError(
+                        f"ice.{key}[{index}] is a turn:/turns: server without username and "
+                        "credential: set ice.turn_secret (coturn's static-auth-secret) or give "
+                        "both"
+                    )
+        return self
 
     @property
     def port_range(self) -> tuple[int, int] | None:
@@ -395,13 +428,24 @@ class SettingsError(ValueError):
     """Settings could not be loaded; the message is one line naming the key and the problem."""
 
 
+def _secret_fields() -> set[str]:
+    """Names of the fields holding secrets: an error never echoes their input."""
+    return {
+        name
+        for section in Section.__subclasses__()
+        for name, info in section.model_fields.items()
+        if SecretStr in (info.annotation, *typing.get_args(info.annotation))
+    }
+
+
 def describe_validation_error(error: ValidationError) -> str:
     """One line per problem: ``server.port: Input should be ... (got 99999)``."""
     parts = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "settings"
         got = item.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        hidden = isinstance(got, dict) or any(part in _secret_fields() for part in item["loc"])
+        shown = "" if hidden else f" (got {got!r})"
         parts.append(f"{key}: {item['msg']}{shown}")
     return "; ".join(parts)
 
@@ -442,15 +486,22 @@ def flatten(model: BaseModel, prefix: str = "") -> dict[str, Any]:
         key = f"{prefix}{name}"
         if isinstance(value, Section) and not isinstance(value, IceServer):
             out.update(flatten(value, key + "."))
-        elif isinstance(value, SecretStr):
-            out[key] = "********" if value.get_secret_value() else None
         elif isinstance(value, list):
-            out[key] = [v.model_dump() if isinstance(v, BaseModel) else v for v in value]
-        elif isinstance(value, Path):
-            out[key] = str(value)
+            out[key] = [_shown(v.model_dump()) if isinstance(v, BaseModel) else v for v in value]
         else:
-            out[key] = value
+            out[key] = _shown(value)
     return out
+
+
+def _shown(value: Any) -> Any:
+    """A value as GET /api/settings and the logs show it: secrets masked, at any depth."""
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else None
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 # Keys read only at start-up: a change through the admin API is stored but needs a restart.
@@ -469,9 +520,11 @@ RESTART_REQUIRED = frozenset(
 def apply_changes(settings: Settings, changes: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Validate dotted-key changes, then apply them all in place (or none).
 
-    Returns ``(applied, restart_required)``. Raises SettingsError naming the first bad key.
+    The changes of one section are checked together, so a rule spanning fields (a TURN entry
+    that needs ``ice.turn_secret``) sees the new values of both. Returns ``(applied,
+    restart_required)``. Raises SettingsError naming the first bad key.
     """
-    staged: list[tuple[Section, str, Any]] = []
+    by_section: dict[str, dict[str, Any]] = {}
     for key, value in changes.items():
         section_name, _, field = key.partition(".")
         section = (
@@ -479,15 +532,24 @@ def apply_changes(settings: Settings, changes: dict[str, Any]) -> tuple[list[str
         )
         if not isinstance(section, Section) or field not in type(section).model_fields:
             raise SettingsError(f"unknown setting {key!r}")
+        by_section.setdefault(section_name, {})[field] = value
+    staged: list[tuple[Section, dict[str, Any]]] = []
+    for section_name, fields in by_section.items():
+        section = getattr(settings, section_name)
+        current = {name: getattr(section, name) for name in type(section).model_fields}
         try:
-            checked = type(section).model_validate({**section.model_dump(), field: value})
+            checked = type(section).model_validate({**current, **fields})
         except ValidationError as exc:
+            located = [e["loc"][0] for e in exc.errors() if e["loc"] and e["loc"][0] in fields]
+            key = f"{section_name}.{located[0] if located else next(iter(fields))}"
             raise SettingsError(
                 f"invalid setting {key}: {describe_validation_error(exc).split(': ', 1)[-1]}"
             ) from None
-        staged.append((section, field, getattr(checked, field)))
-    for section, field, value in staged:
-        setattr(section, field, value)
+        staged.append((section, {name: getattr(checked, name) for name in fields}))
+    for section, values in staged:
+        # Checked together above; assigning one by one would re-run the section's
+        # cross-field rules against half-applied values.
+        section.__dict__.update(values)
     keys = list(changes)
     return [k for k in keys if k not in RESTART_REQUIRED], [
         k for k in keys if k in RESTART_REQUIRED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -31,10 +32,16 @@ settings.register_profile("long", max_examples=5000, derandomize=False, **_FUZZ_
 settings.load_profile("ci")  # the plugin's --hypothesis-profile, applied later, wins
 
 
+# Links that tests/support/topology.py adds to the namespace (its tag: t<pid>s<segment>).
+_TOPOLOGY_LINK = re.compile(r"^t\d+s\d+")
+
+
 def inside_private_netns() -> bool:
-    """True inside scripts/netns-run: the only interfaces are lo and the test veth pair."""
+    """True inside scripts/netns-run: the only interfaces are lo, the test veth pair and the
+    links of topologies the test run built itself."""
     names = {name for _, name in socket.if_nameindex()}
-    return names <= {"lo", "sfu0", "sfu1"} and {"sfu0", "sfu1"} <= names
+    own = {n for n in names if n in ("lo", "sfu0", "sfu1") or _TOPOLOGY_LINK.match(n)}
+    return names == own and {"sfu0", "sfu1"} <= names
 
 
 @pytest.fixture

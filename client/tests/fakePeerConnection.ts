@@ -24,6 +24,15 @@ export class FakePC {
 
   constructor(public config: RTCConfiguration) {}
 
+  getConfiguration(): RTCConfiguration {
+    return this.config
+  }
+
+  setConfiguration(config: RTCConfiguration): void {
+    if (this.connectionState === 'closed') throw new Error('InvalidStateError')
+    this.config = config
+  }
+
   async setLocalDescription(d?: RTCSessionDescriptionInit): Promise<void> {
     const type = d?.type ?? (this.signalingState === 'have-remote-offer' ? 'answer' : 'offer')
     await tick()

@@ -177,10 +177,41 @@ describe('PeerLink (perfect negotiation)', () => {
     expect(sent).toEqual([{ candidate: { candidate: 'cand', sdpMid: '0', sdpMLineIndex: 0 } }])
   })
 
-  it('restarts ICE when the connection fails', () => {
-    const { pc } = makeLink('a', 'b')
+  it('leaves repairs to its owner: a failed state is reported, restartIce() restarts', () => {
+    const states: string[] = []
+    let pc!: FakePC
+    const link = new PeerLink({
+      selfId: 'a',
+      remoteId: 'b',
+      iceServers: [],
+      send: () => undefined,
+      onTrack: () => undefined,
+      onStateChange: (s) => states.push(s),
+      createPeerConnection: (config) => (pc = new FakePC(config)) as unknown as RTCPeerConnection,
+    })
     pc.connectionState = 'failed'
     pc.onconnectionstatechange!()
+    expect(states).toEqual(['failed'])
+    expect(pc.log).not.toContain('restartIce')
+    link.restartIce()
     expect(pc.log).toContain('restartIce')
+  })
+
+  it('tags its signals with its generation when above 0', async () => {
+    const sent: Signal[] = []
+    let pc!: FakePC
+    new PeerLink({
+      selfId: 'a',
+      remoteId: 'b',
+      iceServers: [],
+      gen: 2,
+      send: (s) => sent.push(s),
+      onTrack: () => undefined,
+      createPeerConnection: (config) => (pc = new FakePC(config)) as unknown as RTCPeerConnection,
+    })
+    pc.onnegotiationneeded!()
+    pc.onicecandidate!({ candidate: { toJSON: () => ({ candidate: 'c' }) } })
+    await settle()
+    expect(sent).toEqual([{ candidate: { candidate: 'c' }, gen: 2 }, { type: 'offer', sdp: `offer-${pc.id}`, gen: 2 }])
   })
 })

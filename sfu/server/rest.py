@@ -16,19 +16,22 @@ from typing import Any
 from aiohttp import web
 
 from sfu import __version__
+from sfu.media import turn
 from sfu.ratelimit import KeyedBuckets
 from sfu.refusal import Refusal
 from sfu.rooms import Room, RoomRegistry
 from sfu.server.http_edge import client_address, is_admin, require_admin
 from sfu.server.http_errors import error
 from sfu.server.media_events import MediaRooms
-from sfu.server.signaling import Signaling, ice_servers
+from sfu.server.signaling import Signaling
 from sfu.settings import Settings, SettingsError, apply_changes, flatten
 from sfu.validation import CreateRoomIn, parse
 
 log = logging.getLogger("sfu.server.rest")
 
 LOOKUP_BURST = 10  # GET /api/rooms/{id} at once per address before the per-minute rate
+# Live changes of these give every participant a new iceServers list at once.
+ICE_KEYS = frozenset({"ice.servers", "ice.turn_secret", "ice.turn_ttl_seconds"})
 
 
 class Api:
@@ -94,7 +97,8 @@ class Api:
         limits = self.settings.limits
         return web.json_response(
             {
-                "iceServers": ice_servers(self.settings),
+                # STUN only: TURN servers and their credentials go to joined participants.
+                "iceServers": turn.public_ice_servers(self.settings.ice),
                 "defaultMode": self.settings.rooms.default_mode,
                 "limits": {
                     "idMaxLength": limits.id_max_length,
@@ -179,9 +183,11 @@ class Api:
             applied, restart = apply_changes(self.settings, changes)
         except SettingsError as exc:
             raise error("invalid_setting", str(exc)) from exc
-        shown = flatten(self.settings)
+        shown = flatten(self.settings)  # secrets masked, in the log line too
         log.info("settings changed: %s", ", ".join(f"{k}={shown[k]!r}" for k in changes))
         self.settings_changes.append({"keys": list(changes), "at": time.time()})
+        if ICE_KEYS.intersection(applied):
+            await self.signaling.ice_settings_changed()
         for hook in self.on_settings_changed:
             result = hook(applied)
             if result is not None:

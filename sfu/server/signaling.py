@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sfu.media import turn
 from sfu.metrics import Metrics
 from sfu.ratelimit import TokenBucket
 from sfu.refusal import Refusal
@@ -89,6 +90,9 @@ class Signaling:
         self.on_leave: list[Callable[[Room, Participant], Awaitable[None]]] = []
         # Each adds fields to the join-room answer (e.g. the recording state and token).
         self.join_extras: list[Callable[[Room, Participant], dict[str, Any]]] = []
+        # sid -> the task that pushes fresh TURN credentials before the minted ones expire.
+        self._ice_renewals: dict[str, asyncio.Task[None]] = {}
+        self.ice_renew_fraction = turn.RENEW_FRACTION  # of ice.turn_ttl_seconds
         # Lifecycle only: client packets never reach python-socketio's handlers (the gate).
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
@@ -244,6 +248,9 @@ class Signaling:
         await self._depart(sid, why="disconnected")
 
     async def _depart(self, sid: str, why: str, keep_room: bool = False) -> bool:
+        renewal = self._ice_renewals.pop(sid, None)
+        if renewal is not None:
+            renewal.cancel()
         gone = self.rooms.leave(sid, keep_room=keep_room)
         if gone is None:
             return False
@@ -288,19 +295,63 @@ class Signaling:
             for hook in self.on_leave:
                 await hook(room, participant)
             raise Refusal("not_in_room", "left the room while joining")
+        ice_servers, expires = turn.participant_ice_servers(self.settings.ice, user_id)
         answer = {
             "roomId": room.room_id,
             "userId": user_id,
             "mode": room.mode,
             "participants": others,
             "chatHistory": list(room.chat_history),
-            "iceServers": ice_servers(self.settings),
+            "iceServers": ice_servers,
             "isCreator": participant.is_creator,
             "rejoinToken": participant.rejoin_token,
         }
         for extra in self.join_extras:
             answer.update(extra(room, participant))
+        if expires is not None:
+            self._schedule_ice_renewal(sid, user_id)
         return answer
+
+    # -- TURN credentials ------------------------------------------------------------------
+    def _schedule_ice_renewal(self, sid: str, user_id: str) -> None:
+        old = self._ice_renewals.pop(sid, None)
+        if old is not None:
+            old.cancel()
+        self._ice_renewals[sid] = asyncio.create_task(self._renew_ice(sid, user_id))
+
+    async def _renew_ice(self, sid: str, user_id: str) -> None:
+        """Pushes ``ice-servers`` with fresh credentials before the last ones expire, for as
+        long as the participant stays (a meeting may outlast ``ice.turn_ttl_seconds``)."""
+        while True:
+            await asyncio.sleep(self.settings.ice.turn_ttl_seconds * self.ice_renew_fraction)
+            if not await self._push_ice_servers(sid, user_id):
+                return
+
+    async def _push_ice_servers(self, sid: str, user_id: str) -> bool:
+        """Sends the participant its ICE servers now; False when nothing is minted for it."""
+        where = self.rooms.locate(sid)
+        if where is None or where[1].user_id != user_id:
+            return False
+        ice_servers, expires = turn.participant_ice_servers(self.settings.ice, user_id)
+        try:
+            await self.sio.emit("ice-servers", {"iceServers": ice_servers}, to=sid)
+        except Exception:  # a socket that is going away; its leave cancels the renewal
+            log.debug("ice-servers to %s failed", sid, exc_info=True)
+        return expires is not None
+
+    async def ice_settings_changed(self) -> None:
+        """After a live change of ``ice.servers``/``ice.turn_secret``/``ice.turn_ttl_seconds``:
+        every participant gets the new list at once (a rotated secret, a new TURN server),
+        and its renewals follow the new lifetime."""
+        for room in list(self.rooms.rooms.values()):
+            for participant in list(room.participants.values()):
+                sid, user_id = participant.sid, participant.user_id
+                if await self._push_ice_servers(sid, user_id):
+                    self._schedule_ice_renewal(sid, user_id)
+                else:
+                    renewal = self._ice_renewals.pop(sid, None)
+                    if renewal is not None:
+                        renewal.cancel()
 
     async def _replace_stale(
         self, sid: str, room_id: str, user_id: str, token: str | None
@@ -400,11 +451,6 @@ class Signaling:
                 await self.sio.disconnect(sid)
             except Exception:  # a socket that is already gone
                 log.debug("disconnect %s failed", sid, exc_info=True)
-
-
-def ice_servers(settings: Settings) -> list[dict[str, Any]]:
-    """The RTCIceServer list handed to browsers (empty unless configured)."""
-    return [s.model_dump(exclude_none=True) for s in settings.ice.servers]
 
 
 def _unknown_reason(event: Any) -> str:

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { useRecorder, type RecordingSource } from '../hooks/useRecorder'
 import { useRecordingState } from '../hooks/useRecordingState'
+import { useMediaHealth } from '../hooks/useMediaHealth'
 import { useWebRTC } from '../hooks/useWebRTC'
 import { recordingsPath, roomUrl } from '../lib/url'
 import type { DeviceChoice } from '../services/media'
@@ -72,6 +73,23 @@ export function MeetingRoom(props: MeetingRoomProps) {
     // Before the join answer: show ourselves.
     participants.push({ userId: props.userId, userName: props.userName, media: room.localMedia, isLocal: true })
   }
+
+  const remotes = useMemo(
+    () => state.order.map((id) => state.participants[id]).filter((p) => p && !p.isLocal),
+    [state.order, state.participants],
+  )
+  const health = useMediaHealth({
+    mode: state.mode,
+    joinedAt: room.joinedAt,
+    connection: room.connection,
+    turnConfigured: room.turnConfigured,
+    publishing: !!room.localStream?.getTracks().length || !!room.screenStream,
+    remotes,
+    peerStates: room.peerStates,
+    recovering: room.recovering,
+    unsupported: room.unsupported,
+    remoteStats: room.remoteStats,
+  })
 
   const localView = useMemo(() => {
     if (!room.screenStream) return room.localStream
@@ -147,6 +165,11 @@ export function MeetingRoom(props: MeetingRoomProps) {
         </div>
       </header>
 
+      {health.banner && room.joinStatus !== 'left' && (
+        <div className="notice notice-error media-banner" role="alert" data-testid="media-banner" data-cause={health.banner.cause}>
+          {health.banner.message}
+        </div>
+      )}
       {room.mediaProblem && (
         <div className="notice" role="status" data-testid="media-problem">
           {room.mediaProblem}
@@ -189,7 +212,8 @@ export function MeetingRoom(props: MeetingRoomProps) {
               media={p.isLocal ? room.localMedia : p.media}
               mirrored={p.isLocal && !room.screenStream}
               reactions={state.reactions.filter((r) => r.userId === p.userId)}
-              peerState={p.isLocal ? undefined : room.peerStates[p.userId]}
+              health={p.isLocal ? undefined : health.tiles[p.userId]}
+              localStatus={p.isLocal && isSfu && room.recovering.publish ? 'Reconnecting…' : null}
             />
           ))}
         </section>

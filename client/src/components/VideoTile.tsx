@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react'
 import { SPEAKING_THRESHOLD, watchAudioLevel } from '../services/media'
 import type { EmojiReaction, MediaState } from '../services/protocol'
-import type { PeerState } from '../services/transport'
+import type { TileHealth } from '../hooks/useMediaHealth'
 import { FloatingEmoji } from './FloatingEmoji'
 import { CameraIcon, MicIcon } from './Icons'
 
@@ -25,7 +25,10 @@ export interface VideoTileProps {
   /** Local camera preview is mirrored like a mirror; a shared screen never is. */
   mirrored: boolean
   reactions: EmojiReaction[]
-  peerState?: PeerState
+  /** A remote tile's media status and connection quality (none for the local tile). */
+  health?: TileHealth
+  /** A local tile's note, e.g. while its publish connection is repaired. */
+  localStatus?: string | null
 }
 
 function initials(name: string): string {
@@ -37,7 +40,7 @@ function initials(name: string): string {
     .join('')
 }
 
-export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reactions, peerState }: VideoTileProps) {
+export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reactions, health, localStatus }: VideoTileProps) {
   const videoRef = useRef<HTMLVideoElement>(null)
   const [speaking, setSpeaking] = useState(false)
 
@@ -75,7 +78,7 @@ export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reac
 
   const isSpeaking = speaking && media.audio
   const showVideo = (media.video || media.screen) && !!stream?.getVideoTracks().length
-  const connecting = !isLocal && peerState && peerState !== 'connected'
+  const status = isLocal ? (localStatus ?? null) : (health?.message ?? null)
 
   return (
     <div
@@ -87,6 +90,8 @@ export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reac
       data-video={media.video ? 'on' : 'off'}
       data-screen={media.screen ? 'on' : 'off'}
       data-speaking={isSpeaking ? 'yes' : 'no'}
+      data-media-status={health?.status}
+      data-quality={health?.quality}
     >
       <video
         ref={videoRef}
@@ -109,6 +114,19 @@ export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reac
           {isLocal ? ' (you)' : ''}
         </span>
         {media.screen && <span className="badge screen-badge">Screen</span>}
+        {health && health.quality !== 'unknown' && (
+          <span
+            className={`quality quality-${health.quality}`}
+            data-testid="quality"
+            title={health.qualityText}
+            aria-label={health.qualityText}
+            role="img"
+          >
+            <span />
+            <span />
+            <span />
+          </span>
+        )}
         <span
           className={`icon ${media.audio ? 'on' : 'off'}`}
           data-testid={media.audio ? 'mic-on' : 'mic-off'}
@@ -126,7 +144,11 @@ export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reac
           <CameraIcon off={!media.video} />
         </span>
       </div>
-      {connecting && <div className="tile-status">{peerState === 'failed' ? 'Connection failed' : 'Connecting…'}</div>}
+      {status && (
+        <div className={`tile-status status-${isLocal ? 'local' : health?.status}`} data-testid="tile-status" role="status">
+          {status}
+        </div>
+      )}
       <div className="emoji-layer">
         {reactions.map((r) => (
           <FloatingEmoji key={r.id} reaction={r} />

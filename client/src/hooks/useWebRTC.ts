@@ -3,10 +3,11 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react'
 import { MeshTransport } from '../services/meshTransport'
 import { openLocalMedia, type DeviceChoice } from '../services/media'
-import type { JoinAnswer, MediaState, RoomMode, ServerConfig, Signal } from '../services/protocol'
+import type { JoinAnswer, MediaState, RoomMode, Signal } from '../services/protocol'
 import { SfuTransport } from '../services/sfuTransport'
 import { SignalingClient, type ConnectionStatus } from '../services/socket'
-import type { MediaTransport, PeerState, TransportContext } from '../services/transport'
+import type { MediaTransport, PeerState, RemoteMediaStats, TransportContext } from '../services/transport'
+import { hasTurnServer, type MediaKind } from '../state/mediaStatus'
 import { initialRoomState, roomReducer, type RoomState } from '../state/room'
 
 export interface UseWebRTCOptions {
@@ -94,6 +95,11 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   const [mediaProblem, setMediaProblem] = useState<string | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
   const [screenWarning, setScreenWarning] = useState(false)
+  // What the tiles and the media banner need (hooks/useMediaHealth.ts).
+  const [recovering, setRecovering] = useState<Record<string, boolean>>({})
+  const [unsupported, setUnsupported] = useState<Record<string, MediaKind[]>>({})
+  const [joinedAt, setJoinedAt] = useState<number | null>(null)
+  const [turnConfigured, setTurnConfigured] = useState(false)
 
   const signalingRef = useRef<SignalingClient | null>(null)
   const transportRef = useRef<MediaTransport | null>(null)
@@ -131,6 +137,11 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   const makeTransport = useCallback(
     (answer: JoinAnswer): MediaTransport => {
       const signaling = signalingRef.current!
+      // A new transport: its connections start over, so does every wait for media.
+      setRecovering({})
+      setUnsupported({})
+      setJoinedAt(Date.now())
+      setTurnConfigured(hasTurnServer(answer.iceServers ?? iceRef.current))
       const ctx: TransportContext = {
         selfId: answer.userId,
         signaling,
@@ -150,6 +161,9 @@ export function useWebRTC(opts: UseWebRTCOptions) {
             if (answer.mode === 'sfu') setNotice(message)
             toast(message, kind === 'error' ? 'error' : 'info')
           },
+          onUnsupportedTrack: (userId, kind) =>
+            setUnsupported((m) => (m[userId]?.includes(kind) ? m : { ...m, [userId]: [...(m[userId] ?? []), kind] })),
+          onRecovery: (peer, rs) => setRecovering((m) => (!!m[peer] === (rs === 'recovering') ? m : { ...m, [peer]: rs === 'recovering' })),
         },
       }
       return answer.mode === 'sfu' ? new SfuTransport(ctx) : new MeshTransport(ctx)
@@ -167,6 +181,18 @@ export function useWebRTC(opts: UseWebRTCOptions) {
     let joinedOnce = false
     let rejoinTries = 0
     let rejoinTimer: ReturnType<typeof setTimeout> | null = null
+
+    /** A participant who left or joins again: their tracks and connection are new. */
+    const forgetPeer = (userId: string) => {
+      const without = <T,>(m: Record<string, T>) => {
+        if (!(userId in m)) return m
+        const next = { ...m }
+        delete next[userId]
+        return next
+      }
+      setUnsupported(without)
+      setRecovering(without)
+    }
 
     const join = async () => {
       if (cancelled || leftRef.current) return
@@ -224,10 +250,12 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       signaling.on('room-participants', (list) => dispatch({ type: 'participants', list })),
       signaling.on('user-joined', (p) => {
         dispatch({ type: 'user-joined', participant: p })
+        forgetPeer(p.userId)
         transportRef.current?.userJoined(p)
       }),
       signaling.on('user-left', ({ userId }) => {
         dispatch({ type: 'user-left', userId })
+        forgetPeer(userId)
         transportRef.current?.userLeft(userId)
       }),
       signaling.on('signal-receive', ({ userId, signal }) => {
@@ -244,26 +272,29 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       signaling.on('server-shutdown', ({ reason }) =>
         toast(`The server is shutting down${reason ? `: ${reason}` : ''}`, 'error'),
       ),
+      // Fresh TURN credentials before the last ones expire: replaced in place, so the
+      // transports (which hold this array) use them for every connection made from now on.
+      signaling.onRaw('ice-servers', (data) => {
+        const list = (data as { iceServers?: unknown } | null)?.iceServers
+        if (!Array.isArray(list)) return
+        iceRef.current.splice(0, iceRef.current.length, ...(list as RTCIceServer[]))
+        transportRef.current?.setIceServers(iceRef.current)
+      }),
     )
 
     void (async () => {
       const o = optsRef.current
-      const [media, config] = await Promise.all([
-        openLocalMedia({
-          rawAudio: o.rawAudio,
-          audio: o.startAudio,
-          video: o.startVideo,
-          ...o.devices,
-        }),
-        fetch('/api/config')
-          .then((r) => (r.ok ? (r.json() as Promise<ServerConfig>) : null))
-          .catch(() => null),
-      ])
+      // ICE servers come with the join answer only: TURN credentials are for participants.
+      const media = await openLocalMedia({
+        rawAudio: o.rawAudio,
+        audio: o.startAudio,
+        video: o.startVideo,
+        ...o.devices,
+      })
       if (cancelled) {
         media.stream?.getTracks().forEach((t) => t.stop())
         return
       }
-      if (config?.iceServers) iceRef.current = config.iceServers
       localRef.current = media.stream
       setLocalStream(media.stream)
       setMediaProblem(media.problem)
@@ -477,13 +508,24 @@ export function useWebRTC(opts: UseWebRTCOptions) {
     localRef.current?.getTracks().forEach((t) => t.stop())
     screenRef.current?.stop()
     setRemoteStreams({})
+    setJoinedAt(null)
     setJoinStatus('left')
     dispatch({ type: 'left' })
   }, [])
 
+  const remoteStats = useCallback(
+    async (): Promise<Record<string, RemoteMediaStats>> => (await transportRef.current?.remoteStats?.()) ?? {},
+    [],
+  )
+
   return {
     state,
     dispatch,
+    remoteStats,
+    recovering,
+    unsupported,
+    joinedAt,
+    turnConfigured,
     joinStatus,
     joinError,
     connection,

@@ -67,10 +67,12 @@ export interface RecordingStateEvent {
   error?: boolean
 }
 
-/** A WebRTC signal as relayed by `signal-send`/`signal-receive`: an SDP description or a candidate. */
+/** A WebRTC signal as relayed by `signal-send`/`signal-receive`: an SDP description or a
+ * candidate. `gen` numbers the sender's connections to this peer (absent: 0); a signal of a
+ * higher generation means the sender started a new connection (see meshTransport.ts). */
 export type Signal =
-  | { type: RTCSdpType; sdp?: string }
-  | { candidate: RTCIceCandidateInit }
+  | { type: RTCSdpType; sdp?: string; gen?: number }
+  | { candidate: RTCIceCandidateInit; gen?: number }
 
 export interface ServerConfig {
   iceServers: RTCIceServer[]

@@ -1,26 +1,36 @@
 // SFU media: one *publish* RTCPeerConnection that this client offers (send-only) and one
 // *subscribe* RTCPeerConnection that the server offers (receive-only), over `sfu-*` events:
-//   client -> server  sfu-publish          {description: offer, sources: {mid: source}}  ack {ok, description: answer}
+//   client -> server  sfu-publish          {description: offer, sources: {mid: source}}  ack {ok, description: answer, unsupported?}
 //   client -> server  sfu-subscribe        {}                                           ack {ok}
-//   server -> client  sfu-subscribe-offer  {session, description: offer, tracks: [{mid, userId, source, kind, active}]}
+//   server -> client  sfu-subscribe-offer  {session, description: offer, tracks: [{mid, userId, source, kind, active, rejected?}]}
 //   client -> server  sfu-subscribe-answer {session, description: answer}               ack {ok}
 //   client -> server  sfu-candidate        {target: 'publish'|'subscribe', candidate}    ack {ok}
 //   server -> client  sfu-connection-closed {target, reason}
 // (as implemented by sfu/media/router.py; a new `session` number means a new subscribe
 // connection). If the server does not know these events, the room still works for chat,
 // reactions and the participant list, and the user sees a notice.
+//
+// Repair: aiortc cannot restart ICE, so a broken connection (failed, disconnected too long,
+// closed by the server, or a failed negotiation) is replaced by a new one: a new publish
+// offer (the server sees new ICE credentials and starts afresh) or `sfu-subscribe` (a new
+// session). ConnectionRecovery decides when, with backoff, for as long as the socket is up.
 import type { ParticipantInfo, Signal } from './protocol'
-import type { MediaTransport, PeerDebugInfo, TrackSource, TransportContext } from './transport'
+import { ConnectionRecovery, type RecoveryOptions } from './recovery'
+import { selectedPath, summarizeRemote } from './remoteStats'
+import type { MediaTransport, PeerDebugInfo, PeerState, RemoteMediaStats, TrackSource, TransportContext } from './transport'
+import { updateIceServers } from './transport'
 import { SerialQueue } from './webrtc'
 
 export const SFU_UNAVAILABLE = 'SFU media is not available on this server yet'
 
-interface SubscribeTrack {
+export interface SubscribeTrack {
   mid: string
   userId: string
   source?: string
   kind?: string
   active?: boolean
+  /** The server knows this browser rejected the track's m-line (it cannot decode it). */
+  rejected?: boolean
 }
 
 interface SubscribeOffer {
@@ -29,7 +39,29 @@ interface SubscribeOffer {
   tracks?: SubscribeTrack[]
 }
 
-const MAX_RESTARTS = 5
+interface PublishAnswer {
+  description: RTCSessionDescriptionInit
+  unsupported?: { mid?: string; kind?: string; reason?: string }[]
+}
+
+type Target = 'publish' | 'subscribe'
+
+/** The mids of the m-sections an SDP rejects (port 0). */
+export function rejectedMids(sdp: string | undefined): string[] {
+  const out: string[] = []
+  for (const section of (sdp ?? '').split(/\r?\n(?=m=)/).slice(1)) {
+    const port = /^m=\S+ (\d+)/.exec(section)?.[1]
+    const mid = /^a=mid:(\S+)/m.exec(section)?.[1]
+    if (port === '0' && mid !== undefined) out.push(mid)
+  }
+  return out
+}
+
+/** The user-facing text for a track of ours the server cannot take. */
+export function unsupportedNotice(u: { kind?: string; reason?: string }): string {
+  const what = u.kind === 'audio' ? 'microphone' : u.kind === 'video' ? 'video' : 'media'
+  return `The server cannot take your ${what}${u.reason ? `: ${u.reason}` : ''}`
+}
 
 export class SfuTransport implements MediaTransport {
   readonly kind = 'sfu' as const
@@ -39,7 +71,7 @@ export class SfuTransport implements MediaTransport {
   private readonly offs: (() => void)[] = []
   private readonly pubQueue = new SerialQueue()
   private readonly subQueue = new SerialQueue()
-  private readonly pendingCandidates: Record<'publish' | 'subscribe', RTCIceCandidateInit[]> = { publish: [], subscribe: [] }
+  private readonly pendingCandidates: Record<Target, RTCIceCandidateInit[]> = { publish: [], subscribe: [] }
   private readonly streams = new Map<string, MediaStream>() // userId -> stream
   private readonly localTracks: Record<'audio' | 'video', { track: MediaStreamTrack | null; source: TrackSource }> = {
     audio: { track: null, source: 'microphone' },
@@ -48,14 +80,32 @@ export class SfuTransport implements MediaTransport {
   private localStream: MediaStream | null
   /** The publish connection's transceivers and the kind each one sends. */
   private readonly pubKinds = new Map<RTCRtpTransceiver, 'audio' | 'video'>()
-  private restarts = 0
+  /** The latest subscribe offer's tracks, by mid. */
+  private tracks = new Map<string, SubscribeTrack>()
+  /** `${session}/${mid}` of rejected tracks already reported. */
+  private readonly reportedUnsupported = new Set<string>()
+  private readonly recovery: Record<Target, ConnectionRecovery>
+  private everAnswered = false
   private unavailable = false
   private closed = false
 
-  constructor(private readonly ctx: TransportContext) {
+  constructor(
+    private readonly ctx: TransportContext,
+    /** For tests: recovery timing (timers, backoff randomness, bounds). */
+    recoveryOptions: Partial<RecoveryOptions> = {},
+  ) {
     this.localStream = ctx.localStream
     this.localTracks.audio.track = ctx.localStream?.getAudioTracks()[0] ?? null
     this.localTracks.video.track = ctx.localStream?.getVideoTracks()[0] ?? null
+    const recovery = (target: Target) =>
+      new ConnectionRecovery({
+        name: `sfu ${target}`,
+        canRepair: () => ctx.signaling.connected !== false,
+        onRecovery: (state, attempt) => ctx.callbacks.onRecovery?.(target, state, attempt),
+        ...recoveryOptions,
+        repair: () => this.repair(target),
+      })
+    this.recovery = { publish: recovery('publish'), subscribe: recovery('subscribe') }
   }
 
   start(_existing: ParticipantInfo[]): void {
@@ -64,49 +114,70 @@ export class SfuTransport implements MediaTransport {
       signaling.onRaw('sfu-subscribe-offer', (d) => void this.subQueue.run(() => this.onSubscribeOffer(d as SubscribeOffer))),
       signaling.onRaw('sfu-connection-closed', (d) => this.onConnectionClosed(d as { target?: string; reason?: string })),
     )
-    // Subscribe offers come by themselves once joined; sfu-subscribe is only for a restart.
+    // Subscribe offers come by themselves once joined; sfu-subscribe is only for a repair.
     void this.pubQueue.run(() => this.doPublish())
   }
 
-  private fail(ack: { error: string; message?: string }, what: string): void {
+  /** A refused or unanswered request: the connection is repaired (or SFU is unavailable). */
+  private fail(target: Target, ack: { error: string; message?: string }, what: string): void {
     if (this.closed) return
-    if (ack.error === 'unknown_event' || ack.error === 'timeout') {
+    if (ack.error === 'unknown_event') {
       if (!this.unavailable) this.ctx.callbacks.onNotice(SFU_UNAVAILABLE, 'error')
       this.unavailable = true
-    } else {
+      return
+    }
+    // A server that never answers sfu-* at all (the guide's Node server) looks like this.
+    if (ack.error === 'timeout' && !this.everAnswered && this.recovery[target].attempt === 0) {
+      this.ctx.callbacks.onNotice(SFU_UNAVAILABLE, 'error')
+    } else if (ack.error !== 'timeout' && this.recovery[target].attempt === 0) {
       this.ctx.callbacks.onNotice(`SFU ${what} failed: ${ack.message ?? ack.error}`, 'error')
     }
+    this.recovery[target].broken(`${what}: ${ack.error}`)
   }
 
-  private sendCandidate(target: 'publish' | 'subscribe', candidate: RTCIceCandidateInit): void {
+  private sendCandidate(target: Target, candidate: RTCIceCandidateInit): void {
     void this.ctx.signaling.request('sfu-candidate', { target, candidate })
   }
 
-  private newPc(target: 'publish' | 'subscribe'): RTCPeerConnection {
-    const pc = new RTCPeerConnection({ iceServers: this.ctx.iceServers })
+  private current(target: Target): RTCPeerConnection | null {
+    return target === 'publish' ? this.publish : this.subscribe
+  }
+
+  private newPc(target: Target): RTCPeerConnection {
+    const config: RTCConfiguration = { iceServers: this.ctx.iceServers }
+    const pc = this.ctx.createPeerConnection ? this.ctx.createPeerConnection(config) : new RTCPeerConnection(config)
     pc.onicecandidate = (e) => {
-      if (!e.candidate) return
+      if (!e.candidate || this.current(target) !== pc) return
       const c = e.candidate.toJSON()
       // The server accepts candidates only once it has this connection's description.
       if (pc.remoteDescription) this.sendCandidate(target, c)
       else this.pendingCandidates[target].push(c)
     }
     pc.onconnectionstatechange = () => {
-      this.ctx.callbacks.onPeerState(target, pc.connectionState)
-      if (pc.connectionState === 'failed') this.restart(target)
+      if (this.closed || this.current(target) !== pc) return // a replaced connection
+      const state = pc.connectionState
+      console.info(`sfu ${target}: ${state}`)
+      this.ctx.callbacks.onPeerState(target, state)
+      // Everyone's media comes over the subscribe connection: their tiles share its state.
+      if (target === 'subscribe') for (const id of this.streams.keys()) this.ctx.callbacks.onPeerState(id, state)
+      this.recovery[target].noteState(state)
     }
+    this.recovery[target].started()
     return pc
   }
 
-  private flushCandidates(target: 'publish' | 'subscribe'): void {
+  private flushCandidates(target: Target): void {
     for (const c of this.pendingCandidates[target].splice(0)) this.sendCandidate(target, c)
   }
 
-  /** Offers the publish connection (again): after a track of a new kind or source. */
+  /** Offers the publish connection (again): at start, after a track of a new kind or source, after a repair. */
   private async doPublish(): Promise<void> {
     if (this.closed || this.unavailable) return
     const have = (['audio', 'video'] as const).filter((k) => this.localTracks[k].track)
-    if (!this.publish && have.length === 0) return // receive-only
+    if (!this.publish && have.length === 0) {
+      this.recovery.publish.reset() // receive-only: nothing to keep up
+      return
+    }
     if (!this.publish) this.publish = this.newPc('publish')
     const pc = this.publish
     for (const kind of have) {
@@ -126,7 +197,7 @@ export class SfuTransport implements MediaTransport {
         if (t.mid && kind) sources[t.mid] = this.localTracks[kind].source
       }
       const d = pc.localDescription!
-      const ack = await this.ctx.signaling.request<{ description: RTCSessionDescriptionInit }>(
+      const ack = await this.ctx.signaling.request<PublishAnswer>(
         'sfu-publish',
         { description: { type: d.type, sdp: d.sdp }, sources },
         10_000,
@@ -134,21 +205,35 @@ export class SfuTransport implements MediaTransport {
       if (this.closed || pc !== this.publish) return
       if (!ack.ok) {
         await pc.setLocalDescription({ type: 'rollback' }).catch(() => undefined)
-        this.fail(ack, 'publish')
+        this.fail('publish', ack, 'publish')
         return
       }
+      this.everAnswered = true
       await pc.setRemoteDescription(ack.description)
       this.flushCandidates('publish')
+      for (const u of Array.isArray(ack.unsupported) ? ack.unsupported : []) {
+        this.ctx.callbacks.onNotice(unsupportedNotice(u), 'error')
+      }
     } catch (err) {
+      if (this.closed || pc !== this.publish) return
       console.warn('sfu publish', err)
-      if (!this.closed) this.ctx.callbacks.onNotice('SFU publish failed', 'error')
+      if (this.recovery.publish.attempt === 0) this.ctx.callbacks.onNotice('SFU publish failed', 'error')
+      this.recovery.publish.broken('publish negotiation failed')
     }
   }
 
   private async requestSubscribe(): Promise<void> {
     if (this.closed || this.unavailable) return
     const ack = await this.ctx.signaling.request('sfu-subscribe', {}, 10_000)
-    if (!ack.ok) this.fail(ack, 'subscribe')
+    if (this.closed) return
+    if (!ack.ok) {
+      this.fail('subscribe', ack, 'subscribe')
+      return
+    }
+    this.everAnswered = true
+    // The offer follows when someone else publishes; with nobody publishing there is none.
+    const anyone = [...this.tracks.values()].some((t) => t.active !== false && t.userId !== this.ctx.selfId)
+    if (!anyone && !this.subscribe) this.recovery.subscribe.reset()
   }
 
   private async onSubscribeOffer(offer: SubscribeOffer): Promise<void> {
@@ -156,10 +241,13 @@ export class SfuTransport implements MediaTransport {
     if (offer.session !== this.subSession || !this.subscribe) {
       this.subscribe?.close()
       this.pendingCandidates.subscribe = []
-      this.subscribe = this.newPc('subscribe')
       this.subSession = offer.session
+      this.subscribe = this.newPc('subscribe')
     }
     const pc = this.subscribe
+    const tracks = offer.tracks ?? []
+    console.info(`sfu subscribe: offer of session ${offer.session}, ${tracks.length} tracks`)
+    this.tracks = new Map(tracks.map((t) => [t.mid, t]))
     try {
       await pc.setRemoteDescription(offer.description)
       await pc.setLocalDescription()
@@ -168,25 +256,44 @@ export class SfuTransport implements MediaTransport {
         session: offer.session,
         description: { type: d.type, sdp: d.sdp },
       })
+      if (this.closed || pc !== this.subscribe) return
       if (!ack.ok) {
         // An answer to a superseded offer: the newer offer is on its way.
-        if (ack.error !== 'no_pending_offer') this.fail(ack, 'subscribe')
+        if (ack.error !== 'no_pending_offer') this.fail('subscribe', ack, 'subscribe')
         return
       }
+      this.everAnswered = true
       this.flushCandidates('subscribe')
-      this.updateStreams(pc, offer.tracks ?? [])
+      this.reportUnsupported(offer.session, rejectedMids(d.sdp))
+      this.updateStreams(pc)
     } catch (err) {
+      if (this.closed || pc !== this.subscribe) return
       console.warn('sfu subscribe', err)
+      this.recovery.subscribe.broken('subscribe negotiation failed')
+    }
+  }
+
+  /** Tells the app once per track which remote media this browser cannot decode. */
+  private reportUnsupported(session: number, rejected: string[]): void {
+    const mids = new Set(rejected)
+    for (const t of this.tracks.values()) if (t.rejected) mids.add(t.mid)
+    for (const mid of mids) {
+      const t = this.tracks.get(mid)
+      const key = `${session}/${mid}`
+      if (!t || t.active === false || t.userId === this.ctx.selfId || this.reportedUnsupported.has(key)) continue
+      if (t.kind !== 'audio' && t.kind !== 'video') continue
+      this.reportedUnsupported.add(key)
+      t.rejected = true
+      this.ctx.callbacks.onUnsupportedTrack?.(t.userId, t.kind)
     }
   }
 
   /** One MediaStream per remote participant from the subscribe connection's active tracks. */
-  private updateStreams(pc: RTCPeerConnection, tracks: SubscribeTrack[]): void {
-    const byMid = new Map(tracks.map((t) => [t.mid, t]))
+  private updateStreams(pc: RTCPeerConnection): void {
     const perUser = new Map<string, MediaStreamTrack[]>()
     for (const tr of pc.getTransceivers()) {
-      const info = tr.mid ? byMid.get(tr.mid) : undefined
-      if (!info || info.active === false || info.userId === this.ctx.selfId) continue
+      const info = tr.mid ? this.tracks.get(tr.mid) : undefined
+      if (!info || info.active === false || info.rejected || info.userId === this.ctx.selfId) continue
       const list = perUser.get(info.userId) ?? []
       // One video per tile: a screen share wins over a camera.
       const track = tr.receiver.track
@@ -196,6 +303,7 @@ export class SfuTransport implements MediaTransport {
       } else list.push(track)
       perUser.set(info.userId, list)
     }
+    const state: PeerState = pc.connectionState
     for (const [userId, list] of perUser) {
       const prev = this.streams.get(userId)
       const same = prev && prev.getTracks().length === list.length && list.every((t) => prev.getTracks().includes(t))
@@ -203,7 +311,7 @@ export class SfuTransport implements MediaTransport {
       const stream = new MediaStream(list)
       this.streams.set(userId, stream)
       this.ctx.callbacks.onRemoteStream(userId, stream)
-      this.ctx.callbacks.onPeerState(userId, 'connected')
+      this.ctx.callbacks.onPeerState(userId, state)
     }
     for (const userId of [...this.streams.keys()]) {
       if (!perUser.has(userId)) {
@@ -214,12 +322,13 @@ export class SfuTransport implements MediaTransport {
   }
 
   private onConnectionClosed(d: { target?: string; reason?: string }): void {
-    if (d?.target === 'publish' || d?.target === 'subscribe') this.restart(d.target)
+    if (this.closed || (d?.target !== 'publish' && d?.target !== 'subscribe')) return
+    this.recovery[d.target].broken(`closed by the server: ${d.reason ?? '?'}`)
   }
 
-  private restart(target: 'publish' | 'subscribe'): void {
-    if (this.closed || this.restarts >= MAX_RESTARTS) return
-    this.restarts += 1
+  /** Replaces a broken connection with a new one (called by its ConnectionRecovery). */
+  private repair(target: Target): void {
+    if (this.closed) return
     if (target === 'publish') {
       this.publish?.close()
       this.publish = null
@@ -229,6 +338,7 @@ export class SfuTransport implements MediaTransport {
     } else {
       this.subscribe?.close()
       this.subscribe = null
+      this.subSession = -1
       this.pendingCandidates.subscribe = []
       void this.subQueue.run(() => this.requestSubscribe())
     }
@@ -265,6 +375,10 @@ export class SfuTransport implements MediaTransport {
     await this.pubQueue.run(() => this.doPublish())
   }
 
+  setIceServers(servers: RTCIceServer[]): void {
+    for (const pc of [this.publish, this.subscribe]) if (pc) updateIceServers(pc, servers)
+  }
+
   peers(): PeerDebugInfo[] {
     const out: PeerDebugInfo[] = []
     for (const [name, pc] of [['publish', this.publish], ['subscribe', this.subscribe]] as const) {
@@ -280,8 +394,45 @@ export class SfuTransport implements MediaTransport {
     return out
   }
 
+  async remoteStats(): Promise<Record<string, RemoteMediaStats>> {
+    const pc = this.subscribe
+    const out: Record<string, RemoteMediaStats> = {}
+    const state: PeerState = pc ? pc.connectionState : 'new'
+    // Everyone with media in the room, even before any of it arrives.
+    const users = new Set<string>(this.streams.keys())
+    for (const t of this.tracks.values()) if (t.active !== false && t.userId !== this.ctx.selfId) users.add(t.userId)
+    if (!pc) {
+      for (const id of users) out[id] = { connectionState: state }
+      return out
+    }
+    const report = await pc.getStats().catch(() => null)
+    if (!report) {
+      for (const id of users) out[id] = { connectionState: state }
+      return out
+    }
+    // Whose stream an inbound-rtp is: the track shown in someone's tile, else its mid.
+    const byTrack = new Map<string, string>()
+    for (const [id, s] of this.streams) for (const t of s.getTracks()) byTrack.set(t.id, id)
+    const byMid = new Map<string, string>()
+    for (const tr of pc.getTransceivers()) {
+      const info = tr.mid ? this.tracks.get(tr.mid) : undefined
+      const shown = info && byTrack.get(tr.receiver.track?.id) === info.userId
+      if (info && shown) byMid.set(info.mid, info.userId)
+    }
+    const summary = summarizeRemote(report, state, (s) => {
+      if (s.trackIdentifier && byTrack.has(s.trackIdentifier)) return byTrack.get(s.trackIdentifier)!
+      if (s.mid && byMid.has(s.mid)) return byMid.get(s.mid)!
+      return null
+    })
+    const path = selectedPath(report)
+    for (const id of users) out[id] = summary[id] ?? { connectionState: state, ...path }
+    return out
+  }
+
   close(): void {
     this.closed = true
+    this.recovery.publish.dispose()
+    this.recovery.subscribe.dispose()
     for (const off of this.offs) off()
     this.publish?.close()
     this.subscribe?.close()

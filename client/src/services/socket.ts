@@ -29,6 +29,12 @@ export interface ServerEvents {
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected'
 
 const ACK_TIMEOUT_MS = 10_000
+
+// Reconnection after a network cut: try often, and give up on an attempt after 3 s, so that
+// a new attempt is at most ~2.5 s away when the link comes back (an attempt started during
+// the cut only has the kernel's SYN retransmissions, 1 s then 2 s later, and then none for
+// 4 s). Measured with a 40 s cut: signaling back 0.3-2.4 s after the link.
+export const RECONNECT = { reconnectionDelay: 500, reconnectionDelayMax: 1000, timeout: 3000 }
 /** `recording-stop` is answered once the file is complete. */
 const RECORDING_STOP_TIMEOUT_MS = 30_000
 
@@ -73,9 +79,14 @@ export class SignalingClient {
 
   constructor(socket?: Socket) {
     // Same origin, default path: the Python server serves the app and Socket.IO together.
-    this.socket = socket ?? io({ autoConnect: false, transports: ['websocket', 'polling'] })
+    this.socket = socket ?? io({ autoConnect: false, transports: ['websocket', 'polling'], ...RECONNECT })
     currentClient = this
     clientListeners.forEach((l) => l(this))
+    if (!socket) {
+      // One console line per change: what a user's log shows after a network problem.
+      this.socket.on('connect', () => console.info('signaling: connected'))
+      this.socket.on('disconnect', (reason: string) => console.info(`signaling: disconnected (${reason})`))
+    }
   }
 
   private joinListeners = new Set<(answer: JoinAnswer) => void>()
@@ -146,6 +157,7 @@ export class SignalingClient {
     const rejoinToken = last && last.roomId === p.roomId && last.userId === p.userId ? last.rejoinToken : undefined
     const payload = rejoinToken ? { ...p, rejoinToken } : p
     return this.request<JoinAnswer>('join-room', payload).then((ack) => {
+      console.info(`signaling: join-room ${ack.ok ? 'ok' : ack.error}`)
       if (ack.ok) {
         this.lastJoinAnswer = ack
         storeRejoin(ack)

@@ -16,6 +16,29 @@ export interface TransportCallbacks {
   onPeerState: (userId: string, state: PeerState) => void
   /** A problem the user should know about (shown as a toast or notice). */
   onNotice: (message: string, kind?: 'error' | 'info') => void
+  /** A remote participant's track this browser cannot decode (its m-line was rejected). */
+  onUnsupportedTrack?: (userId: string, kind: 'audio' | 'video') => void
+  /** A connection is being repaired (`attempt` counts from 1) or has come back. `peer` is
+   * the remote userId (P2P) or 'publish'/'subscribe' (SFU). */
+  onRecovery?: (peer: string, state: 'recovering' | 'recovered', attempt: number) => void
+}
+
+/** What arrives from one remote participant, from getStats of the connection carrying it. */
+export interface RemoteMediaStats {
+  video?: {
+    framesPerSecond: number
+    framesDecoded: number
+    packetsLost: number
+    packetsReceived: number
+    bytesReceived: number
+    frameWidth?: number
+    frameHeight?: number
+  }
+  audio?: { packetsLost: number; packetsReceived: number; bytesReceived: number; jitter: number }
+  rttMs?: number
+  /** Local candidate type of the selected pair: host/srflx/prflx/relay. */
+  candidateType?: string
+  connectionState: PeerState
 }
 
 export interface TransportContext {
@@ -51,7 +74,23 @@ export interface MediaTransport {
     source?: TrackSource,
   ): Promise<void>
   peers(): PeerDebugInfo[]
+  /** New ICE servers (renewed TURN credentials) for the connections already open: their
+   * next gathering (an ICE restart) uses them. New connections read TransportContext's list. */
+  setIceServers(servers: RTCIceServer[]): void
   /** Raw stats of every connection, keyed by the remote userId (or 'publish'/'subscribe'). */
   stats(): Promise<Record<string, RTCStatsReport>>
+  /** What arrives from each remote participant, keyed by userId (cheap enough every ~2 s). */
+  remoteStats(): Promise<Record<string, RemoteMediaStats>>
   close(): void
+}
+
+/** Gives an open connection new ICE servers; a closed one, or a browser that refuses the
+ * change, keeps its own (the next new connection gets them anyway). */
+export function updateIceServers(pc: RTCPeerConnection, servers: RTCIceServer[]): void {
+  if (pc.connectionState === 'closed') return
+  try {
+    pc.setConfiguration({ ...pc.getConfiguration(), iceServers: servers })
+  } catch (err) {
+    console.warn('setConfiguration', err)
+  }
 }

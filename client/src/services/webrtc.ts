@@ -78,6 +78,8 @@ export interface PeerLinkOptions {
   onError?: (err: unknown) => void
   /** For tests: a factory instead of `new RTCPeerConnection`. */
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection
+  /** The connection's generation, sent with every signal when above 0 (see meshTransport). */
+  gen?: number
 }
 
 /** One RTCPeerConnection to one remote participant, negotiated with perfect negotiation. */
@@ -93,7 +95,6 @@ export class PeerLink {
   private readonly serial = new SerialQueue()
   private closed = false
   private readonly senders = new Map<string, RTCRtpSender>()
-  private restartTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(private readonly o: PeerLinkOptions) {
     this.remoteId = o.remoteId
@@ -105,7 +106,7 @@ export class PeerLink {
       void this.negotiate()
     }
     this.pc.onicecandidate = (ev) => {
-      if (ev.candidate) this.o.send({ candidate: ev.candidate.toJSON() })
+      if (ev.candidate) this.send({ candidate: ev.candidate.toJSON() })
     }
     this.pc.ontrack = (ev) => {
       // One stream per remote participant, whatever stream ids the sender used. A new
@@ -116,18 +117,21 @@ export class PeerLink {
       this.remoteStream = new MediaStream([...others, ev.track])
       this.o.onTrack(ev.track, this.remoteStream)
     }
+    // Repairs (ICE restart, a new connection) are decided by the owner of the link
+    // (MeshTransport), which sees the states of this link and of the ones it replaces.
     this.pc.onconnectionstatechange = () => {
-      const state = this.pc.connectionState
-      this.o.onStateChange?.(state)
-      if (state === 'failed') this.pc.restartIce()
-      if (state === 'disconnected') {
-        // Give a transient blip a few seconds to heal before an ICE restart.
-        if (this.restartTimer) clearTimeout(this.restartTimer)
-        this.restartTimer = setTimeout(() => {
-          if (!this.closed && this.pc.connectionState === 'disconnected') this.pc.restartIce()
-        }, 4000)
-      }
+      this.o.onStateChange?.(this.pc.connectionState)
     }
+  }
+
+  /** This link's generation: each new connection to the same peer has a higher one. */
+  get gen(): number {
+    return this.o.gen ?? 0
+  }
+
+  /** Asks for new ICE credentials; the offer follows through `negotiationneeded`. */
+  restartIce(): void {
+    if (!this.closed) this.pc.restartIce()
   }
 
   /** Sends local tracks; when `recvOnlyKinds` is given, also asks to receive those kinds. */
@@ -174,13 +178,17 @@ export class PeerLink {
     this.senders.set(kind, this.pc.addTrack(track, ...(stream ? [stream] : [])))
   }
 
+  private send(signal: Signal): void {
+    this.o.send(this.gen > 0 ? { ...signal, gen: this.gen } : signal)
+  }
+
   private async negotiate(): Promise<void> {
     if (this.closed) return
     try {
       this.makingOffer = true
       await this.pc.setLocalDescription()
       const d = this.pc.localDescription
-      if (d) this.o.send({ type: d.type, sdp: d.sdp })
+      if (d) this.send({ type: d.type, sdp: d.sdp })
     } catch (err) {
       this.o.onError?.(err)
     } finally {
@@ -207,13 +215,13 @@ export class PeerLink {
         this.ignoreOffer = ignore
         if (ignore) return
         this.isSettingRemoteAnswerPending = signal.type === 'answer'
-        await this.pc.setRemoteDescription(signal as RTCSessionDescriptionInit)
+        await this.pc.setRemoteDescription({ type: signal.type, sdp: signal.sdp })
         this.isSettingRemoteAnswerPending = false
         await this.flushCandidates()
         if (signal.type === 'offer') {
           await this.pc.setLocalDescription()
           const d = this.pc.localDescription
-          if (d) this.o.send({ type: d.type, sdp: d.sdp })
+          if (d) this.send({ type: d.type, sdp: d.sdp })
         }
       } else if (isCandidate(signal)) {
         if (this.candidates.offer(signal.candidate, !!this.pc.remoteDescription)) {
@@ -247,7 +255,6 @@ export class PeerLink {
   close(): void {
     if (this.closed) return
     this.closed = true
-    if (this.restartTimer) clearTimeout(this.restartTimer)
     this.candidates.clear()
     this.pc.onnegotiationneeded = null
     this.pc.onicecandidate = null

@@ -1,11 +1,12 @@
 """Names drawn with a real text stack: Pillow (FreeType; libraqm for shaping and bidi) and
 installed fonts chosen per character.
 
-A name is split into runs, each of one font (the first in the chain with a glyph for the
-character) and one bidi level (a run-level form of the Unicode bidi algorithm: enough for a
-name, no explicit embeddings). Each run is shaped by raqm in its own direction, and the runs are
-placed in visual order (rule L2), so ``محمد 😀`` shows the emoji left of the Arabic and Arabic
-letters join. The result is an anti-aliased alpha mask (uint8); callers cache what they draw.
+A name is split into user-perceived characters (extended grapheme clusters, by ``regex``'s
+``\\X``), and those into runs, each of one font (the first in the chain with glyphs for the
+character) and one bidi level (the Unicode bidi algorithm, by FriBiDi). Each run is shaped by
+raqm in its own direction, and the runs are placed in FriBiDi's visual order, so ``محمد 😀``
+shows the emoji left of the Arabic and Arabic letters join. The result is an anti-aliased alpha
+mask (uint8); callers cache what they draw.
 
 Default chain (docs/recording.md): ``recording.font`` if set, Noto Sans (Latin, Greek,
 Cyrillic), Noto Sans Arabic and Hebrew, DejaVu Sans (wide coverage, monochrome emoji), Noto Sans
@@ -16,6 +17,8 @@ none at all, :attr:`TextRenderer.available` is False and callers use the bitmap 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import glob
 import logging
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import regex
 from PIL import Image, ImageDraw, ImageFont, features
 
 log = logging.getLogger(__name__)
@@ -60,76 +64,74 @@ def _cmap(path: str, index: int) -> frozenset[int]:
         return frozenset(font.getBestCmap() or {})
 
 
-def _attaches(char: str) -> bool:
-    """Marks, joiners, variation selectors and skin tones stay in the previous run's font."""
-    cat = unicodedata.category(char)
-    return cat[0] == "M" or cat == "Cf" or 0x1F3FB <= ord(char) <= 0x1F3FF
+def _load_fribidi() -> ctypes.CDLL | None:
+    for name in ("libfribidi.so.0", ctypes.util.find_library("fribidi")):
+        if name:
+            try:
+                lib = ctypes.CDLL(name)
+            except OSError:
+                continue
+            lib.fribidi_get_par_embedding_levels_ex.restype = ctypes.c_int8
+            lib.fribidi_reorder_line.restype = ctypes.c_int8
+            return lib
+    log.warning("libfribidi not found: right-to-left names are drawn in typed order")
+    return None
+
+
+_FRIBIDI = _load_fribidi()
+_PAR_ON = 0x40  # FRIBIDI_PAR_ON: the paragraph direction from its first strong letter (P2, P3)
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    """The Unicode bidi algorithm's result for one line, per code point of the text."""
+
+    levels: list[int]  # resolved embedding levels, rule L1 applied
+    order: list[int]  # the logical index shown at each position, left to right (rule L2)
+
+
+def bidi(text: str) -> Paragraph:
+    """The full bidi algorithm (UAX #9: explicit embeddings, isolates, bracket pairs) by FriBiDi,
+    the library raqm itself uses. python-bidi exposes only the reordered string, not levels."""
+    n = len(text)
+    if n == 0 or _FRIBIDI is None:
+        return Paragraph([0] * n, list(range(n)))
+    chars = (ctypes.c_uint32 * n)(*map(ord, text))
+    types = (ctypes.c_uint32 * n)()
+    brackets = (ctypes.c_uint32 * n)()
+    levels = (ctypes.c_int8 * n)()
+    order = (ctypes.c_int * n)(*range(n))
+    base = ctypes.c_uint32(_PAR_ON)
+    _FRIBIDI.fribidi_get_bidi_types(chars, n, types)
+    _FRIBIDI.fribidi_get_bracket_types(chars, n, types, brackets)
+    if not _FRIBIDI.fribidi_get_par_embedding_levels_ex(
+        types, brackets, n, ctypes.byref(base), levels
+    ):
+        return Paragraph([0] * n, list(range(n)))  # out of memory in FriBiDi
+    _FRIBIDI.fribidi_reorder_line(0, types, n, 0, base, levels, None, order)
+    return Paragraph(list(levels), list(order))
+
+
+def graphemes(text: str) -> list[str]:
+    """User-perceived characters (UAX #29 extended grapheme clusters): a letter with its marks,
+    an emoji with its skin tone or ZWJ sequence, a flag, an Indic conjunct."""
+    return _GRAPHEME.findall(text)
 
 
 def grapheme_starts(text: str) -> list[int]:
-    """Where a user-perceived character may start (no cut before a mark or after a ZWJ)."""
-    return [
-        i for i, c in enumerate(text) if i == 0 or (not _attaches(c) and text[i - 1] != "\u200d")
-    ] + [len(text)]
+    """Where each user-perceived character starts, then ``len(text)``."""
+    return [m.start() for m in _GRAPHEME.finditer(text)] + [len(text)]
 
 
-def bidi_levels(text: str) -> list[int]:
-    """Embedding levels per character: rules P2-P3, W1, W2, W3, W7, N1, N2, I1, I2."""
-    types = [unicodedata.bidirectional(c) for c in text]
-    base = 0
-    for t in types:
-        if t in ("L", "R", "AL"):
-            base = 0 if t == "L" else 1
-            break
-    sos = "R" if base else "L"
-    resolved: list[str] = []
-    last_strong = sos
-    for t in types:
-        if t == "NSM":
-            t = resolved[-1] if resolved else sos
-        if t in ("L", "R", "AL"):
-            last_strong = t
-        if t == "EN":
-            t = "AN" if last_strong == "AL" else "L" if last_strong == "L" else "EN"
-        resolved.append("R" if t == "AL" else t)
-    strongish = {"L": "L", "R": "R", "EN": "R", "AN": "R"}  # numbers act as R on neutrals
-    i = 0
-    while i < len(resolved):
-        if resolved[i] in strongish:
-            i += 1
-            continue
-        j = i
-        while j < len(resolved) and resolved[j] not in strongish:
-            j += 1
-        before = strongish[resolved[i - 1]] if i > 0 else sos
-        after = strongish[resolved[j]] if j < len(resolved) else sos
-        fill = before if before == after else sos
-        resolved[i:j] = [fill] * (j - i)
-        i = j
-    if base == 0:
-        return [0 if t == "L" else 1 if t == "R" else 2 for t in resolved]
-    return [1 if t == "R" else 2 for t in resolved]
+_GRAPHEME = regex.compile(r"\X")
 
 
-def visual_order(levels: list[int]) -> list[int]:
-    """Rule L2 on runs: indices of the runs from left to right."""
-    order = list(range(len(levels)))
-    if not levels:
-        return order
-    odd = [lv for lv in levels if lv % 2]
-    lowest = min(odd) if odd else max(levels) + 1
-    for level in range(max(levels), lowest - 1, -1):
-        i = 0
-        while i < len(order):
-            if levels[order[i]] >= level:
-                j = i
-                while j < len(order) and levels[order[j]] >= level:
-                    j += 1
-                order[i:j] = reversed(order[i:j])
-                i = j
-            else:
-                i += 1
-    return order
+def _needs_glyph(char: str) -> bool:
+    """Format characters (joiners, tags) and variation selectors are drawn by no glyph."""
+    cp = ord(char)
+    return not (
+        unicodedata.category(char) == "Cf" or 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class Run:
     text: str
     font: int  # index in the renderer's chain
     level: int
+    start: int  # index of its first code point in the line
 
 
 class TextRenderer:
@@ -174,43 +177,67 @@ class TextRenderer:
             self._faces[key] = face
         return face
 
-    def font_for(self, char: str) -> int:
-        """The first font in the chain with a glyph for ``char`` (the first one if none has)."""
-        found = self._font_of.get(char)
+    def _covers(self, index: int, chars: list[int]) -> bool:
+        path, number = self.fonts[index]
+        try:
+            cmap = _cmap(path, number)
+        except Exception as exc:  # an unreadable font file: skip it
+            log.warning("font %s: %s", path, exc)
+            return False
+        return all(c in cmap for c in chars)
+
+    def font_for(self, cluster: str) -> int:
+        """The first font in the chain with glyphs for the whole user-perceived character, else
+        the first with one for its base character (else the first font)."""
+        found = self._font_of.get(cluster)
         if found is None:
-            found = 0
-            for i, (path, number) in enumerate(self.fonts):
-                try:
-                    if ord(char) in _cmap(path, number):
-                        found = i
-                        break
-                except Exception as exc:  # an unreadable font file: skip it
-                    log.warning("font %s: %s", path, exc)
-            self._font_of[char] = found
+            drawn = [ord(c) for c in cluster if _needs_glyph(c)] or [ord(cluster[0])]
+            wanted = (drawn, drawn[:1]) if len(drawn) > 1 else (drawn,)
+            found = next(
+                (i for chars in wanted for i in range(len(self.fonts)) if self._covers(i, chars)),
+                0,
+            )
+            self._font_of[cluster] = found
         return found
 
-    def runs(self, text: str) -> list[Run]:
-        """``text`` split into runs of one font and one bidi level, in logical order."""
-        levels = bidi_levels(text)
+    def runs(self, text: str, levels: list[int] | None = None) -> list[Run]:
+        """``text`` split into runs of one font and one bidi level, in logical order; a
+        user-perceived character is never split. A space keeps the run's font (so a run of
+        Arabic words is shaped as one) when that font has it."""
+        if levels is None:
+            levels = bidi(text).levels
         out: list[Run] = []
-        current: list[str] = []
-        font = level = -1
-        for char, lv in zip(text, levels, strict=True):
-            if current and lv == level and (_attaches(char) or char.isspace()):
-                if char.isspace() and ord(char) not in _cmap(*self.fonts[font]):
-                    f = self.font_for(char)
-                else:
-                    f = font
+        start = font = level = -1
+        i = 0
+        for cluster in graphemes(text):
+            lv = levels[i]
+            if (
+                start >= 0
+                and lv == level
+                and cluster.isspace()
+                and self._covers(font, [ord(c) for c in cluster])
+            ):
+                f = font
             else:
-                f = self.font_for(char)
-            if current and (f != font or lv != level):
-                out.append(Run("".join(current), font, level))
-                current = []
-            current.append(char)
+                f = self.font_for(cluster)
+            if start >= 0 and (f != font or lv != level):
+                out.append(Run(text[start:i], font, level, start))
+                start = -1
+            if start < 0:
+                start = i
             font, level = f, lv
-        if current:
-            out.append(Run("".join(current), font, level))
+            i += len(cluster)
+        if start >= 0:
+            out.append(Run(text[start:], font, level, start))
         return out
+
+    def visual_runs(self, text: str) -> list[Run]:
+        """The runs from left to right: each is a block of the bidi algorithm's visual order."""
+        paragraph = bidi(text)
+        position = [0] * len(text)
+        for shown, logical in enumerate(paragraph.order):
+            position[logical] = shown
+        return sorted(self.runs(text, paragraph.levels), key=lambda r: position[r.start])
 
     def metrics(self, size: int) -> tuple[int, int]:
         """Ascent and descent of the first font: every line of a size is as high."""
@@ -224,7 +251,7 @@ class TextRenderer:
 
     def render(self, text: str, size: int) -> np.ndarray:
         """An alpha mask (uint8) of one line: height ascent + descent, width the ink's."""
-        runs = self.runs(text)
+        runs = self.visual_runs(text)
         ascent, descent = self.metrics(size)
         widths = [
             self.face(r.font, size).getlength(r.text, direction=_direction(r.level)) for r in runs
@@ -233,17 +260,18 @@ class TextRenderer:
         image = Image.new("L", (int(sum(widths)) + 2 * pad + 1, ascent + descent), 0)
         draw = ImageDraw.Draw(image)
         x = float(pad)
-        for i in visual_order([r.level for r in runs]):
-            run = runs[i]
+        for run, width in zip(runs, widths, strict=True):
+            rtl = run.level % 2 == 1
             draw.text(
                 (x, ascent),
-                run.text if RAQM or not run.level % 2 else run.text[::-1],
+                # raqm lays a right-to-left run out itself; without it, reverse by character
+                run.text if RAQM or not rtl else "".join(reversed(graphemes(run.text))),
                 font=self.face(run.font, size),
                 fill=255,
                 anchor="ls",
                 direction=_direction(run.level) if RAQM else None,
             )
-            x += widths[i]
+            x += width
         mask = np.asarray(image)
         cols = np.flatnonzero(mask.any(axis=0))
         if len(cols) == 0:
@@ -281,7 +309,6 @@ def initials(name: str) -> str:
     picks = words if len(words) == 1 else [words[0], words[-1]]
     out = []
     for word in picks:
-        starts = grapheme_starts(word)
-        first = word[: starts[1]]
+        first = graphemes(word)[0]
         out.append(first[0].upper() + first[1:] if len(first[0].upper()) == 1 else first)
     return ZWNJ.join(out)

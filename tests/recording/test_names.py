@@ -12,7 +12,14 @@ import pytest
 from sfu.recording import Recorder
 from sfu.recording import compositor as comp_mod
 from sfu.recording.compositor import Compositor, Tile, compute_layout, label_patch, rgb_to_yuv
-from sfu.recording.text import ELLIPSIS, TextRenderer, bidi_levels, initials, visual_order
+from sfu.recording.text import (
+    ELLIPSIS,
+    TextRenderer,
+    bidi,
+    grapheme_starts,
+    graphemes,
+    initials,
+)
 from sfu.recording.timeline import ManualClock
 from sfu.settings import RecordingSettings
 from tests.recording.recsynth import BLUE, drive, feeds, packet_actions, vp8_frames
@@ -92,19 +99,108 @@ def test_each_name_appears_as_written_in_the_recording(recording, renderer, scri
 
 def test_right_to_left_runs_are_shown_in_order(renderer):
     # An Arabic name with an emoji: the paragraph is right to left, so the emoji (typed last)
-    # is on the left; Latin and digits inside Arabic keep their own order.
-    assert bidi_levels("محمد 😀") == [1] * 6
-    runs = renderer.runs("محمد 😀")
-    assert [r.level for r in runs] == [1, 1] and runs[0].font != runs[1].font
-    assert visual_order([r.level for r in runs]) == [1, 0]
+    # is on the left, in its own font.
+    assert bidi("محمد 😀").levels == [1] * 6
+    runs = renderer.visual_runs("محمد 😀")
+    assert [r.text for r in runs] == ["😀", "محمد "] and runs[0].font != runs[1].font
     whole = renderer.render("محمد 😀", 24)
     emoji = renderer.render("😀", 24)
     assert np.abs(whole[:, : emoji.shape[1]].astype(int) - emoji).mean() < 2
-    assert visual_order([0, 1, 2]) == [0, 2, 1]  # "Bob محمد 12": Bob, 12, then the Arabic
     # Letters join (shaped): not the same as the letters kept apart by zero-width non-joiners.
     word = renderer.render("محمد", 24)
     apart = renderer.render("\u200c".join("محمد"), 24)
     assert word.shape != apart.shape or np.abs(word.astype(int) - apart).mean() > 10
+
+
+# Runs from left to right: (text, script of the font, bidi level).
+VISUAL_RUNS = {
+    "Bob محمد 12": [("Bob ", "Latin", 0), ("12", "Latin", 2), ("محمد ", "Arabic", 1)],
+    "محمد 😀": [("😀", "emoji", 1), ("محمد ", "Arabic", 1)],
+    "Ada 😀 محمد": [("Ada ", "Latin", 0), ("😀 ", "emoji", 0), ("محمد", "Arabic", 1)],
+    # Latin and European digits inside Arabic keep their own order, left of the Arabic.
+    "علي Bob 42": [("Bob 42", "Latin", 2), ("علي ", "Arabic", 1)],
+    # Arabic-Indic digits are a run of their own between the two Arabic words.
+    "محمد ١٢ علي": [
+        ("علي", "Arabic", 1),
+        (" ", "Latin", 1),
+        ("١٢", "Arabic", 2),
+        ("محمد ", "Arabic", 1),
+    ],
+    # Bracket pairs (rule N0) take the direction around them: drawn right to left, mirrored.
+    "שלום (Bob)": [
+        (")", "Latin", 1),
+        ("Bob", "Latin", 2),
+        ("(", "Latin", 1),
+        ("שלום ", "Hebrew", 1),
+    ],
+    # An emoji ZWJ sequence, a skin tone and a flag stay whole, in one font.
+    "👨\u200d👩\u200d👧 Ana": [("👨\u200d👩\u200d👧 ", "emoji", 0), ("Ana", "Latin", 0)],
+    "👍🏽 Bo": [("👍🏽 ", "emoji", 0), ("Bo", "Latin", 0)],
+    # Combining marks stay in their letter's run: a decomposed é, Arabic vowel signs.
+    "Zoe\u0301 Ñ": [("Zoe\u0301 Ñ", "Latin", 0)],
+    "مُحَمَّد": [("مُحَمَّد", "Arabic", 1)],
+}
+FONT_OF_SCRIPT = {
+    "Latin": "NotoSans-Regular",
+    "Arabic": "NotoSansArabic",
+    "Hebrew": "NotoSansHebrew",
+    "emoji": ("DejaVuSans", "Symbola"),
+}
+
+
+@pytest.mark.parametrize("text", list(VISUAL_RUNS))
+def test_runs_are_in_visual_order_with_one_font_each(renderer, text):
+    got = [(r.text, renderer.fonts[r.font][0], r.level) for r in renderer.visual_runs(text)]
+    want = VISUAL_RUNS[text]
+    assert [(t, lv) for t, _, lv in got] == [(t, lv) for t, _, lv in want]
+    for (_, path, _), (_, script, _) in zip(got, want, strict=True):
+        assert any(name in path for name in np.atleast_1d(FONT_OF_SCRIPT[script])), (script, path)
+    # Drawn as one line as wide as its runs.
+    assert renderer.render(text, 24).shape[1] <= renderer.width(text, 24) + 2
+
+
+GRAPHEMES = {
+    "family": ("👨\u200d👩\u200d👧!", ["👨\u200d👩\u200d👧", "!"]),
+    "skin tone": ("👍🏽a", ["👍🏽", "a"]),
+    "flags": ("🇫🇷🇩🇪", ["🇫🇷", "🇩🇪"]),
+    "combining acute": ("Zoe\u0301", ["Z", "o", "e\u0301"]),
+    "stacked marks": ("a\u0301\u0323b", ["a\u0301\u0323", "b"]),
+    "arabic vowels": ("مُحَ", ["مُ", "حَ"]),
+    "devanagari conjunct": ("नमस्ते", ["न", "म", "स्ते"]),
+    "emoji presentation": ("❤\ufe0f", ["❤\ufe0f"]),
+}
+
+
+@pytest.mark.parametrize("case", list(GRAPHEMES))
+def test_user_perceived_characters_are_never_split(renderer, case):
+    text, want = GRAPHEMES[case]
+    assert graphemes(text) == want
+    assert grapheme_starts(text) == [sum(map(len, want[:i])) for i in range(len(want) + 1)]
+    # Every run ends on a boundary: a cluster is drawn by one font.
+    ends = {r.start + len(r.text) for r in renderer.runs(text)}
+    assert ends <= set(grapheme_starts(text))
+
+
+def test_an_ellipsis_never_cuts_inside_an_emoji(renderer):
+    family = "👨\u200d👩\u200d👧"
+    name = "Ana " + family * 12
+    size = 24
+    cut = renderer.fit(name, size, renderer.render(name, size).shape[1] // 2)
+    # Exactly a whole number of families, then the ellipsis.
+    whole = [renderer.render("Ana " + family * k + ELLIPSIS, size) for k in range(12)]
+    assert any(np.array_equal(cut, w) for w in whole)
+
+
+def test_bidi_levels_follow_the_unicode_algorithm():
+    assert bidi("").levels == []
+    assert bidi("123").levels == [0, 0, 0]  # no strong letter: left to right
+    # Explicit embeddings (RLE ... PDF) and isolates (RLI ... PDI) are honoured.
+    assert bidi("a\u202bb\u202c").levels[2] == 2
+    assert bidi("a\u2067bc\u2069d").levels[2:4] == [2, 2]
+    # Trailing spaces take the paragraph level (rule L1).
+    assert bidi("محمد  ").levels == [1] * 6 and bidi("Bob محمد ").levels[-1] == 0
+    # The order shown: logical indices from left to right.
+    assert bidi("Bob محمد").order == [0, 1, 2, 3, 7, 6, 5, 4]
 
 
 def test_long_names_end_with_an_ellipsis_inside_the_tile(renderer):

@@ -92,6 +92,21 @@ class AuthSettings(Section):
     admin_token: SecretStr | None = Field(
         None, description="Bearer token for the admin routes. Unset: admin routes answer 401."
     )
+    token_secret: SecretStr | None = Field(
+        None,
+        description="HS256 secret that signs join tokens (JWT; sfu token create). Unset: "
+        "tokens are refused unless token_public_key is set.",
+    )
+    token_secret_previous: SecretStr | None = Field(
+        None,
+        description="The secret before the last rotation: tokens it signed stay valid, so "
+        "two secrets are valid at once.",
+    )
+    token_public_key: str | None = Field(
+        None,
+        description="PEM public key (ES256) for join tokens signed by the operator's own "
+        "application with its private key.",
+    )
 
 
 class IceServer(Section):
@@ -221,6 +236,28 @@ class RoomsSettings(Section):
     empty_room_ttl_seconds: float = Field(
         300, ge=0, description="How long a room made by POST /api/rooms waits for its first joiner."
     )
+    access: Literal["open", "password", "token"] = Field(
+        "open",
+        description="Who may enter a room: open (anyone with the link), password (rooms need "
+        "one: set by the creator), token (every join needs a signed join token). A room can "
+        "be stricter than this, never looser.",
+    )
+    create_on_join: bool = Field(
+        True,
+        description="A join to an unknown room creates it. False: only POST /api/rooms, a "
+        "token with createRoom, or the home page's New meeting make rooms; a mistyped link "
+        "gets unknown_room.",
+    )
+    lobby_timeout_seconds: float = Field(
+        120, ge=5, le=3600, description="How long a knock on a locked room waits for a moderator."
+    )
+    removal_ban_seconds: float = Field(
+        600,
+        ge=0,
+        le=7 * 86400,
+        description="A removed participant cannot rejoin the room with the same identity or "
+        "token for this long.",
+    )
     create_per_minute: int = Field(
         30,
         ge=1,
@@ -282,9 +319,17 @@ class RecordingSettings(Section):
         "fonts with the widest coverage (docs/recording.md).",
     )
     auto_start: bool = Field(False, description="Record when the first participant publishes.")
-    who_can_record: Literal["creator", "anyone"] = Field(
-        "creator", description="Who may start and stop a recording from the app."
+    who_can_record: Literal["moderators", "anyone"] = Field(
+        "moderators",
+        description="Who may start and stop a recording from the app: moderators (and "
+        "holders of a token with the record grant), or anyone. 'creator' is read as "
+        "moderators.",
     )
+
+    @field_validator("who_can_record", mode="before")
+    @classmethod
+    def _creator_is_moderators(cls, value: Any) -> Any:
+        return "moderators" if value == "creator" else value
     raw: bool = Field(False, description="Also remux each track to its own file, undecoded.")
     retention_days: float = Field(
         0, ge=0, description="Delete recordings older than this; 0: keep."
@@ -359,6 +404,12 @@ class LimitsSettings(Section):
     )
     max_json_depth: int = Field(
         32, ge=2, le=256, description="Deepest nesting of arrays and objects in an event payload."
+    )
+    password_attempts_per_minute: int = Field(
+        5,
+        ge=1,
+        description="Wrong room passwords (and bad join tokens) per client address per "
+        "minute, and per room per minute (x10), before wrong_password turns into rate_limited.",
     )
     room_lookups_per_minute: int = Field(
         60, ge=1, description="GET /api/rooms/{id} per client address per minute (non-admin)."

@@ -50,7 +50,7 @@ class RecordingEvents:
         room, participant = where
         if room.mode != "sfu":
             raise Refusal("not_sfu_room", "only SFU rooms can be recorded")
-        if self.settings.recording.who_can_record == "creator" and not participant.is_creator:
+        if self.settings.recording.who_can_record == "moderators" and not participant.is_creator:
             raise Refusal("forbidden", "only the room's creator may record")
         return room, participant
 

@@ -8,7 +8,8 @@ import re
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from ..settings import IceSettings
-from .aiortc import transport
+from . import turn
+from .aiortc import ports, transport
 
 
 def rtc_configuration(ice: IceSettings) -> RTCConfiguration:
@@ -22,19 +23,24 @@ def rtc_configuration(ice: IceSettings) -> RTCConfiguration:
     answer makes aiortc stop, so that sender never starts (seen in Chromium, aiortc 1.16).
     """
     return RTCConfiguration(
+        # ice.sfu_servers (or ice.servers), TURN credentials minted now for "sfu"; aiortc
+        # uses the first STUN and the first TURN URL of the list.
         iceServers=[
-            RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
-            for s in ice.servers
+            RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in turn.sfu_ice_servers(ice)
         ],
         bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
     )
 
 
 def apply_host_addresses(ice: IceSettings) -> None:
-    """Gathers host candidates only on ``ice.host_addresses`` (all interfaces if empty)."""
+    """Gathers host candidates only on ``ice.host_addresses`` (all interfaces if empty), on
+    the ports of ``ice.udp_port`` or ``ice.udp_port_range`` (read again for each new
+    connection, so live changes apply to new connections)."""
     for address in ice.host_addresses:
         ipaddress.ip_address(address)  # a typo fails here, not as a silent lack of media
     transport.pin_host_addresses(ice.host_addresses)
+    ports.use(ice)
 
 
 _CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( \d+ typ host.*)$", re.M)

@@ -254,11 +254,35 @@ class SfuPeer:
         task = asyncio.ensure_future(self._read(track, received))
         self._tasks.add(task)
 
+    def _relabelled(self, track: MediaStreamTrack, received: Received, jumped: bool) -> Received:
+        """The record for an m-line's current track: the server reuses an m-line whose
+        track ended for the next one of its kind (no new ``track`` event in aiortc), and
+        its timestamps jump ahead there; a frame before the jump is the old track's last
+        (aiortc's jitter buffer gives it out when the next frame starts)."""
+        if not jumped or self.subscribe_pc is None:
+            return received
+        transceiver = next(
+            (t for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track), None
+        )
+        entry = self.tracks.get(transceiver.mid or "") if transceiver is not None else None
+        if entry is None:
+            return received
+        if entry["trackId"] not in self.received:
+            self.received[entry["trackId"]] = Received(
+                entry["userId"], entry["source"], entry["kind"]
+            )
+        return self.received[entry["trackId"]]
+
     async def _read(self, track: MediaStreamTrack, received: Received) -> None:
         loop = asyncio.get_running_loop()
+        last: float | None = None
         try:
             while True:
                 frame = await track.recv()
+                at = getattr(frame, "time", None)  # decoded frames have one
+                jumped = at is not None and last is not None and at - last > 0.5
+                last = at if at is not None else last
+                received = self._relabelled(track, received, jumped)
                 received.frames += 1
                 if received.first_at is None:
                     received.first_at = loop.time()

@@ -1,6 +1,7 @@
 """A consumer: one producer forwarded to one subscriber (mediasoup's word).
 
-It is one m-line of the subscriber's downlink: the :class:`ForwardingTrack` that gates on
+It is one m-line of the subscriber's downlink (an m-line whose consumer ended is taken by
+the next consumer of its kind): the :class:`ForwardingTrack` that gates on
 keyframes, renumbers (``sfu.media.rtp.seqmap``), keeps the NACK history and sends; the
 sender's :class:`Packer` that brings the subscriber's REMB; and the m-line's state. The
 producer holds its consumers by subscriber; the subscriber's session holds the same objects
@@ -34,6 +35,12 @@ class Consumer:
     transceiver: RTCRtpTransceiver | None = None
     remb: int | None = None  # the subscriber's latest estimate, bit/s
     rtcp_clock: RtcpClock | None = None
+    # The subscriber's answer rejected this m-line (port 0): never forwarded, never retried
+    # on this downlink, and the m-line is never reused.
+    rejected: bool = False
+    # The number of the offer that first made this m-line inactive: once an answer to it
+    # (or a later offer) is in, another consumer of the same kind may take the m-line.
+    retired: int | None = None
 
     def describe(self) -> dict[str, Any]:
         assert self.transceiver is not None
@@ -45,4 +52,5 @@ class Consumer:
             "trackId": self.track.id,
             "streamId": self.stream_id,
             "active": self.active,
+            "rejected": self.rejected,
         }

@@ -45,6 +45,7 @@ _UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.M)
 _TICK = 0.1
 _IDLE_TICK = 1.0
 _RTCP_INTERVAL = 1.0  # aiortc's mean
+_ANSWER_APPLY_SECONDS = 10.0  # longest an sfu-subscribe-answer's ack waits for aiortc
 
 
 @dataclass(eq=False)
@@ -158,6 +159,7 @@ class Router:
             ),
             "producers": [p.describe() for p in self.producers.values()],
             "consumers": sum(o.active for o in consumers),
+            "rejectedConsumers": sum(o.rejected for o in consumers),
             "forwardedFrames": sum(o.track.forwarded for o in consumers),
             "droppedFrames": sum(o.track.dropped for o in consumers),
             "queueOverflows": sum(o.track.overflows for o in consumers),
@@ -176,9 +178,10 @@ class Router:
                     "queued": o.track.depth,
                     "waitingKeyframe": o.track.waiting_keyframe,
                     "sending": o.transceiver is not None and sender_running(o.transceiver.sender),
+                    "rejected": o.rejected,
                 }
                 for subscriber, o in pairs
-                if o.active
+                if o.active or o.rejected
             ],
         }
 
@@ -261,10 +264,25 @@ class Router:
                     "active": producer is not None,
                 }
             )
+        unsupported = [
+            {"mid": t.mid, "kind": t.kind, "reason": "unsupported_codec", "codec": t.unsupported}
+            for t in tracks
+            if t.unsupported
+        ]
+        for entry in unsupported:
+            logger.info(
+                "room %s: %s publishes %s (mid %s) without %s: not forwarded",
+                self.room_id,
+                participant.user_id,
+                entry["kind"],
+                entry["mid"],
+                entry["codec"],
+            )
         return {
             "ok": True,
             "description": {"type": "answer", "sdp": sdp},
             "tracks": published,
+            "unsupported": unsupported,
         }
 
     async def _on_unpublish(self, participant: Participant, payload: dict) -> dict:
@@ -285,7 +303,10 @@ class Router:
         session = participant.subscribe
         if session is None or payload.get("session", session.number) != session.number:
             raise Refusal("no_pending_offer", "there is no subscribe offer to answer")
-        session.answer(description)
+        applied = session.answer(description)
+        # The ack tells whether the answer worked; a refused one closes the connection
+        # (sfu-connection-closed follows), and sfu-subscribe starts a new one.
+        await asyncio.wait_for(asyncio.shield(applied), _ANSWER_APPLY_SECONDS)
         return {"ok": True}
 
     async def _on_candidate(self, participant: Participant, payload: dict) -> dict:
@@ -367,7 +388,11 @@ class Router:
                 self.settings,
                 participant.send,
                 participant.sessions,
-                on_failure=lambda reason: self._spawn(self._subscribe_failed(user_id, reason)),
+                on_failure=lambda session, reason, detail: self._spawn(
+                    self._subscribe_failed(user_id, session, reason, detail)
+                ),
+                on_rejected=lambda consumer: self._rejected(user_id, consumer),
+                on_full=lambda session: self._spawn(self._renew_subscribe(user_id, session)),
             )
         serial = next(self._serial)
         track = ForwardingTrack(
@@ -443,13 +468,63 @@ class Router:
         if subscribe is not None:
             await subscribe.close()
 
-    async def _subscribe_failed(self, user_id: str, reason: str) -> None:
+    async def _subscribe_failed(
+        self, user_id: str, session: SubscribeSession, reason: str, detail: str
+    ) -> None:
+        """A negotiation of ``session`` failed: close it, if it is still the participant's
+        downlink (a stale session's failure must not close its successor)."""
         participant = self.participants.get(user_id)
-        if participant is None:
+        if participant is None or participant.subscribe is not session:
+            await session.close()
             return
+        self._log_closed(participant, "subscribe", reason.replace("_", " ") + f" ({detail})")
         await self._close_subscribe(participant)
         participant.downlink_closed = True
         await self._notify(participant, "subscribe", reason)
+
+    async def _renew_subscribe(self, user_id: str, session: SubscribeSession) -> None:
+        """Moves a participant to a fresh downlink (a new ``session``): its old one holds too
+        many rejected m-lines, which can never be reused."""
+        participant = self.participants.get(user_id)
+        if participant is None or participant.subscribe is not session:
+            return
+        logger.info(
+            "room %s: %s subscribe connection renewed (%d rejected m-lines)",
+            self.room_id,
+            user_id,
+            sum(o.rejected for o in session.lines),
+        )
+        await self._close_subscribe(participant)
+        if self.participants.get(user_id) is participant and participant.subscribe is None:
+            for producer in self.producers.values():
+                if producer.user_id != user_id:
+                    self._consume(participant, producer)
+
+    def _rejected(self, user_id: str, consumer: Consumer) -> None:
+        """The subscriber rejected a consumer's m-line: stop forwarding it there."""
+        producer = self.producers.get(consumer.producer_id)
+        if producer is not None and producer.consumers.get(user_id) is consumer:
+            del producer.consumers[user_id]
+        logger.info(
+            "room %s: %s rejected %s's %s (%s): not forwarded on this subscribe connection",
+            self.room_id,
+            user_id,
+            consumer.user_id,
+            consumer.source,
+            consumer.kind,
+        )
+
+    def _log_closed(self, participant: Participant, target: str, cause: str) -> None:
+        """One line per connection the server closes, with why (no secrets, no traceback)."""
+        level = logging.INFO if cause == "closed by the peer" else logging.WARNING
+        logger.log(
+            level,
+            "room %s: %s %s connection closed: %s",
+            self.room_id,
+            participant.user_id,
+            target,
+            cause,
+        )
 
     async def _notify(self, participant: Participant, target: str, reason: str) -> None:
         try:
@@ -509,8 +584,10 @@ class Router:
                 ("publish", participant.publish),
                 ("subscribe", participant.subscribe),
             ):
-                if session is None:
-                    continue
+                if session is None or getattr(participant, target) is not session:
+                    continue  # gone, or replaced while this loop awaited
+                if self.participants.get(participant.user_id) is not participant:
+                    break
                 if target == "publish":
                     flowing = carrying(
                         {
@@ -524,6 +601,7 @@ class Router:
                 reason = session.watchdog.expired(session.pc, now, flowing)
                 if reason is None:
                     continue
+                self._log_closed(participant, target, session.watchdog.cause(session.pc, reason))
                 if target == "publish":
                     await self._close_publish(participant)
                 else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,14 @@ from ..refusal import Refusal
 from ..settings import Settings
 from . import ice
 from .aiortc.receiver import ReceiverTap, unrouted
-from .aiortc.sender import prepare_sender, restrict_codecs
-from .aiortc.transport import PeerActivity, receive_directly
+from .aiortc.sender import (
+    prepare_sender,
+    restart_sender,
+    restrict_codecs,
+    reuse_sender,
+    sender_reusable,
+)
+from .aiortc.transport import PeerActivity, failure_cause, receive_directly, watch_consent
 from .consumer import Consumer
 
 logger = logging.getLogger(__name__)
@@ -71,6 +78,7 @@ class OfferedTrack:
     kind: str
     track_id: str | None
     sending: bool
+    unsupported: str | None = None  # the codec the room needs and the offer lacks
 
 
 class Watchdog:
@@ -85,7 +93,23 @@ class Watchdog:
         self.armed = False  # set once the remote description is in: ICE has started
         self.bad_since: float | None = None
         self.activity = PeerActivity()
+        self.consent = True  # False once ICE consent freshness failed (the log says so)
         self._carrying: str | None = None
+
+    def consent_lost(self) -> None:
+        self.consent = False
+
+    def cause(self, pc: RTCPeerConnection, reason: str) -> str:
+        """Why the connection is closed, in words for the log (reason: :meth:`expired`'s)."""
+        if not self.consent:
+            return "consent lost"  # aioice closed ICE: aiortc reports failed or closed
+        if reason == "failed":
+            return failure_cause(pc)
+        if reason == "closed":
+            return "closed by the peer"
+        if pc.connectionState == "connected":
+            return "silent peer"
+        return f"not connected ({pc.connectionState})"
 
     def expired(self, pc: RTCPeerConnection, now: float, carrying: str | None) -> str | None:
         """Why the connection should close now, if it should.
@@ -116,6 +140,9 @@ class Watchdog:
 def carrying(kinds: set[str]) -> str | None:
     """The media kind whose RTCP timing applies to a connection carrying these kinds."""
     return "video" if "video" in kinds else "audio" if kinds else None
+
+
+_CLOSED = "the publish connection closed: offer again from a new RTCPeerConnection"
 
 
 class PublishSession:
@@ -160,19 +187,34 @@ class PublishSession:
         """Applies the browser's offer (checked by :func:`parse_offer`); returns the answer's
         SDP and the offered tracks."""
         async with self.lock:
+            if self.pc.signalingState == "closed":
+                raise Refusal("connection_closed", _CLOSED)
             try:
                 await self.pc.setRemoteDescription(description)
             except Exception as exc:
-                raise Refusal("invalid_sdp", f"offer refused: {exc}") from None
+                if self.pc.signalingState == "closed":
+                    raise Refusal("connection_closed", _CLOSED) from None
+                raise Refusal("invalid_sdp", f"offer refused: {_brief(exc)}") from None
+            watch_consent(self.pc, self.watchdog.consent_lost)  # before aiortc's connect runs
+            unsupported: dict[str, str] = {}
             for transceiver in self.pc.getTransceivers():
                 mime = AUDIO_MIME if transceiver.kind == "audio" else video_mime(self.settings)
                 # Publishers and subscribers must agree on one codec per kind.
                 if not restrict_codecs(transceiver, mime):
                     transceiver.direction = "inactive"
+                    if transceiver.mid is not None:
+                        unsupported[transceiver.mid] = mime
                 else:
                     transceiver.direction = "recvonly"
-            answer = await self.pc.createAnswer()
-            await self.pc.setLocalDescription(answer)
+            try:
+                answer = await self.pc.createAnswer()
+                await self.pc.setLocalDescription(answer)
+            except Exception as exc:
+                # The peer closed the connection meanwhile (DTLS close_notify: aiortc
+                # closes it), or the watchdog did.
+                if self.pc.signalingState == "closed":
+                    raise Refusal("connection_closed", _CLOSED) from None
+                raise Refusal("invalid_sdp", f"offer refused: {_brief(exc)}") from None
             self.watchdog.armed = True
             self.watchdog.activity.attach(self.pc)
             receive_directly(self.pc)
@@ -187,12 +229,10 @@ class PublishSession:
                     continue
                 mid = media.rtp.muxId
                 track_id = parsed.webrtc_track_id(media)
-                sending = (
-                    media.port != 0
-                    and media.direction in ("sendonly", "sendrecv")
-                    and accepted.get(mid) == "recvonly"
-                )
-                tracks.append(OfferedTrack(mid, media.kind, track_id, sending))
+                wants = media.port != 0 and media.direction in ("sendonly", "sendrecv")
+                sending = wants and accepted.get(mid) == "recvonly"
+                lacking = unsupported.get(mid) if wants else None
+                tracks.append(OfferedTrack(mid, media.kind, track_id, sending, lacking))
             return sdp, tracks
 
     async def add_candidate(self, candidate: dict[str, Any]) -> None:
@@ -206,33 +246,60 @@ class SubscribeSession:
     """A participant's downlink: the peer connection only the server offers.
 
     :meth:`update` schedules a negotiation; negotiations run one at a time, each pushing
-    ``sfu-subscribe-offer`` and waiting for ``sfu-subscribe-answer``. A new producer gets a
-    new send-only m-line; a removed one's m-line turns inactive and is never reused.
+    ``sfu-subscribe-offer`` and waiting for ``sfu-subscribe-answer``. A new consumer takes
+    the m-line of an ended consumer of its kind once the subscriber has answered the offer
+    that made that m-line inactive (same mid and SSRC, new msid: :func:`reuse_sender`), or
+    else a new send-only m-line; so the m-lines are as many as the most tracks forwarded at
+    once, however many publishers come and go. An m-line the subscriber rejects (port 0)
+    is dead: its consumer is marked ``rejected`` and never retried here, and later offers
+    keep it at port 0. Past ``MAX_REJECTED_LINES`` of them ``on_full`` asks the router for a
+    fresh downlink.
     """
 
     def __init__(
-        self, settings: Settings, send: Send, number: int, on_failure: Callable[[str], None]
+        self,
+        settings: Settings,
+        send: Send,
+        number: int,
+        on_failure: Callable[[SubscribeSession, str, str], None],
+        on_rejected: Callable[[Consumer], None] = lambda consumer: None,
+        on_full: Callable[[SubscribeSession], None] = lambda session: None,
     ) -> None:
         self.settings = settings
         self.number = number  # the browser opens a new RTCPeerConnection for a new number
         self.pc = RTCPeerConnection(ice.rtc_configuration(settings.ice))
-        self.consumers: list[Consumer] = []
+        self.lines: list[Consumer] = []  # the consumer of each m-line, in m-line order
+        self.pending: list[Consumer] = []  # waiting for the next offer to get an m-line
         self.watchdog = Watchdog(settings.sfu.disconnected_timeout_seconds)
         self.negotiations = 0
         self._send = send
         self._on_failure = on_failure
+        self._on_rejected = on_rejected
+        self._on_full = on_full
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self._answer: asyncio.Future[RTCSessionDescription] | None = None
+        self._applied: asyncio.Future[None] | None = None
+        self._offers = 0  # offers sent
+        self._answered = 0  # the latest offer whose answer is applied
         self._closed = False
+
+    @property
+    def consumers(self) -> list[Consumer]:
+        """Every consumer of this downlink: one per m-line, then those waiting for one."""
+        return self.lines + self.pending
 
     @property
     def carrying(self) -> str | None:
         """``"video"``, ``"audio"`` or None: what forwarded media is flowing."""
-        return carrying({o.kind for o in self.consumers if o.active and o.transceiver is not None})
+        return carrying({o.kind for o in self.lines if o.active})
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def add(self, consumer: Consumer) -> None:
-        self.consumers.append(consumer)
+        self.pending.append(consumer)
         self.update()
 
     def remove(self, producer_id: str) -> None:
@@ -240,6 +307,7 @@ class SubscribeSession:
             if consumer.producer_id == producer_id and consumer.active:
                 consumer.active = False
                 consumer.track.stop()
+        self.pending = [o for o in self.pending if o.active]
         self.update()
 
     def update(self) -> None:
@@ -248,10 +316,14 @@ class SubscribeSession:
         if not self._closed and (self._task is None or self._task.done()):
             self._task = asyncio.ensure_future(self._run())
 
-    def answer(self, description: RTCSessionDescription) -> None:
-        if self._answer is None or self._answer.done():
+    def answer(self, description: RTCSessionDescription) -> asyncio.Future[None]:
+        """Hands the subscriber's answer to the negotiation waiting for it; the future
+        is done once it is applied (a :class:`Refusal` ``invalid_sdp`` if aiortc refused it:
+        the connection is then closed as failed)."""
+        if self._answer is None or self._answer.done() or self._applied is None:
             raise Refusal("no_pending_offer", "there is no subscribe offer to answer")
         self._answer.set_result(description)
+        return self._applied
 
     async def _run(self) -> None:
         while self._dirty and not self._closed:
@@ -261,69 +333,139 @@ class SubscribeSession:
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
-                self._on_failure("negotiation_timeout")
+                self._on_failure(self, "negotiation_timeout", "no answer in time")
                 return
             except Exception as exc:
-                logger.info("subscribe negotiation failed: %r", exc)
-                self._on_failure("negotiation_failed")
+                self._on_failure(self, "negotiation_failed", _brief(exc))
                 return
 
+    def _free_line(self, kind: str) -> int | None:
+        """An m-line a new consumer of ``kind`` may take: its consumer ended, the subscriber
+        answered an offer where it was inactive, and its sender's loop is over."""
+        for index, consumer in enumerate(self.lines):
+            if (
+                consumer.kind == kind
+                and not consumer.active
+                and not consumer.rejected
+                and consumer.retired is not None
+                and consumer.retired <= self._answered
+                and consumer.transceiver is not None
+                and sender_reusable(consumer.transceiver.sender)
+            ):
+                return index
+        return None
+
     async def _negotiate(self) -> None:
-        self.consumers = [o for o in self.consumers if o.active or o.transceiver is not None]
         changed = False
-        for consumer in self.consumers:
-            if consumer.active and consumer.transceiver is None:
-                transceiver = self.pc.addTransceiver(consumer.track, direction="sendonly")
-                mime = AUDIO_MIME if consumer.kind == "audio" else video_mime(self.settings)
-                transceiver.setCodecPreferences(
-                    [
-                        c
-                        for c in RTCRtpSender.getCapabilities(consumer.kind).codecs
-                        if c.mimeType.lower() in (mime.lower(), f"{consumer.kind}/rtx")
-                    ]
-                )
-                prepare_sender(
+        reused: list[Consumer] = []
+        for consumer in self.pending:
+            changed = True
+            index = self._free_line(consumer.kind)
+            if index is not None:
+                previous = self.lines[index]
+                transceiver = previous.transceiver
+                assert transceiver is not None
+                reuse_sender(
                     transceiver.sender,
                     consumer.packer,
                     consumer.on_keyframe_request,
                     consumer.stream_id,
                     consumer.track,
-                    consumer.rtcp_clock,
+                    previous.track,
                 )
+                transceiver.direction = "sendonly"
                 consumer.transceiver = transceiver
-                changed = True
-            elif not consumer.active and consumer.transceiver is not None:
-                if consumer.transceiver.direction != "inactive":
-                    consumer.transceiver.direction = "inactive"
+                self.lines[index] = consumer
+                reused.append(consumer)
+                continue
+            transceiver = self.pc.addTransceiver(consumer.track, direction="sendonly")
+            mime = AUDIO_MIME if consumer.kind == "audio" else video_mime(self.settings)
+            transceiver.setCodecPreferences(
+                [
+                    c
+                    for c in RTCRtpSender.getCapabilities(consumer.kind).codecs
+                    if c.mimeType.lower() in (mime.lower(), f"{consumer.kind}/rtx")
+                ]
+            )
+            prepare_sender(
+                transceiver.sender,
+                consumer.packer,
+                consumer.on_keyframe_request,
+                consumer.stream_id,
+                consumer.track,
+                consumer.rtcp_clock,
+            )
+            consumer.transceiver = transceiver
+            self.lines.append(consumer)
+        self.pending = []
+        for consumer in self.lines:
+            transceiver = consumer.transceiver
+            assert transceiver is not None
+            if not consumer.active and transceiver.direction != "inactive":
+                transceiver.direction = "inactive"
+                if not consumer.rejected:
+                    consumer.retired = self._offers + 1
                     changed = True
         if not changed and self.negotiations:
             return
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)
+        self._offers += 1
+        serial = self._offers
         loop = asyncio.get_running_loop()
         self._answer = loop.create_future()
+        self._applied = applied = loop.create_future()
         sdp = ice.announce(self.pc.localDescription.sdp, self.settings.ice)
+        sdp = reject_in_offer(sdp, {o.transceiver.mid for o in self.lines if o.rejected})  # type: ignore[union-attr]
         await self._send(
             "sfu-subscribe-offer",
             {
                 "session": self.number,
                 "description": {"type": "offer", "sdp": sdp},
-                "tracks": [o.describe() for o in self.consumers if o.transceiver is not None],
+                "tracks": [o.describe() for o in self.lines],
             },
         )
         async with asyncio.timeout(self.settings.sfu.negotiation_timeout_seconds):
             answer = await self._answer
-        await self.pc.setRemoteDescription(answer)
+        try:
+            patched, rejected = accept_rejected(answer.sdp, sdp)
+            await self.pc.setRemoteDescription(RTCSessionDescription(patched, "answer"))
+        except Exception as exc:
+            if not applied.done():
+                applied.set_exception(Refusal("invalid_sdp", f"answer refused: {_brief(exc)}"))
+            raise
+        if not applied.done():
+            applied.set_result(None)
+        self._answered = serial
         self.watchdog.armed = True
         self.watchdog.activity.attach(self.pc)
         receive_directly(self.pc)
+        watch_consent(self.pc, self.watchdog.consent_lost)
         self.negotiations += 1
+        for consumer in self.lines:
+            if consumer.transceiver is not None and consumer.transceiver.mid in rejected:
+                if not consumer.rejected:
+                    consumer.rejected = True
+                    consumer.active = False
+                    consumer.track.stop()
+                    consumer.transceiver.direction = "inactive"
+                    self._on_rejected(consumer)
+        for consumer in reused:
+            if consumer.active and consumer.transceiver is not None:
+                restart_sender(consumer.transceiver.sender, consumer.track)
+        if sum(o.rejected for o in self.lines) > MAX_REJECTED_LINES:
+            self._on_full(self)
 
     async def add_candidate(self, candidate: dict[str, Any]) -> None:
         await add_candidate(self.pc, candidate)
 
     async def close(self) -> None:
         self._closed = True
+        if self._applied is not None and not self._applied.done():
+            self._applied.set_exception(
+                Refusal("no_pending_offer", "that subscribe connection is closed")
+            )
+            self._applied.exception()  # retrieved: nobody may be waiting for it
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
             try:
@@ -333,6 +475,116 @@ class SubscribeSession:
         for consumer in self.consumers:
             consumer.track.stop()
         await self.pc.close()
+
+
+# Rejected m-lines a downlink keeps (they can never be reused) before the subscriber is
+# moved to a fresh downlink; at port 0 each costs about 100 bytes of offer and answer.
+MAX_REJECTED_LINES = 16
+
+_SECTION = re.compile(r"(?=^m=)", re.M)
+# What a rejected section of an answer takes from the answer's first accepted one: the
+# transport (shared under BUNDLE), so that aiortc accepts the answer.
+_TRANSPORT = ("a=ice-ufrag:", "a=ice-pwd:", "a=ice-options:", "a=fingerprint:", "a=setup:",
+              "a=candidate:", "a=end-of-candidates")  # fmt: skip
+
+
+def _sections(sdp: str) -> list[str]:
+    return _SECTION.split(sdp.replace("\r\n", "\n"))
+
+
+def _lines(section: str) -> list[str]:
+    return [line for line in section.split("\n") if line]
+
+
+def _mid(section: str) -> str | None:
+    for line in _lines(section):
+        if line.startswith("a=mid:"):
+            return line[6:].strip()
+    return None
+
+
+def _join(sections: list[str]) -> str:
+    return "\r\n".join(line for section in sections for line in _lines(section)) + "\r\n"
+
+
+def reject_in_offer(sdp: str, mids: set[str | None]) -> str:
+    """An offer with the m-lines of ``mids`` at port 0 (rejected earlier: JSEP keeps them
+    so) and out of the BUNDLE group: kind, codecs, mid, direction and the ICE and DTLS
+    attributes stay (aiortc refuses an offer without them), no candidates or SSRCs."""
+    if not mids:
+        return sdp
+    sections = _sections(sdp)
+    out = []
+    for section in sections:
+        lines = _lines(section)
+        if lines and lines[0].startswith("m=") and _mid(section) in mids:
+            kind, _port, proto, *fmt = lines[0][2:].split(" ")
+            keep = [
+                line
+                for line in lines[1:]
+                if line.startswith(("c=", "a=mid:", "a=rtpmap:", "a=rtcp-mux", *_TRANSPORT[:5]))
+            ]
+            out.append("\n".join([f"m={kind} 0 {proto} {' '.join(fmt)}", *keep, "a=inactive"]))
+        elif lines and lines[0].startswith("v="):
+            out.append(
+                "\n".join(
+                    " ".join(w for w in line.split(" ") if w not in mids)
+                    if line.startswith("a=group:BUNDLE")
+                    else line
+                    for line in lines
+                )
+            )
+        else:
+            out.append(section)
+    return _join(out)
+
+
+def accept_rejected(answer: str, offer: str) -> tuple[str, set[str]]:
+    """The subscriber's answer as aiortc accepts it, and the mids it rejected.
+
+    A rejected m-line (port 0, as Firefox answers a codec it cannot decode) carries no ICE
+    credentials, which makes aiortc refuse the whole answer ("ICE username fragment or
+    password is missing"). Each becomes an ``inactive`` section with the offer's codecs and
+    the transport of the answer's first accepted section; aiortc then leaves it alone.
+    """
+    sections = _sections(answer)
+    media = [s for s in sections if s.startswith("m=")]
+    rejected = [s for s in media if _lines(s)[0].split(" ")[1] == "0"]
+    if not rejected:
+        return answer, set()
+    accepted = next((s for s in media if s not in rejected), None)
+    if accepted is None:
+        raise Refusal("invalid_sdp", "the answer rejects every track")
+    transport = [line for line in _lines(accepted) if line.startswith(_TRANSPORT)]
+    offered = [s for s in _sections(offer) if s.startswith("m=")]
+    mids: set[str] = set()
+    out = []
+    for section in sections:
+        if section in rejected:
+            index = media.index(section)
+            if index >= len(offered):
+                raise Refusal("invalid_sdp", "the answer has more m-lines than the offer")
+            source = _lines(offered[index])
+            mid = _mid(offered[index])
+            assert mid is not None  # every section the server offers has one
+            mids.add(mid)
+            kind, _port, proto, *fmt = source[0][2:].split(" ")
+            body = [
+                line
+                for line in source[1:]
+                if line.startswith(("c=", "a=mid:", "a=rtpmap:", "a=fmtp:", "a=rtcp-mux"))
+            ]
+            lines = [f"m={kind} 9 {proto} {' '.join(fmt)}", *body, *transport, "a=inactive"]
+            out.append("\n".join(lines))
+        else:
+            out.append(section)
+    return _join(out), mids
+
+
+def _brief(exc: BaseException) -> str:
+    """An exception in one short line for a log or an error message (no traceback)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:160] if text else type(exc).__name__
 
 
 async def add_candidate(pc: RTCPeerConnection, value: dict[str, Any]) -> None:

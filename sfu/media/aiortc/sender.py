@@ -104,6 +104,48 @@ def prepare_sender(
         sender._run_rtcp = lambda: _run_sender_rtcp(sender, rtcp_clock)  # type: ignore[method-assign]
 
 
+def reuse_sender(
+    sender: RTCRtpSender,
+    packer: Packer,
+    on_keyframe_request: Callable[[], None],
+    stream_id: str,
+    track: ForwardingTrack,
+    previous: ForwardingTrack,
+) -> None:
+    """Makes an idle sender (its m-line inactive, ``previous`` stopped and its loop ended:
+    :func:`sender_reusable`) forward ``track`` from the next negotiation on.
+
+    The SSRC stays; ``track`` continues ``previous``'s sequence numbers, timestamps and
+    counters, so the subscriber sees one stream that paused and resumes at a keyframe
+    (as after a browser's ``replaceTrack``), and the msid changes to ``track``'s.
+    Call :func:`restart_sender` once the subscriber has answered.
+    """
+    prepare_sender(sender, packer, on_keyframe_request, stream_id, track, None)
+    sender.replaceTrack(track)
+    old = previous.numbering
+    clock = 48000 if track.kind == "audio" else 90000
+    paused = max(0.0, time.monotonic() - previous.stopped_at) if previous.stopped_at else 0.0
+    track.numbering = SeqMap(old.next_seq, old.last_timestamp + int(paused * clock) + clock)
+    track._octets, track._packets = previous._octets, previous._packets
+    track.codec = previous.codec
+
+
+def sender_reusable(sender: RTCRtpSender) -> bool:
+    """Whether a sender's forwarding loop has ended (or never started): it can take a new
+    track (:func:`reuse_sender`)."""
+    return not sender_running(sender)
+
+
+def restart_sender(sender: RTCRtpSender, track: ForwardingTrack) -> None:
+    """Starts a reused sender's forwarding loop, as aiortc's ``RTCRtpSender.send`` does the
+    first time (it does nothing the second time). A sender aiortc never started is left
+    to aiortc: it starts it once DTLS is connected, with ``track``'s loop."""
+    if not sender._RTCRtpSender__started or track.codec is None or sender_running(sender):  # type: ignore[attr-defined]
+        return
+    sender._RTCRtpSender__rtp_exited.clear()  # type: ignore[attr-defined]  # stop() waits for it
+    sender._RTCRtpSender__rtp_task = asyncio.ensure_future(track.run(track.codec))  # type: ignore[attr-defined]
+
+
 class RtcpClock:
     """When a room's forwarding senders send their RTCP sender reports: all at once, when
     the router's periodic work calls :meth:`tick` (about once a second).
@@ -219,6 +261,8 @@ class ForwardingTrack(MediaStreamTrack):
         self._head = self._tail = b""
         self._with_time = False
         self.numbering = SeqMap(random_sequence_number(), random32())
+        self.codec: RTCRtpCodecParameters | None = None  # the sender's, once run() started
+        self.stopped_at: float | None = None
         # Packets go out in forward() itself: ready, nothing in the backlog, and not sent
         # through the transport's coroutine. Decided by run(), cleared by stop().
         self._direct = False
@@ -410,6 +454,7 @@ class ForwardingTrack(MediaStreamTrack):
         assert codec.payloadType is not None  # negotiated codecs have one
         self.payload_type = codec.payloadType
         self._ssrc = sender._ssrc
+        self.codec = codec  # a reused m-line's next track runs with it (restart_sender)
         self._head, self._tail, self._with_time = _extension_block(sender)
         # First header byte: version 2, extension bit if there is an extension block.
         self._first_byte = 0x90 if self._head else 0x80
@@ -484,6 +529,8 @@ class ForwardingTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
+        if self.stopped_at is None:
+            self.stopped_at = time.monotonic()
         self.ready = self._direct = False  # nothing more goes out, not even directly
         self._backlog.clear()
         self._backlog_frames = 0

@@ -1,16 +1,19 @@
 """The transport side in aiortc and aioice: SRTP datagrams straight from the socket to the
 DTLS transport and a receiver's fast path, peer activity from the DTLS counters, coroutines
-driven without a task, and the host addresses ICE gathers on."""
+driven without a task, ICE consent freshness, why a connection failed, and the host
+addresses ICE gathers on."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import aioice.ice
+import aioice.stun
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtp import (
     is_rtcp,
@@ -181,3 +184,75 @@ def pin_host_addresses(addresses: Iterable[str]) -> None:
     """
     _pinned_addresses[:] = list(addresses)
     aioice.ice.get_host_addresses = _get_host_addresses
+
+
+# ICE consent freshness (RFC 7675) on the SFU's connections: a check about every
+# CONSENT_INTERVAL seconds, each waiting up to 3.5 s for its answer (two retransmissions:
+# a slow link's queue delays answers, an overloaded peer drops some); consent is lost
+# when no check was answered for CONSENT_TIMEOUT seconds (as long as the watchdog gives a
+# silent peer). aioice's own: every 5 s, no retransmission, lost after 6 failures in a
+# row (about 30 s).
+CONSENT_INTERVAL = 1.0
+CONSENT_TIMEOUT = 10.0
+
+
+def watch_consent(pc: Any, on_lost: Callable[[], None]) -> None:
+    """Makes the ICE connections of ``pc`` check consent as above (idempotent).
+
+    Call it after each ``setRemoteDescription``, before the event loop runs aiortc's
+    connect task (aioice starts its consent task at the end of ``connect()``); when consent
+    is lost the ICE connection closes, so aiortc reports the connection ``failed`` or
+    ``closed``, and ``on_lost`` is called first.
+    """
+    for transceiver in pc.getTransceivers():
+        ice = transceiver.receiver.transport.transport
+        connection = ice._connection
+        if getattr(connection, "_sfu_consent", False):
+            continue
+        connection._sfu_consent = True
+        connection.query_consent = lambda c=connection: _query_consent(c, on_lost)
+
+
+async def _query_consent(connection: Any, on_lost: Callable[[], None]) -> None:
+    """aioice 0.13's ``Connection.query_consent`` with the timing above; checks overlap,
+    so a slow answer does not delay the next check."""
+    assert connection.remote_password is not None  # connect() has it before it starts this
+    key = connection.remote_password.encode("utf8")
+    answered = [time.monotonic()]
+    checks: set[asyncio.Task[None]] = set()
+
+    async def check(pair: Any) -> None:
+        request = connection.build_request(pair, nominate=False)
+        try:
+            await pair.protocol.request(
+                request, pair.remote_addr, integrity_key=key, retransmissions=2
+            )
+            answered[0] = time.monotonic()
+        except aioice.stun.TransactionError:
+            pass
+
+    try:
+        while time.monotonic() - answered[0] < CONSENT_TIMEOUT:
+            await asyncio.sleep(CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+            for pair in list(connection._nominated.values()):
+                task = asyncio.ensure_future(check(pair))
+                checks.add(task)
+                task.add_done_callback(checks.discard)
+    finally:
+        for task in checks:
+            task.cancel()
+    connection._query_consent_task = None  # close() must not cancel this task
+    on_lost()
+    await connection.close()
+
+
+def failure_cause(pc: Any) -> str:
+    """Which layer of a connection failed, in words for a log line: ``ICE failed``,
+    ``DTLS failed``, or ``failed`` (public state only)."""
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if dtls.transport.state == "failed":
+            return "ICE failed"
+        if dtls.state == "failed":
+            return "DTLS failed"
+    return "failed"

@@ -93,6 +93,15 @@ record_app = typer.Typer(
     "  sfu record stop standup --token TOKEN",
     no_args_is_help=True,
 )
+token_app = typer.Typer(
+    help="Mint signed join tokens (JWT, HS256 with auth.token_secret) for rooms.",
+    epilog="\b\nReads the same settings as 'sfu serve' (--config, SFU_AUTH__TOKEN_SECRET).\n"
+    "Examples:\n"
+    "  sfu token create --room standup --identity alice --name Alice --ttl 1h\n"
+    "  sfu token create --room standup --identity bob --grant record,moderate --json\n"
+    "  sfu token create --room new1 --identity carol --create-room --mode sfu --password s3cret",
+    no_args_is_help=True,
+)
 recordings_app = typer.Typer(
     help="List, inspect, download and delete the recordings of a running server.",
     epilog="\b\nThe token is the admin token (a participant's room token may list and\n"
@@ -108,6 +117,7 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(rooms_app, name="rooms")
 app.add_typer(record_app, name="record")
 app.add_typer(recordings_app, name="recordings")
+app.add_typer(token_app, name="token")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -632,6 +642,186 @@ def rooms_close(
         print_json(answer)
     else:
         typer.echo(f"closed room {room}")
+
+
+@rooms_app.command(
+    "kick",
+    epilog="\b\nExamples:\n  sfu rooms kick standup mallory --token TOKEN\n"
+    "  sfu rooms kick standup mallory --reason 'off topic' --token TOKEN",
+)
+def rooms_kick(
+    room: Annotated[str, typer.Argument(help="Room id.", show_default=False)],
+    user: Annotated[str, typer.Argument(help="The participant's user id.", show_default=False)],
+    reason: Annotated[
+        str | None, typer.Option(help="Shown to the participant.", show_default=False)
+    ] = None,
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove a participant; it cannot rejoin for rooms.removal_ban_seconds (DELETE
+    /api/rooms/ROOM/participants/USER)."""
+    path = _room_path(room) + "/participants/" + urllib.parse.quote(user, safe="")
+    body = {"reason": reason} if reason else None
+    answer = call(server, token, "DELETE", path, body, what=f"participant {user!r} in {room!r}")
+    if as_json:
+        print_json(answer)
+    else:
+        typer.echo(f"removed {user} from {room} (banned for {_seconds(answer.get('banSeconds'))})")
+
+
+@rooms_app.command(
+    "lock",
+    epilog="\b\nExamples:\n  sfu rooms lock standup --token TOKEN\n"
+    "  sfu rooms lock standup --unlock --token TOKEN",
+)
+def rooms_lock(
+    room: Annotated[str, typer.Argument(help="Room id.", show_default=False)],
+    unlock: Annotated[bool, typer.Option("--unlock", help="Unlock instead.")] = False,
+    server: ServerOpt = DEFAULT_SERVER_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lock a room (newcomers wait in the lobby for a moderator) or unlock it (POST
+    /api/rooms/ROOM/lock); unlocking lets in whoever waits."""
+    answer = call(
+        server,
+        token,
+        "POST",
+        _room_path(room) + "/lock",
+        {"locked": not unlock},
+        what=f"room {room!r}",
+    )
+    if as_json:
+        print_json(answer)
+    else:
+        typer.echo(f"{'unlocked' if unlock else 'locked'} room {room}")
+
+
+# -- join tokens ------------------------------------------------------------------------------
+
+
+def _duration(value: str) -> float:
+    """``90``, ``90s``, ``15m``, ``1h``, ``2d`` as seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = value.strip().lower()
+    scale = units.get(text[-1:], None)
+    number = text[:-1] if scale else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a duration like 90s, 15m, 1h or 2d") from None
+    if not 0 < seconds <= 366 * 86400:
+        raise typer.BadParameter("the lifetime must be between 1 s and a year")
+    return seconds
+
+
+def _names(values: list[str] | None) -> list[str]:
+    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+
+
+@token_app.command(
+    "create",
+    epilog="\b\nGrants: join, publish (or publish:audio, publish:video, publish:screen),\n"
+    "subscribe, chat, record, moderate, createRoom. Without --grant/--deny a token has\n"
+    "join, publish, subscribe and chat; --grant adds, --deny takes away.\n"
+    "Examples:\n"
+    "  sfu token create --room standup --identity alice --name Alice \\\n"
+    "      --grant publish,record --ttl 1h\n"
+    "  sfu token create --room standup --identity viewer1 --deny publish --json\n"
+    "  sfu token create --room standup --identity host --grant moderate,createRoom \\\n"
+    "      --create-room --mode sfu --password s3cret",
+)
+def token_create(
+    room: Annotated[str, typer.Option(help="The room the token is for.", show_default=False)],
+    identity: Annotated[
+        str, typer.Option(help="The participant's user id (the sub claim).", show_default=False)
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="Display name in the meeting.", show_default=False)
+    ] = None,
+    grant: Annotated[
+        list[str] | None,
+        typer.Option(help="Grants to add (comma-separated or repeated).", show_default=False),
+    ] = None,
+    deny: Annotated[
+        list[str] | None,
+        typer.Option(help="Grants to take away (comma-separated or repeated).", show_default=False),
+    ] = None,
+    ttl: Annotated[str, typer.Option(help="Lifetime: 90s, 15m, 1h, 2d.")] = "1h",
+    create_room: Annotated[
+        bool,
+        typer.Option(
+            "--create-room", help="Let the token create the room (createRoom), with these settings."
+        ),
+    ] = False,
+    mode: Annotated[
+        str | None, typer.Option(help="p2p or sfu, for the room it creates.", show_default=False)
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(help="The password of the room it creates.", show_default=False)
+    ] = None,
+    max_participants: Annotated[
+        int | None, typer.Option(help="The cap of the room it creates.", show_default=False)
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="The server's public base URL for the join link. Default: "
+            "http://server.host:server.port.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a signed join token and a ready join URL (ROOM?token=...)."""
+    from sfu.access import grants as grant_names
+    from sfu.access import tokens
+
+    try:
+        settings = load_settings(serve_path(config))
+    except SettingsError as exc:
+        fail(str(exc), 2)
+    if settings.auth.token_secret is None:
+        fail("auth.token_secret is unset: set it (SFU_AUTH__TOKEN_SECRET or the settings file)", 2)
+    if mode not in (None, "p2p", "sfu"):
+        fail("--mode must be p2p or sfu", 2)
+    try:
+        given = grant_names.DEFAULT.changed(_names(grant), True).changed(_names(deny), False)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    room_settings: dict[str, Any] = {}
+    if mode or password or max_participants or create_room:
+        given = given.changed(["createRoom"], True)
+        if mode:
+            room_settings["mode"] = mode
+        if password:
+            room_settings["access"], room_settings["password"] = "password", password
+        if max_participants:
+            room_settings["maxParticipants"] = max_participants
+    try:
+        token = tokens.create(
+            settings.auth,
+            room=room,
+            identity=identity,
+            name=name,
+            grants=given,
+            ttl_seconds=_duration(ttl),
+            room_settings=room_settings or None,
+        )
+    except ValueError as exc:
+        fail(str(exc), 2)
+    host = settings.server.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    base = (url or f"http://{host}:{settings.server.port}").rstrip("/")
+    link = f"{base}/room/{urllib.parse.quote(room, safe='')}?token={token}"
+    if as_json:
+        print_json({"token": token, "url": link})
+    else:
+        typer.echo(token)
+        typer.echo(link)
 
 
 # -- recordings -------------------------------------------------------------------------------

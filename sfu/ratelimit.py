@@ -50,6 +50,14 @@ class KeyedBuckets:
             bucket.rate = self.rate
         return bucket.allow()
 
+    def blocked(self, key: str) -> bool:
+        """True when ``key`` has no token left now; takes none (failures are what count)."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return False
+        bucket.rate = self.rate
+        return not bucket.allow(0.0) or bucket.tokens < 1
+
     def _forget_idle(self) -> None:
         now = time.monotonic()
         full_after = self.burst / self.rate

@@ -3,6 +3,11 @@
 A room has a mode (``p2p`` or ``sfu``) fixed when it is created, a set of participants keyed by
 their ``userId``, and a bounded chat history. The registry enforces the per-room and
 per-server caps and binds each ``userId`` to the socket that joined with it.
+
+Access (docs/security.md): a room's access policy and password hash, its lock and lobby,
+the bans of removed participants, and each participant's role and grants. Roles belong to a
+participant's connection (and its rejoins), never to a ``userId`` a later joiner can take;
+when the last moderator leaves, the longest-present participant becomes one.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from sfu.access.grants import DEFAULT, Grants
 from sfu.ratelimit import KeyedBuckets
 from sfu.refusal import Refusal
 from sfu.settings import Settings
@@ -27,6 +33,15 @@ log = logging.getLogger("sfu.rooms")
 
 Mode = Literal["p2p", "sfu"]
 MODES: tuple[Mode, ...] = ("p2p", "sfu")
+Access = Literal["open", "password", "token"]
+ACCESS: tuple[Access, ...] = ("open", "password", "token")  # each stricter than the one before
+Role = Literal["moderator", "participant"]
+ROLES: tuple[Role, ...] = ("moderator", "participant")
+MAX_MODERATOR_TOKENS = 32  # departed moderators' rejoin tokens kept per room
+
+
+def stricter(a: Access, b: Access) -> Access:
+    return a if ACCESS.index(a) >= ACCESS.index(b) else b
 
 
 @dataclass
@@ -50,15 +65,43 @@ class Participant:
     sid: str
     joined_at: float = field(default_factory=time.time)
     media: MediaState = field(default_factory=MediaState)
-    # The room's creator: bound to this socket (and its rejoins), never to the user id, which
-    # a later joiner could take once this participant has left.
-    is_creator: bool = False
+    # Bound to this socket (and its rejoins), never to the user id, which a later joiner
+    # could take once this participant has left.
+    role: Role = "participant"
+    # From the join token, else the defaults (sfu/access/grants.py).
+    grants: Grants = DEFAULT
+    # Joined with a verified join token (its ``sub`` is the user id).
+    by_token: bool = False
     # Given only to this participant (join answer): lets its next socket replace this one.
     rejoin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
+    @property
+    def is_moderator(self) -> bool:
+        return self.role == "moderator"
+
     def public(self) -> dict[str, Any]:
         """The participant as other clients see it."""
-        return {"userId": self.user_id, "userName": self.user_name, "media": self.media.as_dict()}
+        return {
+            "userId": self.user_id,
+            "userName": self.user_name,
+            "media": self.media.as_dict(),
+            "role": self.role,
+        }
+
+
+@dataclass
+class Knock:
+    """A joiner waiting in a locked room's lobby for a moderator."""
+
+    request_id: str
+    sid: str
+    user_id: str
+    user_name: str
+    at: float = field(default_factory=time.monotonic)
+    admitted: bool = False  # its next join-room is let in once
+
+    def public(self) -> dict[str, Any]:
+        return {"requestId": self.request_id, "userName": self.user_name}
 
 
 @dataclass
@@ -69,12 +112,20 @@ class Room:
     mode: Mode
     chat_history: deque[dict[str, Any]]
     created_at: float = field(default_factory=time.time)
-    # Whether the creator's right has been given: once, to the first joiner.
+    # Whether the creator's moderator role has been given: once, to the first joiner.
     creator_assigned: bool = False
-    # The departed creator's last rejoin token: a join that brings it takes the right back
+    # Departed moderators' last rejoin tokens: a join that brings one takes the role back
     # (a reconnect after the server had already dropped the old socket).
-    creator_token: str | None = None
+    moderator_tokens: list[str] = field(default_factory=list)
     participants: dict[str, Participant] = field(default_factory=dict)
+    # Who may enter (never looser than rooms.access), the password's argon2 hash, the cap.
+    access: Access = "open"
+    password_hash: str | None = None
+    max_participants: int | None = None
+    locked: bool = False
+    lobby: dict[str, Knock] = field(default_factory=dict)  # request id -> knock
+    # Removed participants' user ids (a token's identity) -> until when (monotonic).
+    bans: dict[str, float] = field(default_factory=dict)
     # Rooms made by POST /api/rooms wait this long (monotonic) for a first joiner.
     expires_at: float | None = None
     # Set by the layers above: the SFU room's media router (sfu/server/media_events.py), the token
@@ -85,6 +136,17 @@ class Room:
 
     def others(self, user_id: str) -> list[Participant]:
         return [p for p in self.participants.values() if p.user_id != user_id]
+
+    def moderators(self) -> list[Participant]:
+        return [p for p in self.participants.values() if p.is_moderator]
+
+    def banned_for(self, user_id: str, now: float | None = None) -> float:
+        """Seconds left of ``user_id``'s ban from this room (0: none)."""
+        now = time.monotonic() if now is None else now
+        for who, until in list(self.bans.items()):
+            if until <= now:
+                del self.bans[who]
+        return max(0.0, self.bans.get(user_id, now) - now)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -118,15 +180,28 @@ class RoomRegistry:
         return self.rooms.get(room_id)
 
     def create(
-        self, room_id: str | None, mode: Mode, *, expires: bool = False, by: str | None = None
+        self,
+        room_id: str | None,
+        mode: Mode,
+        *,
+        expires: bool = False,
+        by: str | None = None,
+        access: Access = "open",
+        password_hash: str | None = None,
+        max_participants: int | None = None,
     ) -> Room:
         """Create an empty room; ``expires`` gives it the empty-room grace period.
+
+        ``access`` is made no looser than ``rooms.access``; a password room needs its hash.
 
         ``by`` is the client address asking (None: the administrator); each address may
         create ``rooms.create_per_minute`` rooms a minute (bursts of 5), however it asks.
         """
         if mode not in MODES:
             raise Refusal("invalid_payload", "mode must be 'p2p' or 'sfu'")
+        access = stricter(access, self.settings.rooms.access)
+        if access == "password" and password_hash is None:
+            raise Refusal("password_required", "a password room needs a password: choose one")
         if by is not None:  # first: an attempt on an existing id costs a token too (no oracle)
             self._created_by.rate = self.settings.rooms.create_per_minute / 60
             if not self._created_by.allow(by):
@@ -143,11 +218,14 @@ class RoomRegistry:
             room_id=room_id,
             mode=mode,
             chat_history=deque(maxlen=self.settings.rooms.chat_history),
+            access=access,
+            password_hash=password_hash,
+            max_participants=max_participants,
         )
         if expires:
             room.expires_at = time.monotonic() + self.settings.rooms.empty_room_ttl_seconds
         self.rooms[room_id] = room
-        log.info("room created: %s (%s)", room_id, mode)
+        log.info("room created: %s (%s, access %s)", room_id, mode, access)
         for hook in self.on_room_created:
             hook(room)
         return room
@@ -200,13 +278,19 @@ class RoomRegistry:
         by: str | None = None,
         successor_of: Participant | None = None,
         rejoin_token: str | None = None,
+        grants: Grants = DEFAULT,
+        by_token: bool = False,
+        create: dict[str, Any] | None = None,
     ) -> tuple[Room, Participant, bool]:
         """Add a participant; creates the room when absent. Returns (room, participant, created).
 
         ``by`` is the client's address (for the room-creation limit); ``successor_of`` the
         participant this socket replaces after proving it is the same user (rejoin token),
         whose rights it takes over; ``rejoin_token`` the token the client brought, which
-        gives the creator's right back to a creator whose old socket is already gone.
+        gives the moderator role back to a moderator whose old socket is already gone;
+        ``grants`` come from a join token (``moderate`` makes a moderator); ``create`` holds
+        :meth:`create`'s access arguments for a room this join makes. Access checks
+        (tokens, passwords, the lobby) are the caller's, before this.
         """
         if sid in self._by_sid:
             raise Refusal("already_joined", "this connection is already in a room")
@@ -215,46 +299,81 @@ class RoomRegistry:
         if room is not None:
             if user_id in room.participants:
                 raise Refusal("user_id_taken", f"user id {user_id!r} is in use in this room")
-            if len(room.participants) >= self.settings.rooms.max_participants:
+            if len(room.participants) >= self.capacity(room):
                 raise Refusal("room_full", "the room is full")
         else:
-            room = self.create(room_id, mode or self.settings.rooms.default_mode, by=by)
+            room = self.create(
+                room_id, mode or self.settings.rooms.default_mode, by=by, **(create or {})
+            )
             created = True
         participant = Participant(
-            user_id=user_id, user_name=user_name, sid=sid, media=media or MediaState()
+            user_id=user_id,
+            user_name=user_name,
+            sid=sid,
+            media=media or MediaState(),
+            grants=grants,
+            by_token=by_token,
         )
+        spent = self._take_moderator_token(room, rejoin_token)
         if successor_of is not None:
-            participant.is_creator = successor_of.is_creator
-            if participant.is_creator:  # its leaving just now left the token: spent
-                room.creator_token = None
+            participant.role = successor_of.role
+            participant.joined_at = successor_of.joined_at  # still the same presence
         elif not room.creator_assigned:
-            participant.is_creator = room.creator_assigned = True
-        elif (
-            rejoin_token is not None
-            and room.creator_token is not None
-            and hmac.compare_digest(rejoin_token.encode(), room.creator_token.encode())
-        ):
-            participant.is_creator, room.creator_token = True, None
+            participant.role = "moderator"
+            room.creator_assigned = True
+        elif spent or grants.moderate:
+            participant.role = "moderator"
         room.expires_at = None
         room.participants[user_id] = participant
         self._by_sid[sid] = (room.room_id, user_id)
         log.info("join: %s (%s) -> %s", user_id, user_name, room.room_id)
         return room, participant, created
 
-    def leave(self, sid: str, keep_room: bool = False) -> tuple[Room, Participant] | None:
-        """Remove a socket's participant; deletes a room left empty unless ``keep_room``."""
+    def leave(
+        self, sid: str, keep_room: bool = False, removed: bool = False
+    ) -> tuple[Room, Participant] | None:
+        """Remove a socket's participant; deletes a room left empty unless ``keep_room``.
+
+        ``removed``: by a moderator; its rejoin token gives no role back."""
         where = self.locate(sid)
         self._by_sid.pop(sid, None)
         if where is None:
             return None
         room, participant = where
         room.participants.pop(participant.user_id, None)
-        if participant.is_creator:
-            room.creator_token = participant.rejoin_token
+        if participant.is_moderator and not removed:
+            room.moderator_tokens = [
+                *room.moderator_tokens[-(MAX_MODERATOR_TOKENS - 1) :],
+                participant.rejoin_token,
+            ]
         log.info("leave: %s <- %s", participant.user_id, room.room_id)
         if not room.participants and not keep_room:
             self.delete(room.room_id)
         return room, participant
+
+    def capacity(self, room: Room) -> int:
+        cap = self.settings.rooms.max_participants
+        return min(cap, room.max_participants) if room.max_participants else cap
+
+    @staticmethod
+    def _take_moderator_token(room: Room, token: str | None) -> bool:
+        """Spends a departed moderator's rejoin token, if ``token`` is one."""
+        if token is None:
+            return False
+        for kept in room.moderator_tokens:
+            if hmac.compare_digest(token.encode(), kept.encode()):
+                room.moderator_tokens.remove(kept)
+                return True
+        return False
+
+    def hand_over(self, room: Room) -> Participant | None:
+        """With participants and no moderator left, the longest-present becomes one."""
+        if not room.participants or room.moderators():
+            return None
+        heir = min(room.participants.values(), key=lambda p: p.joined_at)
+        heir.role = "moderator"
+        log.info("moderator handover in %s: %s (longest present)", room.room_id, heir.user_id)
+        return heir
 
     def holder(self, room_id: str, user_id: str) -> Participant | None:
         """The participant that holds ``user_id`` in a room, if any."""

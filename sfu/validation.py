@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from sfu.refusal import Refusal
 from sfu.settings import LimitsSettings
@@ -36,6 +36,11 @@ class JoinRoomIn(Payload):
     mode: Literal["p2p", "sfu"] | None = None
     media: MediaIn | None = None
     rejoinToken: StrictStr | None = None
+    # Access (docs/security.md): a join token, the room's password, and for a join that
+    # creates the room its access policy (with ``password``, the password it sets).
+    token: StrictStr | None = None
+    password: StrictStr | None = None
+    access: Literal["open", "password", "token"] | None = None
 
 
 class SignalSendIn(Payload):
@@ -55,6 +60,38 @@ class EmojiReactionIn(Payload):
 class CreateRoomIn(Payload):
     roomId: StrictStr | None = None
     mode: Literal["p2p", "sfu"] = "p2p"
+    access: Literal["open", "password", "token"] | None = None
+    password: StrictStr | None = None
+    maxParticipants: StrictInt | None = Field(None, ge=1)
+
+
+# -- moderation (docs/protocol.md "Moderation") ----------------------------------------------
+class TargetIn(Payload):
+    userId: StrictStr
+
+
+class SetRoleIn(TargetIn):
+    role: Literal["moderator", "participant"]
+
+
+class MuteParticipantIn(TargetIn):
+    kind: Literal["audio", "video"]
+
+
+class RemoveParticipantIn(TargetIn):
+    reason: StrictStr | None = None
+
+
+class LockRoomIn(Payload):
+    locked: StrictBool
+
+
+class LobbyAdmitIn(Payload):
+    requestId: StrictStr
+
+
+class LobbyDenyIn(LobbyAdmitIn):
+    reason: StrictStr | None = None
 
 
 M = TypeVar("M", bound="Payload")
@@ -113,6 +150,16 @@ class Limits:
                 "invalid_payload", f"message is longer than {self.s.chat_max_length} characters"
             )
         return text
+
+    def password(self, value: str) -> str:
+        """A room password: 1..128 characters, kept as given (never trimmed, never logged)."""
+        if not 1 <= len(value) <= 128:
+            raise Refusal("invalid_payload", "password must be 1-128 characters")
+        return value
+
+    def reason(self, value: str | None) -> str | None:
+        """A moderator's optional reason (removal, lobby denial), shown to its target."""
+        return None if value is None else self.text(value, "reason", 200)
 
     def emoji(self, value: str) -> str:
         return self.text(value, "emoji", self.s.emoji_max_length)

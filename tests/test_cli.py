@@ -97,6 +97,9 @@ def test_python_dash_m_help_and_version() -> None:
         ["rooms", "list"],
         ["rooms", "show"],
         ["rooms", "close"],
+        ["rooms", "kick"],
+        ["rooms", "lock"],
+        ["token", "create"],
     ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
@@ -587,3 +590,69 @@ def test_room_ids_are_quoted_in_the_url(live: str) -> None:
         sfu("rooms", "show", "../settings", "--server", live, "--token", TOKEN), 1
     )
     assert "no room '../settings'" in line
+
+
+# -- join tokens, kick, lock (#13) ------------------------------------------------------------
+SECRET = "cli-token-secret-0123456789abcdef0123"
+
+
+async def test_token_create_output_joins(make_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    running = await make_server(auth={"token_secret": SECRET})
+    monkeypatch.setenv("SFU_AUTH__TOKEN_SECRET", SECRET)
+    result = sfu(
+        "token", "create", "--room", "cli-r", "--identity", "alice", "--name", "Alice",
+        "--grant", "publish,record", "--ttl", "1h", "--json", "--url", running.url,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.stdout)
+    assert made["url"] == f"{running.url}/room/cli-r?token={made['token']}"
+    plain = sfu("token", "create", "--room", "cli-r", "--identity", "bob", "--deny", "chat")
+    token_line, url_line = plain.stdout.splitlines()
+    assert url_line.startswith("http://127.0.0.1:5000/room/cli-r?token=" + token_line)
+    alice, bob = await Client(running.url).connect(), await Client(running.url).connect()
+    try:
+        ack = await alice.join("cli-r", "ignored", "Ignored", token=made["token"])
+        assert ack["userId"] == "alice" and ack["userName"] == "Alice"
+        ack = await bob.join("cli-r", "x", token=token_line)
+        assert ack["userId"] == "bob" and ack["grants"]["chat"] is False
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+def test_token_create_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = ["token", "create", "--room", "r", "--identity", "a"]
+    assert "auth.token_secret is unset" in one_line_error(sfu(*base), 2)
+    monkeypatch.setenv("SFU_AUTH__TOKEN_SECRET", SECRET)
+    assert "unknown grant 'fly'" in one_line_error(sfu(*base, "--grant", "fly"), 2)
+    assert sfu(*base, "--ttl", "soon").exit_code == 2
+    made = sfu(*base, "--create-room", "--mode", "sfu", "--password", "pw", "--json")
+    token = json.loads(made.stdout)["token"]
+    import jwt
+
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+    assert claims["grants"]["createRoom"] is True
+    assert claims["roomSettings"] == {"mode": "sfu", "access": "password", "password": "pw"}
+
+
+async def test_rooms_kick_and_lock(live: str) -> None:
+    auth = ["--server", live, "--token", TOKEN]
+    alice, bob = await Client(live).connect(), await Client(live).connect()
+    try:
+        await alice.join("cli-kick", "alice", "Alice")
+        await bob.join("cli-kick", "bob", "Bob")
+        result = sfu("rooms", "lock", "cli-kick", *auth)
+        assert result.exit_code == 0 and "locked room cli-kick" in result.stdout
+        assert (await alice.wait_for("room-locked"))[0]["locked"] is True
+        result = sfu("rooms", "kick", "cli-kick", "bob", "--reason", "test", *auth)
+        assert result.exit_code == 0, result.output
+        assert "removed bob from cli-kick" in result.stdout
+        [removed] = await bob.wait_for("removed")
+        assert removed["reason"] == "test"
+        line = one_line_error(sfu("rooms", "kick", "cli-kick", "bob", *auth), 1)
+        assert "no participant 'bob'" in line
+        result = sfu("rooms", "lock", "cli-kick", "--unlock", "--json", *auth)
+        assert json.loads(result.stdout)["locked"] is False
+    finally:
+        await alice.close()
+        await bob.close()

@@ -1,8 +1,8 @@
 """Layers import only downward (docs/architecture.md), checked on the code's imports.
 
 command line (cli) > edges (sfu/server/) > domain (rooms, media, recording, loadtest) >
-support (settings, validation, wire, refusal, ratelimit, metrics, config_file). Imports under
-``if TYPE_CHECKING:`` only name a type and are allowed.
+support (settings, validation, wire, refusal, ratelimit, metrics, config_file, access). Imports
+under ``if TYPE_CHECKING:`` only name a type and are allowed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,16 @@ from pathlib import Path
 
 SFU = Path(__file__).resolve().parents[1] / "sfu"
 LAYERS = {
-    "support": {"settings", "validation", "wire", "refusal", "ratelimit", "metrics", "config_file"},
+    "support": {
+        "settings",
+        "validation",
+        "wire",
+        "refusal",
+        "ratelimit",
+        "metrics",
+        "config_file",
+        "access",
+    },
     "domain": {"rooms", "media", "recording", "loadtest"},
     "edges": {"server"},
     "cli": {"cli", "__main__"},

@@ -16,6 +16,7 @@ from sfu.recording.rooms import RoomRecordings
 from sfu.rooms import RoomRegistry
 from sfu.server.http_edge import edge_middleware, host_warning
 from sfu.server.media_events import MediaRooms
+from sfu.server.moderation import Moderation
 from sfu.server.recording_events import RecordingEvents
 from sfu.server.rest import Api
 from sfu.server.signaling import Signaling
@@ -43,9 +44,18 @@ class Server:
         self.metrics.add_room_stats(self.rooms.stats)
         self.signaling = Signaling(settings, self.rooms, self.metrics)
         self.media = MediaRooms(settings, self.rooms, self.signaling)
+        self.moderation = Moderation(settings, self.rooms, self.signaling)
+        self.moderation.stop_screen = self.media.stop_screen
         self.recordings = RoomRecordings(settings, self.rooms, self._recording_state)
         self.recording_events = RecordingEvents(self.recordings, self.signaling, settings)
-        self.api = Api(settings, self.rooms, self.signaling, self.started, self.metrics.render)
+        self.api = Api(
+            settings,
+            self.rooms,
+            self.signaling,
+            self.started,
+            self.metrics.render,
+            self.moderation,
+        )
         self.api.on_settings_changed.append(self._settings_changed)
         self.api.on_settings_changed.append(self.recordings.settings_changed)
         self._sweeper: asyncio.Task[None] | None = None

@@ -57,9 +57,13 @@ class MediaRooms:
         sid = participant.sid
 
         async def send(event: str, payload: dict[str, Any]) -> None:
+            if event == "sfu-subscribe-offer" and not participant.grants.subscribe:
+                return  # no downlink without the subscribe grant (#13; a router flag would do)
             await self.signaling.sio.emit(event, payload, to=sid)
 
         await router.join(participant.user_id, send)
+        if not participant.grants.subscribe and participant.user_id in router.participants:
+            router.participants[participant.user_id].downlink_closed = True
 
     async def _left(self, room: Room, participant: Participant) -> None:
         router = self.router(room)
@@ -75,9 +79,17 @@ class MediaRooms:
             router = self.router(room)
             if router is None:
                 raise Refusal("not_sfu_room", "this room is not in SFU mode")
+            await self.signaling.check_media(room, participant, event, data)  # grants (#13)
             return await router.handle(participant.user_id, event, data)
 
         return handle
+
+    async def stop_screen(self, room: Room, participant: Participant) -> None:
+        """A moderator stopped this participant's screen share: its screen tracks stop
+        being forwarded (#13)."""
+        router = self.router(room)
+        if router is not None:
+            router.stop_sources(participant.user_id, "screen")
 
     async def close(self) -> None:
         """Waits for routers being closed (server shutdown)."""

@@ -1,6 +1,7 @@
 """The Socket.IO events and REST routes of room recordings (sfu/recording/rooms.py).
 
-``recording-start`` / ``recording-stop`` from participants (with ``recording.who_can_record``),
+``recording-start`` / ``recording-stop`` from moderators and holders of the ``record`` grant
+(or anyone: ``recording.who_can_record``),
 the recording state in every join answer, the admin's REST start, stop and prune, and the
 recordings routes with their access policy: the admin token reads and deletes everything, a
 room's token reads that room's recordings.
@@ -34,6 +35,7 @@ class RecordingEvents:
         self, recordings: RoomRecordings, signaling: Signaling, settings: Settings
     ) -> None:
         self.recordings = recordings
+        self.signaling = signaling
         self.settings = settings
         self.rooms = recordings.rooms
         signaling.on_join.append(recordings.participant_joined)
@@ -50,8 +52,8 @@ class RecordingEvents:
         room, participant = where
         if room.mode != "sfu":
             raise Refusal("not_sfu_room", "only SFU rooms can be recorded")
-        if self.settings.recording.who_can_record == "moderators" and not participant.is_creator:
-            raise Refusal("forbidden", "only the room's creator may record")
+        if not self.signaling.may_record(participant):
+            raise Refusal("forbidden", "needs the record grant (or the moderator role)")
         return room, participant
 
     async def _on_start_event(self, sid: str, data: Any) -> dict[str, Any]:

@@ -16,13 +16,15 @@ from typing import Any
 from aiohttp import web
 
 from sfu import __version__
+from sfu.access import passwords
 from sfu.media import turn
 from sfu.ratelimit import KeyedBuckets
 from sfu.refusal import Refusal
-from sfu.rooms import Room, RoomRegistry
+from sfu.rooms import Room, RoomRegistry, stricter
 from sfu.server.http_edge import client_address, is_admin, require_admin
 from sfu.server.http_errors import error
 from sfu.server.media_events import MediaRooms
+from sfu.server.moderation import Moderation
 from sfu.server.signaling import Signaling
 from sfu.settings import Settings, SettingsError, apply_changes, flatten
 from sfu.validation import CreateRoomIn, parse
@@ -44,12 +46,14 @@ class Api:
         signaling: Signaling,
         started: float,
         render_metrics: Callable[[], bytes],
+        moderation: Moderation,
     ) -> None:
         self.settings = settings
         self.rooms = rooms
         self.signaling = signaling
         self.started = started
         self.render_metrics = render_metrics
+        self.moderation = moderation
         # Who may learn whether a room exists, and how fast (non-admin lookups).
         self.lookup_limit = KeyedBuckets(settings.limits.room_lookups_per_minute / 60, LOOKUP_BURST)
         # Each effective-settings change, newest last (shown in /stats).
@@ -66,6 +70,11 @@ class Api:
         app.router.add_get("/api/rooms", self.list_rooms)
         app.router.add_get("/api/rooms/{room_id}", self.get_room)
         app.router.add_delete("/api/rooms/{room_id}", self.close_room)
+        app.router.add_get("/api/rooms/{room_id}/participants", self.list_participants)
+        app.router.add_delete(
+            "/api/rooms/{room_id}/participants/{user_id}", self.remove_participant
+        )
+        app.router.add_post("/api/rooms/{room_id}/lock", self.lock_room)
         app.router.add_get("/api/settings", self.get_settings)
         app.router.add_patch("/api/settings", self.patch_settings)
 
@@ -100,6 +109,8 @@ class Api:
                 # STUN only: TURN servers and their credentials go to joined participants.
                 "iceServers": turn.public_ice_servers(self.settings.ice),
                 "defaultMode": self.settings.rooms.default_mode,
+                "access": self.settings.rooms.access,
+                "createOnJoin": self.settings.rooms.create_on_join,
                 "limits": {
                     "idMaxLength": limits.id_max_length,
                     "nameMaxLength": limits.name_max_length,
@@ -114,19 +125,35 @@ class Api:
             data = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise error("invalid_payload", "body must be JSON") from exc
+        admin = self.is_admin(request)
+        if not admin and self.settings.rooms.access == "token":
+            raise error("unauthorized", "admin token required: rooms here are made by tokens")
         try:
             msg = parse(CreateRoomIn, data)
-            room_id = (
-                self.signaling.limits.ident(msg.roomId, "roomId")
-                if msg.roomId is not None
-                else None
-            )
+            limits = self.signaling.limits
+            room_id = limits.ident(msg.roomId, "roomId") if msg.roomId is not None else None
+            access = msg.access or ("password" if msg.password is not None else "open")
+            access = stricter(access, self.settings.rooms.access)
+            hashed = None
+            if access == "password":
+                if msg.password is None:
+                    raise Refusal("password_required", "a password room needs a password")
+                hashed = await passwords.hash_password(limits.password(msg.password))
             room = self.rooms.create(
-                room_id, msg.mode, expires=True, by=client_address(request, self.settings)
+                room_id,
+                msg.mode,
+                expires=True,
+                by=None if admin else client_address(request, self.settings),
+                access=access,
+                password_hash=hashed,
+                max_participants=msg.maxParticipants,
             )
         except Refusal as exc:
             raise error(exc.code, exc.message) from exc
-        return web.json_response({"roomId": room.room_id, "mode": room.mode}, status=201)
+        body: dict[str, Any] = {"roomId": room.room_id, "mode": room.mode, "access": room.access}
+        if room.max_participants:
+            body["maxParticipants"] = self.rooms.capacity(room)
+        return web.json_response(body, status=201)
 
     def _room(self, request: web.Request) -> Room:
         room = self.rooms.get(request.match_info["room_id"])
@@ -146,8 +173,12 @@ class Api:
         if not admin and not self._allow_lookup(request):
             raise error("rate_limited", "too many room lookups from your address; wait a minute")
         room = self._room(request)
-        body = {"roomId": room.room_id, "mode": room.mode, "participants": len(room.participants)}
+        access = stricter(room.access, self.settings.rooms.access)
+        body: dict[str, Any] = {"roomId": room.room_id, "mode": room.mode, "access": access}
+        if admin or access == "open":  # who is inside is for those who may enter
+            body["participants"] = len(room.participants)
         if admin:
+            body["locked"] = room.locked
             body["createdAt"] = room.created_at
             body["participantList"] = [p.public() for p in room.participants.values()]
             router = MediaRooms.router(room)
@@ -165,6 +196,53 @@ class Api:
         room = self._room(request)
         await self.signaling.close_room(room, reason="closed by the administrator")
         return web.json_response({"closed": True, "roomId": room.room_id})
+
+    async def list_participants(self, request: web.Request) -> web.Response:
+        self._require_admin(request)
+        room = self._room(request)
+        people = [
+            {
+                "userId": p.user_id,
+                "userName": p.user_name,
+                "role": p.role,
+                "joinedAt": p.joined_at,
+            }
+            for p in room.participants.values()
+        ]
+        return web.json_response({"roomId": room.room_id, "participants": people})
+
+    async def remove_participant(self, request: web.Request) -> web.Response:
+        self._require_admin(request)
+        room = self._room(request)
+        reason = None
+        if request.can_read_body:
+            try:
+                data = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise error("invalid_payload", "body must be JSON") from exc
+            if not isinstance(data, dict) or not isinstance(data.get("reason", ""), str):
+                raise error("invalid_payload", 'body must be {"reason": "..."} or empty')
+            try:
+                reason = self.signaling.limits.reason(data.get("reason"))
+            except Refusal as exc:
+                raise error(exc.code, exc.message) from exc
+        target = room.participants.get(request.match_info["user_id"])
+        if target is None:
+            raise error("unknown_participant", "no such participant in this room", status=404)
+        answer = await self.moderation.remove(room, target, None, reason)
+        return web.json_response({"removed": True, "roomId": room.room_id, **answer})
+
+    async def lock_room(self, request: web.Request) -> web.Response:
+        self._require_admin(request)
+        room = self._room(request)
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise error("invalid_payload", "body must be JSON") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("locked"), bool):
+            raise error("invalid_payload", 'body must be {"locked": true|false}')
+        answer = await self.moderation.lock(room, data["locked"], None)
+        return web.json_response({"roomId": room.room_id, **answer})
 
     async def get_settings(self, request: web.Request) -> web.Response:
         self._require_admin(request)

@@ -3,6 +3,10 @@
 Thin by design: every handler validates its input, asks the room registry, and shapes the
 reply. Each event is acknowledged with ``{"ok": true, ...}`` or
 ``{"ok": false, "error": CODE, "message": ...}``; a refused event changes nothing.
+
+``join-room`` is also the door (docs/security.md): join tokens, room passwords (rate-limited
+per address and per room), removal bans and the lobby of locked rooms are checked here before
+the registry adds anyone; chat, media state and P2P signaling check the sender's grants.
 """
 
 from __future__ import annotations
@@ -10,17 +14,22 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sfu.access import passwords, tokens
+from sfu.access.grants import DEFAULT, offered_sources
+from sfu.access.tokens import JoinToken
 from sfu.media import turn
 from sfu.metrics import Metrics
-from sfu.ratelimit import TokenBucket
+from sfu.ratelimit import KeyedBuckets, TokenBucket
 from sfu.refusal import Refusal
-from sfu.rooms import MediaState, Participant, Room, RoomRegistry
+from sfu.rooms import Knock, MediaState, Participant, Room, RoomRegistry, stricter
 from sfu.server.http_edge import client_address, origin_allowed, request_scheme
 from sfu.server.socketio_server import SocketServer
 from sfu.settings import Settings
@@ -42,6 +51,7 @@ BUCKETS = ("chat", "emoji", "signal", "other")
 # Names python-socketio and socket.io-client give a meaning of their own: never a client event.
 RESERVED = frozenset({"connect", "disconnect", "connect_error", "disconnecting", "message", "*"})
 REFUSAL_LOG_SECONDS = 10.0  # a socket's refusals of one kind are logged once per interval
+ADMIT_ATTEMPTS = 3  # a room created or deleted while a join awaited its password check
 
 
 @dataclass
@@ -92,6 +102,16 @@ class Signaling:
         self.join_extras: list[Callable[[Room, Participant], dict[str, Any]]] = []
         # sid -> the task that pushes fresh TURN credentials before the minted ones expire.
         self._ice_renewals: dict[str, asyncio.Task[None]] = {}
+        # Wrong passwords and bad join tokens, per client address and per room.
+        # A minute's worth at once, then the per-minute rate.
+        n = settings.limits.password_attempts_per_minute
+        self.wrong_by_address = KeyedBuckets(n / 60, n)
+        self.wrong_by_room = KeyedBuckets(n * 10 / 60, n * 10)
+        # The lobby: sid -> its knock's (room id, request id); request id -> its timeout.
+        self._knocks: dict[str, tuple[str, str]] = {}
+        self._knock_timers: dict[str, asyncio.Task[None]] = {}
+        self._closing_tells: set[asyncio.Future[None]] = set()
+        rooms.on_room_deleted.append(self._room_deleted)
         self.ice_renew_fraction = turn.RENEW_FRACTION  # of ice.turn_ttl_seconds
         # Lifecycle only: client packets never reach python-socketio's handlers (the gate).
         self.sio.on("connect", self._connect)
@@ -245,13 +265,17 @@ class Signaling:
         suppressed = sum(int(n) for _, n in connection.refusals.values())
         if suppressed:
             log.info("%s sent %d more refused events before it left", sid, suppressed)
-        await self._depart(sid, why="disconnected")
+        await self.cancel_knock(sid)
+        await self.depart(sid, why="disconnected")
 
-    async def _depart(self, sid: str, why: str, keep_room: bool = False) -> bool:
+    async def depart(
+        self, sid: str, why: str, keep_room: bool = False, removed: bool = False
+    ) -> bool:
+        """Takes a socket out of its room; ``keep_room``: a rejoin replaces it (no handover)."""
         renewal = self._ice_renewals.pop(sid, None)
         if renewal is not None:
             renewal.cancel()
-        gone = self.rooms.leave(sid, keep_room=keep_room)
+        gone = self.rooms.leave(sid, keep_room=keep_room, removed=removed)
         if gone is None:
             return False
         room, participant = gone
@@ -260,17 +284,103 @@ class Signaling:
             await hook(room, participant)
         await self.sio.emit("user-left", {"userId": participant.user_id}, room=room.room_id)
         log.info("user-left %s from %s (%s)", participant.user_id, room.room_id, why)
+        if not keep_room and self.rooms.get(room.room_id) is room:
+            heir = self.rooms.hand_over(room)
+            if heir is not None:
+                await self.role_changed(room, heir, None)
         return True
+
+    # -- roles and grants ------------------------------------------------------------------
+    def rights(self, room: Room, participant: Participant) -> dict[str, Any]:
+        """What the participant may do now: its grants with its role's rights."""
+        g = participant.grants
+        return {
+            "publish": g.publish(),
+            "subscribe": g.subscribe,
+            "chat": g.chat,
+            "record": room.mode == "sfu" and self.may_record(participant),
+            "moderate": participant.is_moderator,
+        }
+
+    def may_record(self, participant: Participant) -> bool:
+        if self.settings.recording.who_can_record == "anyone":
+            return True
+        return participant.is_moderator or participant.grants.record
+
+    async def role_changed(self, room: Room, target: Participant, by: Participant | None) -> None:
+        """Tells the room of ``target``'s role; a new moderator hears of the lobby."""
+        await self.sio.emit(
+            "role-changed",
+            {
+                "userId": target.user_id,
+                "role": target.role,
+                "by": by.user_id if by else None,
+                "grants": self.rights(room, target),
+            },
+            room=room.room_id,
+        )
+        if target.is_moderator:
+            for knock in room.lobby.values():
+                if not knock.admitted:
+                    await self.sio.emit("lobby-knock", knock.public(), to=target.sid)
+
+    async def check_media(
+        self, room: Room, participant: Participant, event: str, data: Any
+    ) -> None:
+        """The grants of an ``sfu-*`` event (sfu/server/media_events.py asks before the router)."""
+        g = participant.grants
+        if event in ("sfu-subscribe", "sfu-subscribe-answer") and not g.subscribe:
+            raise Refusal("forbidden", "needs the subscribe grant")
+        if event != "sfu-publish":
+            return
+        if not g.publishes:
+            raise Refusal("forbidden", "needs the publish grant")
+        if not isinstance(data, dict):
+            return  # the router refuses the shape
+        description, sources = data.get("description"), data.get("sources", {})
+        sdp = description.get("sdp") if isinstance(description, dict) else None
+        if not isinstance(sdp, str) or not isinstance(sources, dict):
+            return
+        for source in offered_sources(sdp, sources):
+            if not g.may_publish(source):
+                raise Refusal("forbidden", f"needs the publish grant for {source}")
 
     # -- events ----------------------------------------------------------------------------
     async def _join_room(self, sid: str, data: Any) -> dict[str, Any]:
         msg = parse(JoinRoomIn, data)
         room_id = self.limits.ident(msg.roomId, "roomId")
-        user_id = self.limits.ident(msg.userId, "userId")
-        name = self.limits.name(msg.userName)
-        media = MediaState(**{k: v for k, v in (msg.media or MediaIn()).model_dump().items() if v})
         connection = self.connections[sid]
+        if self.rooms.locate(sid) is not None:
+            raise Refusal("already_joined", "this connection is already in a room")
+        token = self._verify_token(connection, msg.token, room_id) if msg.token else None
+        if token is not None:
+            try:  # the token's identity is the user id: the client's own is ignored
+                user_id = self.limits.ident(token.identity, "the token's sub")
+                name = self.limits.name(token.name or msg.userName)
+            except Refusal as exc:
+                raise Refusal("invalid_token", f"invalid join token: {exc.message}") from None
+            if not token.grants.join:
+                raise Refusal("forbidden", "needs the join grant")
+        else:
+            user_id = self.limits.ident(msg.userId, "userId")
+            name = self.limits.name(msg.userName)
+        grants = token.grants if token else None
+        wanted = (msg.media or MediaIn()).model_dump().items()
+        media = MediaState(
+            **{k: v for k, v in wanted if v and (grants is None or grants.may_publish(k))}
+        )
+        for _ in range(ADMIT_ATTEMPTS):
+            room = self.rooms.get(room_id)
+            create = await self._admit(connection, room_id, room, msg, token, user_id)
+            if self.rooms.get(room_id) is room:  # nothing came or went while we awaited
+                break
+        else:
+            raise Refusal("rate_limited", "this room is changing too fast; try again")
         replaced = await self._replace_stale(sid, room_id, user_id, msg.rejoinToken)
+        if room is not None and room.locked and replaced is None:
+            knock = self._let_in(sid, room, user_id, name, msg.rejoinToken, token)
+            if knock is not None:
+                return await self._knock(room, knock)
         room, participant, _ = self.rooms.join(
             room_id,
             user_id,
@@ -281,6 +391,9 @@ class Signaling:
             by=connection.address,
             successor_of=replaced,
             rejoin_token=msg.rejoinToken,
+            grants=token.grants if token else DEFAULT,
+            by_token=token is not None,
+            create=create,
         )
         await self.sio.enter_room(sid, room.room_id)
         others = [p.public() for p in room.others(user_id)]
@@ -299,18 +412,263 @@ class Signaling:
         answer = {
             "roomId": room.room_id,
             "userId": user_id,
+            "userName": name,
             "mode": room.mode,
             "participants": others,
             "chatHistory": list(room.chat_history),
             "iceServers": ice_servers,
-            "isCreator": participant.is_creator,
+            "isCreator": participant.is_moderator,  # the older name of role == "moderator"
+            "role": participant.role,
+            "grants": self.rights(room, participant),
+            "locked": room.locked,
+            "access": stricter(room.access, self.settings.rooms.access),
             "rejoinToken": participant.rejoin_token,
         }
+        if participant.is_moderator:
+            answer["lobby"] = [k.public() for k in room.lobby.values() if not k.admitted]
         for extra in self.join_extras:
             answer.update(extra(room, participant))
         if expires is not None:
             self._schedule_ice_renewal(sid, user_id)
         return answer
+
+    # -- the door: tokens, passwords, bans -------------------------------------------------
+    def _wrong(self, address: str, room_id: str | None) -> None:
+        """Counts a wrong password or a bad token against the address (and the room)."""
+        n = self.settings.limits.password_attempts_per_minute  # live changes apply
+        self.wrong_by_address.rate, self.wrong_by_address.burst = n / 60, n
+        self.wrong_by_room.rate, self.wrong_by_room.burst = n * 10 / 60, n * 10
+        self.wrong_by_address.allow(address)
+        if room_id is not None:
+            self.wrong_by_room.allow(room_id)
+
+    def _guessing(self, address: str, room_id: str | None) -> None:
+        if self.wrong_by_address.blocked(address) or (
+            room_id is not None and self.wrong_by_room.blocked(room_id)
+        ):
+            raise Refusal(
+                "rate_limited", "too many wrong passwords or tokens; wait a minute and try again"
+            )
+
+    def _verify_token(self, connection: Connection, given: str, room_id: str) -> JoinToken:
+        self._guessing(connection.address, None)
+        try:
+            return tokens.verify(given, self.settings.auth, room_id)
+        except Refusal as exc:
+            if exc.code == "invalid_token":
+                self._wrong(connection.address, None)
+            raise
+
+    async def _admit(
+        self,
+        connection: Connection,
+        room_id: str,
+        room: Room | None,
+        msg: JoinRoomIn,
+        token: JoinToken | None,
+        user_id: str,
+    ) -> dict[str, Any] | None:
+        """Refuses a join the room's access does not allow; for a room this join creates,
+        the :meth:`RoomRegistry.create` arguments."""
+        floor = self.settings.rooms.access
+        if room is None:
+            return await self._creation(room_id, msg, token, floor)
+        access = stricter(room.access, floor)
+        if access == "token" and token is None:
+            raise Refusal("token_required", "this meeting needs a join token")
+        if access == "password" and token is None:
+            if msg.password is None:
+                raise Refusal("password_required", "this meeting needs a password")
+            password = self.limits.password(msg.password)
+            self._guessing(connection.address, room_id)
+            right = room.password_hash is not None and await passwords.verify_password(
+                room.password_hash, password
+            )
+            if not right:
+                self._wrong(connection.address, room_id)
+                raise Refusal("wrong_password", "wrong password")
+        left = room.banned_for(user_id)
+        if left > 0:
+            minutes = math.ceil(left / 60)
+            raise Refusal(
+                "removed",
+                f"you were removed from this meeting; you can rejoin in {minutes} minute"
+                + ("s" if minutes != 1 else ""),
+            )
+        return None
+
+    async def _creation(
+        self, room_id: str, msg: JoinRoomIn, token: JoinToken | None, floor: str
+    ) -> dict[str, Any]:
+        if token is None and floor == "token":
+            raise Refusal("token_required", "this meeting needs a join token")
+        may_create = token is not None and token.grants.create_room
+        if not self.settings.rooms.create_on_join and not may_create:
+            if token is not None:
+                raise Refusal("forbidden", "needs the createRoom grant: the meeting does not exist")
+            raise Refusal("unknown_room", "This meeting does not exist")
+        given = token.room_settings if token is not None and may_create else None
+        access = (given.access if given else None) or msg.access or "open"
+        password = (given.password if given else None) or msg.password
+        if password is not None and access == "open":
+            access = "password"  # a password given when creating is the room's password
+        access = stricter(access, floor)  # type: ignore[arg-type]
+        if access == "password" and password is None:
+            raise Refusal("password_required", "this meeting needs a password")
+        cap = given.max_participants if given else None
+        create: dict[str, Any] = {"access": access, "max_participants": cap}
+        if access == "password" and password is not None:
+            create["password_hash"] = await passwords.hash_password(self.limits.password(password))
+        if given is not None and given.mode is not None and msg.mode is None:
+            msg.mode = given.mode
+        return create
+
+    # -- the lobby -------------------------------------------------------------------------
+    def _let_in(
+        self,
+        sid: str,
+        room: Room,
+        user_id: str,
+        name: str,
+        rejoin_token: str | None,
+        token: JoinToken | None,
+    ) -> Knock | None:
+        """None when this join may enter the locked room; else its (new or waiting) knock."""
+        if token is not None and token.grants.moderate:
+            return None
+        if rejoin_token is not None and any(
+            hmac.compare_digest(rejoin_token.encode(), kept.encode())
+            for kept in room.moderator_tokens
+        ):
+            return None  # a moderator coming back
+        held = self._knocks.get(sid)
+        knock = room.lobby.get(held[1]) if held and held[0] == room.room_id else None
+        if knock is not None and knock.admitted:
+            self._resolve_knock(room, knock)  # let in once
+            return None
+        if knock is None:
+            if len(room.lobby) >= self.rooms.capacity(room):
+                raise Refusal("room_full", "the lobby is full")
+            knock = Knock(secrets.token_urlsafe(9), sid, user_id, name)
+        return knock
+
+    async def _knock(self, room: Room, knock: Knock) -> dict[str, Any]:
+        if knock.request_id not in room.lobby:
+            held = self._knocks.get(knock.sid)
+            if held is not None:  # knocking on another room: that knock is given up
+                await self.cancel_knock(knock.sid)
+            room.lobby[knock.request_id] = knock
+            self._knocks[knock.sid] = (room.room_id, knock.request_id)
+            self._arm_knock(room, knock)
+            log.info("lobby: %s (%s) knocks on %s", knock.user_id, knock.user_name, room.room_id)
+            for moderator in room.moderators():
+                await self.sio.emit("lobby-knock", knock.public(), to=moderator.sid)
+        return {"lobby": True, "requestId": knock.request_id, "roomId": room.room_id}
+
+    def _arm_knock(self, room: Room, knock: Knock) -> None:
+        old = self._knock_timers.pop(knock.request_id, None)
+        if old is not None:
+            old.cancel()
+        self._knock_timers[knock.request_id] = asyncio.create_task(self._expire(room, knock))
+
+    async def _expire(self, room: Room, knock: Knock) -> None:
+        await asyncio.sleep(self.settings.rooms.lobby_timeout_seconds)
+        self._knock_timers.pop(knock.request_id, None)
+        if room.lobby.get(knock.request_id) is not knock:
+            return
+        self._resolve_knock(room, knock)
+        if knock.admitted:
+            return  # admitted and never came: the admission lapses
+        await self.sio.emit(
+            "lobby-denied",
+            {
+                "requestId": knock.request_id,
+                "reason": "timeout",
+                "message": "Nobody let you in: no moderator answered in time",
+            },
+            to=knock.sid,
+        )
+        await self._tell_moderators(room, knock, admitted=False, by=None)
+
+    def _resolve_knock(self, room: Room, knock: Knock) -> None:
+        room.lobby.pop(knock.request_id, None)
+        if self._knocks.get(knock.sid) == (room.room_id, knock.request_id):
+            del self._knocks[knock.sid]
+        timer = self._knock_timers.pop(knock.request_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+
+    async def _tell_moderators(
+        self, room: Room, knock: Knock, admitted: bool, by: Participant | None
+    ) -> None:
+        event = {
+            "requestId": knock.request_id,
+            "admitted": admitted,
+            "by": by.user_id if by else None,
+        }
+        for moderator in room.moderators():
+            await self.sio.emit("lobby-resolved", event, to=moderator.sid)
+
+    async def admit(self, room: Room, knock: Knock, by: Participant | None) -> None:
+        """Lets a knock in: its socket sends its join-room again and enters once."""
+        knock.admitted = True
+        self._arm_knock(room, knock)  # the admission lapses after the lobby timeout
+        await self.sio.emit("lobby-admitted", {"requestId": knock.request_id}, to=knock.sid)
+        await self._tell_moderators(room, knock, admitted=True, by=by)
+
+    async def deny(
+        self, room: Room, knock: Knock, by: Participant | None, reason: str, message: str
+    ) -> None:
+        self._resolve_knock(room, knock)
+        await self.sio.emit(
+            "lobby-denied",
+            {"requestId": knock.request_id, "reason": reason, "message": message},
+            to=knock.sid,
+        )
+        if by is not None:
+            await self._tell_moderators(room, knock, admitted=False, by=by)
+
+    def knock(self, room: Room, request_id: str) -> Knock:
+        knock = room.lobby.get(request_id)
+        if knock is None or knock.admitted:
+            raise Refusal("unknown_request", "no such request waiting in the lobby")
+        return knock
+
+    async def cancel_knock(self, sid: str) -> bool:
+        """The knocking socket gave up (left, disconnected): the moderators' lists update."""
+        held = self._knocks.get(sid)
+        room = self.rooms.get(held[0]) if held else None
+        knock = room.lobby.get(held[1]) if room and held else None
+        if held is not None:
+            self._knocks.pop(sid, None)
+        if room is None or knock is None:
+            return held is not None
+        self._resolve_knock(room, knock)
+        if not knock.admitted:
+            await self._tell_moderators(room, knock, admitted=False, by=None)
+        return True
+
+    def _room_deleted(self, room: Room) -> None:
+        """Knocks on a room that is gone are told so."""
+        waiting = list(room.lobby.values())
+        for knock in waiting:
+            self._resolve_knock(room, knock)
+        if waiting:
+            task = asyncio.ensure_future(self._tell_closed(waiting))
+            self._closing_tells.add(task)
+            task.add_done_callback(self._closing_tells.discard)
+
+    async def _tell_closed(self, waiting: list[Knock]) -> None:
+        for knock in waiting:
+            await self.sio.emit(
+                "lobby-denied",
+                {
+                    "requestId": knock.request_id,
+                    "reason": "room_closed",
+                    "message": "The meeting has ended",
+                },
+                to=knock.sid,
+            )
 
     # -- TURN credentials ------------------------------------------------------------------
     def _schedule_ice_renewal(self, sid: str, user_id: str) -> None:
@@ -368,12 +726,14 @@ class Signaling:
             return None  # (a socket already in a room is refused by the join itself)
         if not hmac.compare_digest(token.encode(), holder.rejoin_token.encode()):
             return None  # join then refuses with user_id_taken
-        await self._depart(holder.sid, why="replaced by a new connection", keep_room=True)
+        await self.depart(holder.sid, why="replaced by a new connection", keep_room=True)
         await self.sio.disconnect(holder.sid)
         return holder
 
     async def _leave_room(self, sid: str, data: Any) -> None:
-        if not await self._depart(sid, why="left"):
+        if await self.cancel_knock(sid):  # a knock given up
+            return
+        if not await self.depart(sid, why="left"):
             raise Refusal("not_in_room", "not in a room")
 
     async def _signal_send(self, sid: str, data: Any) -> None:
@@ -384,6 +744,11 @@ class Signaling:
         target = room.participants.get(msg.targetUserId)
         if target is None or target.user_id == sender.user_id:
             raise Refusal("unknown_target", "no such participant in your room")
+        # P2P media goes browser to browser: what the server can hold back is the connection
+        # itself, when neither may send media the other may receive (docs/security.md).
+        a, b = sender.grants, target.grants
+        if not (a.publishes and b.subscribe) and not (b.publishes and a.subscribe):
+            raise Refusal("forbidden", "needs the publish or subscribe grant")
         await self.sio.emit(
             "signal-receive", {"userId": sender.user_id, "signal": msg.signal}, to=target.sid
         )
@@ -391,6 +756,8 @@ class Signaling:
     async def _chat_message(self, sid: str, data: Any) -> dict[str, Any]:
         room, sender = self._need(sid)
         text = self.limits.chat(parse(ChatMessageIn, data).message)
+        if not sender.grants.chat:
+            raise Refusal("forbidden", "needs the chat grant")
         message = {
             "id": uuid.uuid4().hex,
             "userId": sender.user_id,
@@ -420,6 +787,9 @@ class Signaling:
         changes = {k: v for k, v in parse(MediaIn, data).model_dump().items() if v is not None}
         if not changes:
             raise Refusal("invalid_payload", "give at least one of audio, video, screen")
+        for kind, on in changes.items():
+            if on and not sender.grants.may_publish(kind):
+                raise Refusal("forbidden", f"needs the publish grant for {kind}")
         for key, value in changes.items():
             setattr(sender.media, key, value)
         media = sender.media.as_dict()
@@ -431,13 +801,14 @@ class Signaling:
         )
         return {"media": media}
 
-    async def close_room(self, room: Room, reason: str) -> None:
+    async def close_room(self, room: Room, reason: str, by: Participant | None = None) -> None:
         """Ends a meeting: everyone is told with ``room-closed`` and removed; the room goes."""
-        await self.sio.emit(
-            "room-closed", {"roomId": room.room_id, "reason": reason}, room=room.room_id
-        )
+        event: dict[str, Any] = {"roomId": room.room_id, "reason": reason}
+        if by is not None:
+            event.update(by=by.user_id, byName=by.user_name)
+        await self.sio.emit("room-closed", event, room=room.room_id)
         for participant in list(room.participants.values()):
-            await self._depart(participant.sid, why="room closed")
+            await self.depart(participant.sid, why="room closed", keep_room=True)
         self.rooms.delete(room.room_id)
 
     # -- shutdown --------------------------------------------------------------------------

@@ -158,6 +158,8 @@ def recorded(
     time.sleep(PHASE_2_SECONDS)
     wall["dave_launch"] = time.time()
     dave = launch("Dave", room=room_id)
+    # A joiner of a recorded room is asked first (#13): Dave joins with camera and microphone.
+    dave.page.get_by_test_id("consent-join-media").click()
     dave.wait_joined()
     user_ids["Dave"] = dave.user_id()
     wall["dave_joined"] = time.time()

@@ -1,5 +1,5 @@
 """Server recording from the browser in an SFU room: the Record button, the REC indicator for
-everyone, the forbidden answer for a non-creator, and the recordings page with the room token.
+everyone, no Record button for a non-moderator, and the recordings page with the room token.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ def test_record_stop_and_list(netns: None, e2e_server: ServerProcess, people) ->
     for p in (alice, bob):
         assert p.page.get_by_test_id("rec-indicator").count() == 0
 
-    # Bob is not the creator: the server refuses, and the app says so.
-    bob.page.get_by_test_id("server-record-button").click()
-    bob.page.locator("[data-testid=toast]", has_text="Could not start recording").wait_for()
-    assert bob.page.get_by_test_id("rec-indicator").count() == 0
+    # Bob is not a moderator: the app shows him no Record button (the server's forbidden
+    # answer is tested at the Socket.IO level).
+    alice.page.get_by_test_id("server-record-button").wait_for()
+    assert bob.page.get_by_test_id("server-record-button").count() == 0
 
     alice.page.get_by_test_id("server-record-button").click()
     for p in (alice, bob):

@@ -278,6 +278,9 @@ SPECS: dict[str, Spec] = {
             "mode": ("mode", False),
             "media": ("media", False),
             "rejoinToken": ("token", False),
+            "token": ("token", False),
+            "password": ("password", False),
+            "access": ("access", False),
         }
     ),
     # "any payload is ignored": only what JSON cannot carry, and size, can fault it.
@@ -302,6 +305,15 @@ SPECS: dict[str, Spec] = {
     "sfu-candidate": Spec({"target": ("target", True), "candidate": ("candidate", True)}),
     "sfu-unpublish": Spec({}, none_ok=True),
     "sfu-subscribe": Spec({}, none_ok=True),
+    # Moderation (#13): the attacker is the room's moderator, so only the payload stops it.
+    "set-role": Spec({"userId": ("participant", True), "role": ("role", True)}),
+    "mute-participant": Spec({"userId": ("participant", True), "kind": ("mute_kind", True)}),
+    "stop-screen-share": Spec({"userId": ("participant", True)}),
+    "remove-participant": Spec({"userId": ("participant", True), "reason": ("reason", False)}),
+    "lock-room": Spec({"locked": ("bool", True)}),
+    "end-meeting": Spec({}, none_ok=True),
+    "lobby-admit": Spec({"requestId": ("request", True)}),
+    "lobby-deny": Spec({"requestId": ("request", True), "reason": ("reason", False)}),
 }
 EVENTS = list(SPECS)
 
@@ -335,6 +347,15 @@ def base_payload(event: str, w: World, sender: str) -> dict[str, Any]:
         "sfu-candidate": {"target": "publish", "candidate": dict(CANDIDATE)},
         "sfu-unpublish": {},
         "sfu-subscribe": {},
+        "set-role": {"userId": PEER, "role": "moderator"},
+        "mute-participant": {"userId": PEER, "kind": "audio"},
+        "stop-screen-share": {"userId": PEER},
+        "remove-participant": {"userId": PEER, "reason": "spam"},
+        "lock-room": {"locked": True},
+        "end-meeting": {},
+        # No knock waits in the fuzzed room: every fault is refused before the lookup too.
+        "lobby-admit": {"requestId": "knock"},
+        "lobby-deny": {"requestId": "knock", "reason": "no"},
     }[event]
 
 
@@ -470,6 +491,13 @@ def bad_value(kind: str, w: World) -> st.SearchStrategy[Any] | None:
         "chat": bad_text(2000),
         "emoji": bad_text(16),
         "mode": not_one_of(("p2p", "sfu")),
+        "access": not_one_of(("open", "password", "token")),
+        "password": st.one_of(st.just(""), st.text(PLAIN, min_size=129, max_size=300)),
+        "participant": st.one_of(st.just("nobody"), st.just(BYSTANDER), bad_ident()),
+        "role": not_one_of(("moderator", "participant")),
+        "mute_kind": not_one_of(("audio", "video")),
+        "reason": bad_text(200),
+        "request": st.one_of(st.just("nobody"), st.text(max_size=30)),
         "layout": not_one_of(LAYOUTS),
         "target": not_one_of(("publish", "subscribe")),
         "target_user": st.one_of(st.just(ATTACKER), st.just("nobody"), bad_ident()),
@@ -778,8 +806,38 @@ async def check_accepted(w: World, event: str) -> None:
         offers = len(a.events("sfu-subscribe-offer"))
         assert (await a.call(event))["ok"]
         await a.wait_event("sfu-subscribe-offer", offers + 1)
+    elif event in MODERATION_EFFECT:
+        heard, expected = MODERATION_EFFECT[event]
+        ack = await a.call(event, base_payload(event, w, "attacker"))
+        assert ack["ok"], ack
+        [got] = await p.wait_event(heard)
+        assert expected.items() <= got.items(), got
+        [told] = await a.wait_event("moderation")  # the room hears (the removed does not)
+        assert told["by"] == ATTACKER, told
+    elif event in ("lobby-admit", "lobby-deny"):
+        assert (await a.call("lock-room", {"locked": True}))["ok"]
+        knock = await w.stranger.call(
+            "join-room", base_payload("join-room", w, "stranger") | {"roomId": ROOM}
+        )
+        assert knock["ok"] and knock["lobby"], knock
+        ack = await a.call(event, {"requestId": knock["requestId"]})
+        assert ack["ok"], ack
+        reply = "lobby-admitted" if event == "lobby-admit" else "lobby-denied"
+        [got] = await w.stranger.wait_event(reply)
+        assert got["requestId"] == knock["requestId"]
     else:  # pragma: no cover - a new event needs its control
         raise AssertionError(f"no positive control for {event}")
+
+
+# The positive controls of the moderation events: what the target (PEER) hears.
+MODERATION_EFFECT: dict[str, tuple[str, dict[str, Any]]] = {
+    "set-role": ("role-changed", {"userId": PEER, "role": "moderator", "by": ATTACKER}),
+    "mute-participant": ("mute-requested", {"kind": "audio", "by": ATTACKER}),
+    "stop-screen-share": ("screen-share-stop-requested", {"by": ATTACKER}),
+    "remove-participant": ("removed", {"by": ATTACKER, "reason": "spam"}),
+    "lock-room": ("room-locked", {"locked": True, "by": ATTACKER}),
+    "end-meeting": ("room-closed", {"reason": "ended", "by": ATTACKER}),
+}
 
 
 @pytest.mark.parametrize("event", EVENTS)

@@ -47,7 +47,7 @@ async def test_create_room_then_join_keeps_its_mode(server) -> None:
     assert status == 201 and body["mode"] == "sfu" and len(body["roomId"]) >= 8
     room_id = body["roomId"]
     status, info = await request("GET", f"{server.url}/api/rooms/{room_id}")
-    assert info == {"roomId": room_id, "mode": "sfu", "participants": 0}
+    assert info == {"roomId": room_id, "mode": "sfu", "participants": 0, "access": "open"}
     client = await Client(server.url).connect()
     try:
         ack = await client.join(room_id, "u", mode="p2p")
@@ -57,7 +57,7 @@ async def test_create_room_then_join_keeps_its_mode(server) -> None:
     status, body = await request(
         "POST", server.url + "/api/rooms", json={"roomId": "named-room", "mode": "p2p"}
     )
-    assert status == 201 and body == {"roomId": "named-room", "mode": "p2p"}
+    assert status == 201 and body == {"roomId": "named-room", "mode": "p2p", "access": "open"}
     status, body = await request(
         "POST", server.url + "/api/rooms", json={"roomId": "named-room", "mode": "sfu"}
     )

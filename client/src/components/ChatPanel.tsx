@@ -12,12 +12,15 @@ export function ChatPanel({
   onSend,
   onClose,
   maxLength = 1000,
+  canSend = true,
 }: {
   messages: ChatMessage[]
   selfId: string | null
   onSend: (text: string) => Promise<boolean>
   onClose: () => void
   maxLength?: number
+  /** False: this participant may read the chat but not write (no chat grant). */
+  canSend?: boolean
 }) {
   const [text, setText] = useState('')
   const listRef = useRef<HTMLOListElement>(null)
@@ -46,7 +49,12 @@ export function ChatPanel({
           </li>
         ))}
       </ol>
-      <form
+      {!canSend && (
+        <p className="muted small chat-readonly" data-testid="chat-readonly">
+          You can read the chat but not write in this meeting.
+        </p>
+      )}
+      {canSend && (<form
         className="chat-form"
         onSubmit={async (e) => {
           e.preventDefault()
@@ -67,7 +75,7 @@ export function ChatPanel({
         <button type="submit" disabled={!text.trim()}>
           Send
         </button>
-      </form>
+      </form>)}
     </aside>
   )
 }

@@ -3,11 +3,15 @@ import { useRecorder, type RecordingSource } from '../hooks/useRecorder'
 import { useRecordingState } from '../hooks/useRecordingState'
 import { useMediaHealth } from '../hooks/useMediaHealth'
 import { useWebRTC } from '../hooks/useWebRTC'
+import { controlsFor } from '../lib/access'
 import { recordingsPath, roomUrl } from '../lib/url'
 import type { DeviceChoice } from '../services/media'
+import type { RoomAccess } from '../services/protocol'
+import { AccessGate } from './AccessGate'
 import { ChatPanel } from './ChatPanel'
 import { DeviceSelect } from './DeviceSelect'
 import { EmojiPicker } from './EmojiPicker'
+import { LobbyPanel } from './LobbyPanel'
 import { ParticipantsPanel } from './ParticipantsPanel'
 import { ScreenShareWarning } from './ScreenShareWarning'
 import { Toasts } from './Toast'
@@ -22,6 +26,11 @@ export interface MeetingRoomProps {
   devices: DeviceChoice
   startAudio: boolean
   startVideo: boolean
+  /** A join token (the name and identity come from it). */
+  token?: string | null
+  password?: string | null
+  /** For a join that creates the room: its access policy. */
+  createAccess?: RoomAccess
   onLeft: () => void
 }
 
@@ -43,6 +52,9 @@ export function MeetingRoom(props: MeetingRoomProps) {
     devices: props.devices,
     startAudio: props.startAudio,
     startVideo: props.startVideo,
+    token: props.token,
+    password: props.password,
+    createAccess: props.createAccess,
   })
   const { state, dispatch } = room
   const stateRef = useRef(state)
@@ -52,6 +64,8 @@ export function MeetingRoom(props: MeetingRoomProps) {
     nameOf: useCallback((id: string) => stateRef.current.participants[id]?.userName ?? null, []),
   })
   const isSfu = state.mode === 'sfu'
+  const controls = controlsFor(state.grants, state.role, state.mode)
+  const selfName = room.selfName ?? props.userName
   const [panel, setPanelState] = useState<Panel>(null)
   const [emojiOpen, setEmojiOpen] = useState(false)
   const [copied, setCopied] = useState(false)
@@ -71,7 +85,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
   const participants = state.order.map((id) => state.participants[id]).filter(Boolean)
   if (participants.length === 0) {
     // Before the join answer: show ourselves.
-    participants.push({ userId: props.userId, userName: props.userName, media: room.localMedia, isLocal: true })
+    participants.push({ userId: props.userId, userName: selfName, media: room.localMedia, isLocal: true, role: 'participant' })
   }
 
   const remotes = useMemo(
@@ -128,6 +142,27 @@ export function MeetingRoom(props: MeetingRoomProps) {
   const rows = Math.ceil(participants.length / cols)
   const dismissToast = useCallback((id: number) => dispatch({ type: 'toast-dismiss', id }), [dispatch])
 
+  const gated = room.gate && ['password', 'lobby', 'consent', 'ended'].includes(room.joinStatus)
+  if (room.gate && (gated || (room.gate.kind === 'password' && room.joinStatus === 'joining'))) {
+    return (
+      <>
+        <AccessGate
+          gate={room.gate}
+          roomId={props.roomId}
+          busy={room.joinStatus === 'joining'}
+          onPassword={room.submitPassword}
+          onConsent={(choice) => {
+            room.chooseConsent(choice)
+            if (choice === 'leave') props.onLeft()
+          }}
+          onLeave={() => void leave()}
+          onHome={props.onLeft}
+        />
+        <Toasts toasts={state.toasts} onDismiss={dismissToast} />
+      </>
+    )
+  }
+
   return (
     <div className="room" data-testid="room" data-join-status={room.joinStatus} data-mode={state.mode ?? ''}>
       <header className="room-head">
@@ -141,6 +176,16 @@ export function MeetingRoom(props: MeetingRoomProps) {
           <button type="button" className="small-btn" onClick={copyLink} data-testid="copy-link">
             {copied ? 'Link copied' : 'Copy link'}
           </button>
+          {state.role === 'moderator' && (
+            <span className="badge role-badge" data-testid="self-role">
+              Moderator
+            </span>
+          )}
+          {state.locked && (
+            <span className="badge locked-badge" role="status" data-testid="locked-badge" title="Newcomers wait until a moderator lets them in">
+              Locked
+            </span>
+          )}
           {isSfu && serverRec.recording && (
             <span className="badge rec-indicator" role="status" data-testid="rec-indicator" title="This meeting is being recorded">
               REC
@@ -200,6 +245,10 @@ export function MeetingRoom(props: MeetingRoomProps) {
         <ScreenShareWarning onDismiss={room.dismissScreenWarning} onStop={() => void room.stopScreenShare()} />
       )}
 
+      {controls.moderate && (
+        <LobbyPanel requests={state.lobby} onAdmit={(id) => void room.moderation.admit(id)} onDeny={(id) => void room.moderation.deny(id)} />
+      )}
+
       <div className="room-body">
         <section className="grid" style={{ gridTemplateColumns: `repeat(${cols}, minmax(0, 1fr))`, gridTemplateRows: `repeat(${rows}, minmax(0, 1fr))` }} aria-label="Participants' videos">
           {participants.map((p) => (
@@ -218,10 +267,17 @@ export function MeetingRoom(props: MeetingRoomProps) {
           ))}
         </section>
         {panel === 'chat' && (
-          <ChatPanel messages={state.chat} selfId={state.selfId} onSend={room.sendChat} onClose={() => setPanel(null)} />
+          <ChatPanel messages={state.chat} selfId={state.selfId} onSend={room.sendChat} onClose={() => setPanel(null)} canSend={controls.chatInput} />
         )}
         {panel === 'participants' && (
-          <ParticipantsPanel participants={participants} peerStates={room.peerStates} onClose={() => setPanel(null)} />
+          <ParticipantsPanel
+            participants={participants}
+            peerStates={room.peerStates}
+            onClose={() => setPanel(null)}
+            canModerate={controls.moderate}
+            locked={state.locked}
+            actions={room.moderation}
+          />
         )}
         {panel === 'settings' && (
           <aside className="panel" aria-label="Settings">
@@ -246,16 +302,34 @@ export function MeetingRoom(props: MeetingRoomProps) {
       </div>
 
       <footer className="controls" aria-label="Controls">
-        <button type="button" className={room.localMedia.audio ? '' : 'off'} onClick={() => void room.toggleMic()} aria-pressed={!room.localMedia.audio} data-testid="toggle-mic">
+        <button
+          type="button"
+          className={room.localMedia.audio ? '' : 'off'}
+          onClick={() => void room.toggleMic()}
+          aria-pressed={!room.localMedia.audio}
+          disabled={!controls.mic}
+          title={controls.mic ? undefined : 'You may not use the microphone in this meeting'}
+          data-testid="toggle-mic"
+        >
           {room.localMedia.audio ? 'Mute' : 'Unmute'}
         </button>
-        <button type="button" className={room.localMedia.video ? '' : 'off'} onClick={() => void room.toggleCamera()} aria-pressed={!room.localMedia.video} data-testid="toggle-camera">
+        <button
+          type="button"
+          className={room.localMedia.video ? '' : 'off'}
+          onClick={() => void room.toggleCamera()}
+          aria-pressed={!room.localMedia.video}
+          disabled={!controls.camera}
+          title={controls.camera ? undefined : 'You may not use the camera in this meeting'}
+          data-testid="toggle-camera"
+        >
           {room.localMedia.video ? 'Stop video' : 'Start video'}
         </button>
         <button
           type="button"
           className={room.localMedia.screen ? 'active' : ''}
           onClick={() => void (room.localMedia.screen ? room.stopScreenShare() : room.startScreenShare())}
+          disabled={!controls.screen && !room.localMedia.screen}
+          title={controls.screen ? undefined : 'You may not share your screen in this meeting'}
           data-testid="toggle-screen"
         >
           {room.localMedia.screen ? 'Stop sharing' : 'Share screen'}
@@ -280,7 +354,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
         <button type="button" className={panel === 'settings' ? 'active' : ''} onClick={() => setPanel(panel === 'settings' ? null : 'settings')} data-testid="settings-button">
           Devices
         </button>
-        {isSfu && (
+        {controls.record && (
           <button
             type="button"
             className={serverRec.recording ? 'recording' : ''}

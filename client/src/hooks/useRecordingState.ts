@@ -14,7 +14,7 @@ export interface UseRecordingStateOptions {
 }
 
 const ERROR_TEXT: Record<string, string> = {
-  forbidden: 'Only the room creator can start or stop recording',
+  forbidden: 'Only moderators (or holders of the record grant) can start or stop recording',
   already_recording: 'The room is already being recorded',
   not_recording: 'The room is not being recorded',
   not_sfu_room: 'Only SFU rooms can be recorded on the server',

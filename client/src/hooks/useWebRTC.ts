@@ -1,11 +1,23 @@
 // The room hook: coordinates signaling, local media, the media transport (mesh for P2P rooms,
 // SFU for SFU rooms) and the UI state, and offers the actions of the controls.
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react'
+import {
+  endedText,
+  joinProblem,
+  lobbyDeniedText,
+  moderationText,
+  muteRequestText,
+  normalizeGrants,
+  rememberRoomPassword,
+  removedText,
+  forgetJoinToken,
+  tokenHints,
+} from '../lib/access'
 import { MeshTransport } from '../services/meshTransport'
 import { openLocalMedia, type DeviceChoice } from '../services/media'
-import type { JoinAnswer, MediaState, RoomMode, Signal } from '../services/protocol'
+import type { Ack, JoinAnswer, MediaState, Role, RoomAccess, RoomMode, Signal } from '../services/protocol'
 import { SfuTransport } from '../services/sfuTransport'
-import { SignalingClient, type ConnectionStatus } from '../services/socket'
+import { isLobbyAnswer, SignalingClient, type ConnectionStatus } from '../services/socket'
 import type { MediaTransport, PeerState, RemoteMediaStats, TransportContext } from '../services/transport'
 import { hasTurnServer, type MediaKind } from '../state/mediaStatus'
 import { initialRoomState, roomReducer, type RoomState } from '../state/room'
@@ -20,9 +32,31 @@ export interface UseWebRTCOptions {
   devices: DeviceChoice
   startAudio: boolean
   startVideo: boolean
+  /** A signed join token (the server takes our userId and name from it). */
+  token?: string | null
+  /** The room's password, if known already (the creator's, or typed before). */
+  password?: string | null
+  /** For a join that creates the room: its access policy (with `password`). */
+  createAccess?: RoomAccess
 }
 
-export type JoinStatus = 'preparing' | 'joining' | 'joined' | 'failed' | 'left'
+/**
+ * Where the join stands. Besides the room itself:
+ *   password  the room asks for a password (the gate says why: wrong, rate limited)
+ *   lobby     the room is locked: waiting for a moderator to let us in
+ *   consent   the room is being recorded: no media is sent until the user chooses
+ *   ended     a full-page end: refused (unknown room, token...), removed, meeting ended,
+ *             knock denied. No automatic rejoin.
+ */
+export type JoinStatus = 'preparing' | 'joining' | 'joined' | 'failed' | 'left' | 'password' | 'lobby' | 'consent' | 'ended'
+
+export type ConsentChoice = 'media' | 'muted' | 'leave'
+
+export type Gate =
+  | { kind: 'password'; error: string; text: string | null }
+  | { kind: 'lobby' }
+  | { kind: 'consent'; startedByName: string | null }
+  | { kind: 'page'; reason: string; title: string; text: string }
 
 const EMOJI_LIFETIME_MS = 4000
 const REJOIN_RETRY_MS = 1500
@@ -100,6 +134,9 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   const [unsupported, setUnsupported] = useState<Record<string, MediaKind[]>>({})
   const [joinedAt, setJoinedAt] = useState<number | null>(null)
   const [turnConfigured, setTurnConfigured] = useState(false)
+  const [gate, setGate] = useState<Gate | null>(null)
+  /** Our display name as the server has it (a token's name), once known. */
+  const [selfName, setSelfName] = useState<string | null>(() => (opts.token ? tokenHints(opts.token)?.name ?? null : null))
 
   const signalingRef = useRef<SignalingClient | null>(null)
   const transportRef = useRef<MediaTransport | null>(null)
@@ -113,6 +150,17 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   const optsRef = useRef(opts)
   optsRef.current = opts
   const leftRef = useRef(false)
+  // What each join-room of this page carries: the token, the typed password, and our
+  // userId once the server gave it (a token's identity), so rejoins match the rejoin token.
+  const tokenRef = useRef(opts.token ?? null)
+  const passwordRef = useRef(opts.password ?? null)
+  const selfIdRef = useRef<string | null>(null)
+  const consentedRef = useRef(false)
+  const consentRef = useRef<((c: ConsentChoice) => void) | null>(null)
+  const joinRef = useRef<(() => Promise<void>) | null>(null)
+  const stopShareRef = useRef<(() => Promise<void>) | null>(null)
+  const muteRef = useRef<((kind: 'audio' | 'video') => void) | null>(null)
+  const leaveRef = useRef<(() => Promise<void>) | null>(null)
 
   const toast = useCallback((message: string, kind: 'info' | 'success' | 'error' = 'info') => {
     dispatch({ type: 'toast', kind, message })
@@ -194,16 +242,96 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       setRecovering(without)
     }
 
+    /** The end of this meeting for us, shown as a full page: no media, no signaling, no
+     * automatic rejoin. */
+    const end = (reason: string, title: string, text: string) => {
+      leftRef.current = true
+      if (rejoinTimer) clearTimeout(rejoinTimer)
+      consentRef.current?.('leave')
+      transportRef.current?.close()
+      transportRef.current = null
+      signaling.disconnect()
+      localRef.current?.getTracks().forEach((t) => t.stop())
+      screenRef.current?.stop()
+      setRemoteStreams({})
+      setJoinedAt(null)
+      setGate({ kind: 'page', reason, title, text })
+      setJoinStatus('ended')
+    }
+
+    /** Tracks of kinds we may not publish are not sent (and not kept open). */
+    const dropUngranted = (answer: JoinAnswer) => {
+      const g = normalizeGrants(answer.grants)
+      const local = localRef.current
+      if (!local) return
+      const drop = local.getTracks().filter((t) => (t.kind === 'audio' ? !g.publish.audio : !g.publish.video))
+      if (!drop.length) return
+      drop.forEach((t) => t.stop())
+      const next = new MediaStream(local.getTracks().filter((t) => !drop.includes(t)))
+      localRef.current = next.getTracks().length ? next : null
+      setLocalStream(localRef.current)
+      setMedia({ audio: !!localRef.current?.getAudioTracks().length, video: !!localRef.current?.getVideoTracks().length })
+    }
+
+    /** A room being recorded: asks before any media is sent (once per page). */
+    const askConsent = async (answer: JoinAnswer): Promise<'skipped' | 'asked' | false> => {
+      if (consentedRef.current || !answer.recording?.recording) return 'skipped'
+      const by = answer.recording.startedBy
+      const startedByName = by ? (answer.participants.find((p) => p.userId === by)?.userName ?? null) : null
+      setGate({ kind: 'consent', startedByName })
+      setJoinStatus('consent')
+      const choice = await new Promise<ConsentChoice>((resolve) => {
+        consentRef.current = resolve
+      })
+      consentRef.current = null
+      if (cancelled || leftRef.current) return false
+      setGate(null)
+      if (choice === 'leave') {
+        await leaveRef.current?.()
+        return false
+      }
+      consentedRef.current = true
+      if (choice === 'muted') {
+        localRef.current?.getTracks().forEach((t) => (t.enabled = false))
+        setMedia({ audio: false, video: false })
+      }
+      void signaling.sendMediaState({ audio: mediaRef.current.audio, video: mediaRef.current.video })
+      return 'asked'
+    }
+
+    const refused = (ack: Extract<Ack, { ok: false }>) => {
+      const problem = joinProblem(ack.error, ack.message)
+      if (problem?.kind === 'password') {
+        setGate({ kind: 'password', error: problem.error, text: problem.text })
+        setJoinStatus('password')
+        return
+      }
+      if (problem?.kind === 'page') {
+        if (['invalid_token', 'token_expired', 'token_required', 'removed'].includes(problem.error)) {
+          forgetJoinToken(optsRef.current.roomId)
+        }
+        end(problem.error, problem.title, problem.text)
+        return
+      }
+      setJoinStatus('failed')
+      setJoinError(ack.message ?? ack.error)
+      toast(`Could not join: ${ack.message ?? ack.error}`, 'error')
+    }
+
     const join = async () => {
       if (cancelled || leftRef.current) return
       const o = optsRef.current
       setJoinStatus('joining')
+      const password = passwordRef.current ?? undefined
       const ack = await signaling.join({
         roomId: o.roomId,
-        userId: o.userId,
+        userId: selfIdRef.current ?? o.userId,
         userName: o.userName,
         mode: o.mode,
         media: mediaRef.current,
+        token: tokenRef.current ?? undefined,
+        password,
+        access: password && o.createAccess ? o.createAccess : undefined,
       })
       if (cancelled || leftRef.current) return
       if (!ack.ok) {
@@ -213,25 +341,42 @@ export function useWebRTC(opts: UseWebRTCOptions) {
           rejoinTimer = setTimeout(() => void join(), REJOIN_RETRY_MS)
           return
         }
-        setJoinStatus('failed')
-        setJoinError(ack.message ?? ack.error)
-        toast(`Could not join: ${ack.message ?? ack.error}`, 'error')
+        refused(ack)
+        return
+      }
+      if (isLobbyAnswer(ack)) {
+        // Locked: this socket waits for lobby-admitted (then joins again) or lobby-denied.
+        setGate({ kind: 'lobby' })
+        setJoinStatus('lobby')
         return
       }
       rejoinTries = 0
+      if (password) rememberRoomPassword(o.roomId, password)
+      selfIdRef.current = ack.userId
+      const name = ack.userName ?? (tokenRef.current ? tokenHints(tokenRef.current)?.name : null) ?? o.userName
+      setSelfName(name)
       if (ack.iceServers) iceRef.current = ack.iceServers
       transportRef.current?.close()
+      transportRef.current = null
       setRemoteStreams({})
       setPeerStates({})
-      dispatch({ type: 'joined', answer: ack, userName: o.userName, media: mediaRef.current })
+      setGate(null)
+      dropUngranted(ack)
+      dispatch({ type: 'joined', answer: ack, userName: name, media: mediaRef.current })
+      const consent = await askConsent(ack)
+      if (!consent) return
       const transport = makeTransport(ack)
       transportRef.current = transport
-      transport.start(ack.participants ?? [])
-      for (const s of pendingSignals.current.splice(0)) transport.signal(s.userId, s.signal)
+      // Who is here now: some may have come or gone while we were asked about recording.
+      const s = stateRef.current
+      const here = consent === 'asked' ? s.order.map((id) => s.participants[id]).filter((p) => p && !p.isLocal) : ack.participants
+      transport.start(here ?? [])
+      for (const p of pendingSignals.current.splice(0)) transport.signal(p.userId, p.signal)
       setJoinStatus('joined')
       if (joinedOnce) toast('Reconnected', 'success')
       joinedOnce = true
     }
+    joinRef.current = join
 
     offs.push(
       signaling.onRaw('connect', () => {
@@ -269,6 +414,45 @@ export function useWebRTC(opts: UseWebRTCOptions) {
         setTimeout(() => dispatch({ type: 'emoji-expired', id: reaction.id }), EMOJI_LIFETIME_MS)
       }),
       signaling.on('media-state', ({ userId, media }) => dispatch({ type: 'media-state', userId, media })),
+      // -- access and moderation --------------------------------------------------------
+      signaling.on('lobby-admitted', () => void join()),
+      signaling.on('lobby-denied', ({ reason, message }) =>
+        end('lobby-denied', reason === 'room_closed' ? 'The meeting has ended' : 'You were not let in', lobbyDeniedText(reason, message)),
+      ),
+      signaling.on('removed', ({ byName, reason }) => {
+        forgetJoinToken(optsRef.current.roomId)
+        end('removed', 'You were removed from the meeting', removedText(byName, reason))
+      }),
+      signaling.on('room-closed', ({ reason, by, byName }) => {
+        const mine = !!by && by === selfIdRef.current
+        end('ended', 'The meeting has ended', mine ? 'You ended the meeting for everyone.' : endedText(byName, reason))
+      }),
+      signaling.on('mute-requested', ({ kind, byName }) => {
+        if (kind !== 'audio' && kind !== 'video') return
+        muteRef.current?.(kind)
+        toast(muteRequestText(kind, byName), 'info')
+      }),
+      signaling.on('screen-share-stop-requested', ({ byName }) => {
+        void stopShareRef.current?.()
+        toast(`${byName || 'A moderator'} stopped your screen share`, 'info')
+      }),
+      signaling.on('role-changed', ({ userId, role, by, grants }) => {
+        dispatch({ type: 'role-changed', userId, role, grants })
+        // A hand-over has no moderation event: say why we now hold the right.
+        if (by === null && userId === selfIdRef.current && role === 'moderator') {
+          toast('You are now a moderator: the last moderator left', 'info')
+        }
+      }),
+      signaling.on('room-locked', ({ locked }) => dispatch({ type: 'room-locked', locked })),
+      signaling.on('lobby-knock', (request) => {
+        dispatch({ type: 'lobby-knock', request })
+        toast(`${request.userName} is waiting to join`, 'info')
+      }),
+      signaling.on('lobby-resolved', ({ requestId }) => dispatch({ type: 'lobby-resolved', requestId })),
+      signaling.on('moderation', (e) => {
+        const text = moderationText(e, selfIdRef.current)
+        if (text) toast(text, 'info')
+      }),
       signaling.on('server-shutdown', ({ reason }) =>
         toast(`The server is shutting down${reason ? `: ${reason}` : ''}`, 'error'),
       ),
@@ -284,11 +468,13 @@ export function useWebRTC(opts: UseWebRTCOptions) {
 
     void (async () => {
       const o = optsRef.current
+      // A token that grants no publishing of a kind: that device is not even opened.
+      const publish = normalizeGrants(o.token ? tokenHints(o.token)?.grants : null).publish
       // ICE servers come with the join answer only: TURN credentials are for participants.
       const media = await openLocalMedia({
         rawAudio: o.rawAudio,
-        audio: o.startAudio,
-        video: o.startVideo,
+        audio: o.startAudio && publish.audio,
+        video: o.startVideo && publish.video,
         ...o.devices,
       })
       if (cancelled) {
@@ -324,7 +510,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   // ---- testing hook ---------------------------------------------------------------------
   useEffect(() => {
     window.__sfuDebug = {
-      selfId: opts.userId,
+      selfId: state.selfId ?? opts.userId,
       roomId: opts.roomId,
       mode: state.mode,
       joinStatus,
@@ -363,7 +549,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
         screenRef.current?.dispatchEvent(new Event('ended'))
       },
     }
-  }, [opts.userId, opts.roomId, state.mode, joinStatus, remoteStreams])
+  }, [opts.userId, opts.roomId, state.selfId, state.mode, joinStatus, remoteStreams])
 
   // ---- actions --------------------------------------------------------------------------
   const announce = useCallback((patch: Partial<MediaState>) => {
@@ -402,6 +588,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   )
 
   const toggleMic = useCallback(async () => {
+    if (!stateRef.current.grants.publish.audio) return
     let track = localRef.current?.getAudioTracks()[0]
     if (!track) {
       track = (await acquire('audio')) ?? undefined
@@ -414,6 +601,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   }, [acquire, announce])
 
   const toggleCamera = useCallback(async () => {
+    if (!stateRef.current.grants.publish.video) return
     let track = localRef.current?.getVideoTracks()[0]
     if (!track) {
       track = (await acquire('video')) ?? undefined
@@ -451,7 +639,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   }, [announce, outgoingStream])
 
   const startScreenShare = useCallback(async () => {
-    if (screenRef.current) return
+    if (screenRef.current || !stateRef.current.grants.publish.screen) return
     if (!navigator.mediaDevices?.getDisplayMedia) {
       toast('Screen sharing is not supported by this browser', 'error')
       return
@@ -513,6 +701,50 @@ export function useWebRTC(opts: UseWebRTCOptions) {
     dispatch({ type: 'left' })
   }, [])
 
+  leaveRef.current = leave
+  stopShareRef.current = stopScreenShare
+  // A moderator's "mute": as if we pressed Mute ourselves; we may unmute when we choose.
+  muteRef.current = (kind) => {
+    const track = kind === 'audio' ? localRef.current?.getAudioTracks()[0] : localRef.current?.getVideoTracks()[0]
+    if (track) track.enabled = false
+    if (kind === 'audio' ? mediaRef.current.audio : mediaRef.current.video) announce(kind === 'audio' ? { audio: false } : { video: false })
+  }
+
+  const submitPassword = useCallback((password: string) => {
+    passwordRef.current = password
+    // The prompt stays (busy) until the answer: the room, or the prompt again with why.
+    void joinRef.current?.()
+  }, [])
+
+  const chooseConsent = useCallback((choice: ConsentChoice) => consentRef.current?.(choice), [])
+
+  /** A moderation request; a refusal is shown as a toast. Resolves to whether it was done. */
+  const moderate = useCallback(
+    async (what: string, send: (c: SignalingClient) => Promise<Ack>): Promise<boolean> => {
+      const c = signalingRef.current
+      if (!c) return false
+      const ack = await send(c)
+      if (!ack.ok) toast(`Could not ${what}: ${ack.message ?? ack.error}`, 'error')
+      return ack.ok
+    },
+    [toast],
+  )
+
+  const moderation = {
+    admit: async (requestId: string) => {
+      if (await moderate('let them in', (c) => c.lobbyAdmit(requestId))) dispatch({ type: 'lobby-resolved', requestId })
+    },
+    deny: async (requestId: string) => {
+      if (await moderate('decline', (c) => c.lobbyDeny(requestId))) dispatch({ type: 'lobby-resolved', requestId })
+    },
+    setRole: (userId: string, role: Role) => moderate('change the role', (c) => c.setRole(userId, role)),
+    mute: (userId: string, kind: 'audio' | 'video') => moderate('mute', (c) => c.muteParticipant(userId, kind)),
+    stopScreenShare: (userId: string) => moderate('stop the screen share', (c) => c.stopScreenShareOf(userId)),
+    remove: (userId: string, reason?: string) => moderate('remove the participant', (c) => c.removeParticipant(userId, reason)),
+    lock: (locked: boolean) => moderate(locked ? 'lock the meeting' : 'unlock the meeting', (c) => c.lockRoom(locked)),
+    endMeeting: () => moderate('end the meeting', (c) => c.endMeeting()),
+  }
+
   const remoteStats = useCallback(
     async (): Promise<Record<string, RemoteMediaStats>> => (await transportRef.current?.remoteStats?.()) ?? {},
     [],
@@ -528,6 +760,11 @@ export function useWebRTC(opts: UseWebRTCOptions) {
     turnConfigured,
     joinStatus,
     joinError,
+    gate,
+    selfName,
+    submitPassword,
+    chooseConsent,
+    moderation,
     connection,
     localStream,
     screenStream,

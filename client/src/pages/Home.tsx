@@ -1,14 +1,20 @@
-import { useState } from 'react'
+import { useEffect, useState } from 'react'
+import { rememberRoomPassword } from '../lib/access'
 import { rememberName, rememberedName } from '../lib/identity'
 import { cleanName, extractRoomId, roomPath } from '../lib/url'
-import type { RoomMode } from '../services/protocol'
+import type { RoomMode, ServerConfig } from '../services/protocol'
 import { navigate } from '../router'
 
-async function createRoom(mode: RoomMode): Promise<{ roomId: string; mode: RoomMode }> {
+/** POST /api/rooms: a new room, with a password when one is given. */
+export function createRoomBody(mode: RoomMode, password: string): Record<string, unknown> {
+  return password ? { mode, access: 'password', password } : { mode }
+}
+
+async function createRoom(mode: RoomMode, password: string): Promise<{ roomId: string; mode: RoomMode }> {
   const res = await fetch('/api/rooms', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ mode }),
+    body: JSON.stringify(createRoomBody(mode, password)),
   })
   const body = (await res.json().catch(() => ({}))) as { roomId?: string; mode?: RoomMode; message?: string; error?: string }
   if (!res.ok || !body.roomId) throw new Error(body.message ?? body.error ?? `HTTP ${res.status}`)
@@ -23,6 +29,21 @@ export function Home() {
   const [joinId, setJoinId] = useState('')
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
+  const [password, setPassword] = useState('')
+  const [config, setConfig] = useState<ServerConfig | null>(null)
+  useEffect(() => {
+    let live = true
+    fetch('/api/config')
+      .then((r) => (r.ok ? (r.json() as Promise<ServerConfig>) : null))
+      .then((c) => live && setConfig(c))
+      .catch(() => undefined)
+    return () => {
+      live = false
+    }
+  }, [])
+  // rooms.access = "token": rooms are made by the operator's application (tokens), not here.
+  const canCreate = config?.access !== 'token'
+  const needsPassword = config?.access === 'password'
 
   const validName = (): string | null => {
     const n = cleanName(name)
@@ -40,6 +61,13 @@ export function Home() {
         <input aria-label="Your name" value={name} maxLength={64} onChange={(e) => setName(e.target.value)} placeholder="e.g. Ada" />
       </label>
 
+      {!canCreate && (
+        <section className="card" data-testid="token-only">
+          <h2>New meeting</h2>
+          <p className="muted">Meetings on this server are joined with an invitation link from the organiser.</p>
+        </section>
+      )}
+      {canCreate && (
       <section className="card">
         <h2>New meeting</h2>
         <fieldset className="mode-choice">
@@ -53,6 +81,18 @@ export function Home() {
             SFU <span className="muted small">(media through the server, for larger groups)</span>
           </label>
         </fieldset>
+        <label className="field">
+          {needsPassword ? 'Password' : 'Password (optional)'}
+          <input
+            type="password"
+            aria-label="Meeting password"
+            autoComplete="new-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            placeholder={needsPassword ? 'Required on this server' : 'Anyone with the link can join'}
+            data-testid="create-password"
+          />
+        </label>
         <button
           type="button"
           disabled={busy}
@@ -60,9 +100,14 @@ export function Home() {
             setError(null)
             const n = validName()
             if (!n) return
+            if (needsPassword && !password) {
+              setError('Meetings on this server need a password.')
+              return
+            }
             setBusy(true)
             try {
-              const room = await createRoom(mode)
+              const room = await createRoom(mode, password)
+              if (password) rememberRoomPassword(room.roomId, password)
               navigate(roomPath(room.roomId, n, rawAudio))
             } catch (err) {
               setError(`Could not create a room: ${(err as Error).message}`)
@@ -74,6 +119,7 @@ export function Home() {
           Create room
         </button>
       </section>
+      )}
 
       <section className="card">
         <h2>Join a meeting</h2>

@@ -1,13 +1,16 @@
-import { useState } from 'react'
+import { useEffect, useState } from 'react'
 import { DeviceSelect } from '../components/DeviceSelect'
 import { MeetingRoom } from '../components/MeetingRoom'
+import { adoptUrlToken, EMBED_READY_MESSAGE, embedTokenOf, roomPassword, saveJoinToken, tokenHints } from '../lib/access'
 import { getUserId, rememberName, rememberedName } from '../lib/identity'
 import { cleanName } from '../lib/url'
 import type { DeviceChoice } from '../services/media'
 import { navigate } from '../router'
 
-/** /room/<id>: asks for a name (unless ?name= gave one), then joins. */
+/** /room/<id>: asks for a name (unless ?name= or a join token gave one), then joins. */
 export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; initialName: string | null; rawAudio: boolean }) {
+  // A token in the address is taken out of it at once (lib/access.ts).
+  const [token, setToken] = useState<string | null>(() => adoptUrlToken(roomId))
   const [name, setName] = useState<string | null>(() => (initialName ? cleanName(initialName) : null))
   const [draft, setDraft] = useState(rememberedName)
   const [devices, setDevices] = useState<DeviceChoice>({})
@@ -16,12 +19,31 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
   const [error, setError] = useState<string | null>(null)
   const [userId] = useState(() => getUserId())
 
-  if (name) {
+  // Inside an embedding page's iframe: say we are ready; the page may answer with a token.
+  useEffect(() => {
+    if (window.parent === window) return
+    const onMessage = (e: MessageEvent) => {
+      const t = embedTokenOf(e.data, e.source === window.parent)
+      if (!t) return
+      saveJoinToken(roomId, t)
+      setToken(t)
+    }
+    window.addEventListener('message', onMessage)
+    window.parent.postMessage({ type: EMBED_READY_MESSAGE, roomId }, '*')
+    return () => window.removeEventListener('message', onMessage)
+  }, [roomId])
+
+  if (token || name) {
+    const password = roomPassword(roomId)
     return (
       <MeetingRoom
+        key={token ?? ''}
         roomId={roomId}
         userId={userId}
-        userName={name}
+        userName={token ? (tokenHints(token)?.name ?? name ?? 'Guest') : name!}
+        token={token}
+        password={password}
+        createAccess={password ? 'password' : undefined}
         rawAudio={rawAudio}
         devices={devices}
         startAudio={startAudio}

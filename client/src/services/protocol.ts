@@ -9,10 +9,41 @@ export interface MediaState {
   screen: boolean
 }
 
+export type Role = 'moderator' | 'participant'
+
 export interface ParticipantInfo {
   userId: string
   userName: string
   media: MediaState
+  /** Absent from older servers: a participant. */
+  role?: Role
+}
+
+/** What a participant may do (the join answer's `grants`; docs/security.md). */
+export interface Grants {
+  publish: { audio: boolean; video: boolean; screen: boolean }
+  subscribe: boolean
+  chat: boolean
+  record: boolean
+  moderate: boolean
+}
+
+export type RoomAccess = 'open' | 'password' | 'token'
+
+/** `moderation`: an action of a moderator, to the whole room (the app shows a toast). */
+export interface ModerationEvent {
+  action: string
+  by?: string | null
+  byName?: string | null
+  target?: string | null
+  targetName?: string | null
+  detail?: unknown
+}
+
+/** A knock on a locked room, as moderators see it. */
+export interface LobbyRequest {
+  requestId: string
+  userName: string
 }
 
 export interface ChatMessage {
@@ -54,6 +85,20 @@ export interface JoinAnswer {
   recording?: RecordingStateEvent
   /** SFU rooms only: the token that grants reading this room's recordings. */
   recordingToken?: string
+  /** Our own display name as the server has it (from a join token's `name`). */
+  userName?: string
+  role?: Role
+  grants?: Partial<Grants> | { publish?: boolean | Partial<Grants['publish']> }
+  locked?: boolean
+  access?: RoomAccess
+  /** Moderators only: the knocks waiting now. */
+  lobby?: LobbyRequest[]
+}
+
+/** A join to a locked room: the socket waits in the lobby for `lobby-admitted`/`lobby-denied`. */
+export interface LobbyAnswer {
+  lobby: true
+  requestId: string
 }
 
 /** `recording-state` (server to client), also the join answer's `recording`. */
@@ -79,6 +124,10 @@ export interface ServerConfig {
   limits?: { idMaxLength?: number; nameMaxLength?: number; chatMaxLength?: number }
   defaultMode?: RoomMode
   version?: string
+  /** The server-wide floor of room access (rooms.access). */
+  access?: RoomAccess
+  /** False: a join to an unknown room is refused `unknown_room` (rooms.create_on_join). */
+  createOnJoin?: boolean
 }
 
 export const NO_MEDIA: MediaState = { audio: false, video: false, screen: false }

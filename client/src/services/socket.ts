@@ -7,9 +7,14 @@ import type {
   ChatMessage,
   EmojiReaction,
   JoinAnswer,
+  LobbyAnswer,
+  LobbyRequest,
   MediaState,
+  ModerationEvent,
   ParticipantInfo,
   RecordingStateEvent,
+  Role,
+  RoomAccess,
   RoomMode,
   Signal,
 } from './protocol'
@@ -24,6 +29,31 @@ export interface ServerEvents {
   'media-state': (p: { userId: string; media: MediaState }) => void
   'server-shutdown': (p: { reason?: string }) => void
   'recording-state': (p: RecordingStateEvent) => void
+  'room-closed': (p: { roomId: string; reason?: string; by?: string | null; byName?: string | null }) => void
+  // access and moderation (docs/protocol.md#access)
+  'lobby-admitted': (p: { requestId: string }) => void
+  'lobby-denied': (p: { requestId: string; reason?: string; message?: string }) => void
+  'lobby-knock': (p: LobbyRequest) => void
+  'lobby-resolved': (p: { requestId: string; admitted: boolean; by?: string | null }) => void
+  'role-changed': (p: { userId: string; role: Role; by: string | null; grants?: unknown }) => void
+  'mute-requested': (p: { kind: 'audio' | 'video'; by?: string; byName?: string }) => void
+  'screen-share-stop-requested': (p: { by?: string; byName?: string }) => void
+  removed: (p: { by?: string; byName?: string; reason?: string; banSeconds?: number }) => void
+  'room-locked': (p: { locked: boolean; by?: string; byName?: string }) => void
+  moderation: (p: ModerationEvent) => void
+}
+
+/** What a join-room may carry besides who joins (docs/protocol.md#access). */
+export interface JoinCredentials {
+  /** A signed join token: the server takes the userId and name from it. */
+  token?: string
+  password?: string
+  /** For a join that creates the room: its access policy (with `password`). */
+  access?: RoomAccess
+}
+
+export function isLobbyAnswer(a: unknown): a is { ok: true } & LobbyAnswer {
+  return !!a && typeof a === 'object' && (a as { lobby?: unknown }).lobby === true
 }
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected'
@@ -150,14 +180,18 @@ export class SignalingClient {
     userName: string
     mode?: RoomMode
     media?: MediaState
-  }): Promise<Ack<JoinAnswer>> {
+  } & JoinCredentials): Promise<Ack<JoinAnswer> | ({ ok: true } & LobbyAnswer)> {
     // A rejoin of the same user in the same room proves itself with the last answer's token
     // (kept for the tab, so a reload keeps the seat and the creator's right too).
     const last = this.lastJoinAnswer ?? storedRejoin()
     const rejoinToken = last && last.roomId === p.roomId && last.userId === p.userId ? last.rejoinToken : undefined
-    const payload = rejoinToken ? { ...p, rejoinToken } : p
+    const payload: Record<string, unknown> = { ...p }
+    for (const k of ['token', 'password', 'access', 'mode', 'media'] as const) if (payload[k] === undefined) delete payload[k]
+    if (rejoinToken) payload.rejoinToken = rejoinToken
     return this.request<JoinAnswer>('join-room', payload).then((ack) => {
-      console.info(`signaling: join-room ${ack.ok ? 'ok' : ack.error}`)
+      console.info(`signaling: join-room ${ack.ok ? (isLobbyAnswer(ack) ? 'lobby' : 'ok') : ack.error}`)
+      // A knock on a locked room is not a seat: nothing to remember or announce yet.
+      if (isLobbyAnswer(ack)) return ack
       if (ack.ok) {
         this.lastJoinAnswer = ack
         storeRejoin(ack)
@@ -193,5 +227,38 @@ export class SignalingClient {
 
   sendMediaState(media: Partial<MediaState>): Promise<Ack<{ media: MediaState }>> {
     return this.request('media-state', media)
+  }
+
+  // -- moderation (moderators only; others get forbidden) -----------------------------------
+  lobbyAdmit(requestId: string): Promise<Ack> {
+    return this.request('lobby-admit', { requestId })
+  }
+
+  lobbyDeny(requestId: string, reason?: string): Promise<Ack> {
+    return this.request('lobby-deny', reason ? { requestId, reason } : { requestId })
+  }
+
+  setRole(userId: string, role: Role): Promise<Ack> {
+    return this.request('set-role', { userId, role })
+  }
+
+  muteParticipant(userId: string, kind: 'audio' | 'video'): Promise<Ack> {
+    return this.request('mute-participant', { userId, kind })
+  }
+
+  stopScreenShareOf(userId: string): Promise<Ack> {
+    return this.request('stop-screen-share', { userId })
+  }
+
+  removeParticipant(userId: string, reason?: string): Promise<Ack> {
+    return this.request('remove-participant', reason ? { userId, reason } : { userId })
+  }
+
+  lockRoom(locked: boolean): Promise<Ack> {
+    return this.request('lock-room', { locked })
+  }
+
+  endMeeting(): Promise<Ack> {
+    return this.request('end-meeting', {})
   }
 }

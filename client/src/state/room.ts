@@ -3,15 +3,20 @@
 import type {
   ChatMessage,
   EmojiReaction,
+  Grants,
   JoinAnswer,
+  LobbyRequest,
   MediaState,
   ParticipantInfo,
+  Role,
   RoomMode,
 } from '../services/protocol'
 import { normalizeMedia } from '../services/protocol'
+import { ALL_GRANTS, normalizeGrants } from '../lib/access'
 
 export interface Participant extends ParticipantInfo {
   isLocal: boolean
+  role: Role
 }
 
 export type ToastKind = 'info' | 'success' | 'error'
@@ -36,6 +41,12 @@ export interface RoomState {
   reactions: EmojiReaction[]
   toasts: Toast[]
   nextToastId: number
+  /** Our role and grants (the join answer; role-changed). */
+  role: Role
+  grants: Grants
+  locked: boolean
+  /** Moderators: the knocks waiting to be answered. */
+  lobby: LobbyRequest[]
 }
 
 export const MAX_CHAT = 200
@@ -54,6 +65,10 @@ export const initialRoomState: RoomState = {
   reactions: [],
   toasts: [],
   nextToastId: 1,
+  role: 'participant',
+  grants: ALL_GRANTS,
+  locked: false,
+  lobby: [],
 }
 
 export type RoomAction =
@@ -69,6 +84,10 @@ export type RoomAction =
   | { type: 'toast'; kind: ToastKind; message: string }
   | { type: 'toast-dismiss'; id: number }
   | { type: 'left' }
+  | { type: 'role-changed'; userId: string; role: Role; grants?: unknown }
+  | { type: 'room-locked'; locked: boolean }
+  | { type: 'lobby-knock'; request: LobbyRequest }
+  | { type: 'lobby-resolved'; requestId: string }
 
 function withToast(s: RoomState, kind: ToastKind, message: string): RoomState {
   const toasts = [...s.toasts, { id: s.nextToastId, kind, message }].slice(-MAX_TOASTS)
@@ -81,6 +100,7 @@ function addParticipant(s: RoomState, p: ParticipantInfo, isLocal: boolean): Roo
     userName: p.userName,
     media: normalizeMedia(p.media),
     isLocal,
+    role: p.role === 'moderator' ? 'moderator' : 'participant',
   }
   const order = s.order.includes(p.userId) ? s.order : [...s.order, p.userId]
   return { ...s, participants: { ...s.participants, [p.userId]: participant }, order }
@@ -108,8 +128,12 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
         participants: {},
         order: [],
         chat: mergeChat(s.chat, answer.chatHistory ?? []),
+        role: answer.role ?? (answer.isCreator ? 'moderator' : 'participant'),
+        grants: normalizeGrants(answer.grants),
+        locked: !!answer.locked,
+        lobby: Array.isArray(answer.lobby) ? answer.lobby : [],
       }
-      next = addParticipant(next, { userId: answer.userId, userName: a.userName, media: a.media }, true)
+      next = addParticipant(next, { userId: answer.userId, userName: a.userName, media: a.media, role: next.role }, true)
       for (const p of answer.participants ?? []) {
         if (p.userId !== answer.userId) next = addParticipant(next, p, false)
       }
@@ -164,5 +188,22 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
       return { ...s, toasts: s.toasts.filter((t) => t.id !== a.id) }
     case 'left':
       return { ...initialRoomState, toasts: s.toasts, nextToastId: s.nextToastId }
+    case 'role-changed': {
+      const p = s.participants[a.userId]
+      const participants = p ? { ...s.participants, [a.userId]: { ...p, role: a.role } } : s.participants
+      const self = a.userId === s.selfId
+      const role = self ? a.role : s.role
+      // The server sends the target's grants with its new role (e.g. record for a moderator).
+      const grants = self && a.grants ? normalizeGrants(a.grants) : s.grants
+      // A former moderator no longer answers knocks.
+      return { ...s, participants, role, grants, lobby: role === 'moderator' || grants.moderate ? s.lobby : [] }
+    }
+    case 'room-locked':
+      return { ...s, locked: a.locked }
+    case 'lobby-knock':
+      if (s.lobby.some((r) => r.requestId === a.request.requestId)) return s
+      return { ...s, lobby: [...s.lobby, a.request] }
+    case 'lobby-resolved':
+      return { ...s, lobby: s.lobby.filter((r) => r.requestId !== a.requestId) }
   }
 }

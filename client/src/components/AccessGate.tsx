@@ -1,0 +1,132 @@
+// The screens between a link and the room: the password prompt, the lobby's waiting screen,
+// the recording consent question, and the full-page ends (refused, removed, meeting ended).
+import { useState } from 'react'
+import type { ConsentChoice, Gate } from '../hooks/useWebRTC'
+
+export function AccessGate({
+  gate,
+  roomId,
+  busy,
+  onPassword,
+  onConsent,
+  onLeave,
+  onHome,
+}: {
+  gate: Gate
+  roomId: string
+  /** A password was sent and its answer is awaited. */
+  busy: boolean
+  onPassword: (password: string) => void
+  onConsent: (choice: ConsentChoice) => void
+  onLeave: () => void
+  onHome: () => void
+}) {
+  switch (gate.kind) {
+    case 'password':
+      return <PasswordPrompt key={gate.error + (gate.text ?? '')} gate={gate} roomId={roomId} busy={busy} onPassword={onPassword} onLeave={onLeave} />
+    case 'lobby':
+      return (
+        <main className="page center" data-testid="lobby-waiting">
+          <h1>Waiting for a moderator to let you in…</h1>
+          <p className="muted">This meeting is locked. A moderator has been told that you are here.</p>
+          <button type="button" onClick={onLeave} data-testid="lobby-leave">
+            Leave
+          </button>
+        </main>
+      )
+    case 'consent':
+      return (
+        <main className="page center" data-testid="recording-consent">
+          <div className="card consent-card" role="dialog" aria-labelledby="consent-title">
+            <h1 id="consent-title">This meeting is being recorded</h1>
+            <p data-testid="recording-consent-text">
+              {gate.startedByName ? `${gate.startedByName} started the recording.` : 'A recording is running.'} Your camera and
+              microphone are not sent until you choose.
+            </p>
+            <div className="consent-actions">
+              <button type="button" onClick={() => onConsent('media')} data-testid="consent-join-media">
+                Join with camera and microphone
+              </button>
+              <button type="button" onClick={() => onConsent('muted')} data-testid="consent-join-muted">
+                Join muted
+              </button>
+              <button type="button" className="leave" onClick={() => onConsent('leave')} data-testid="consent-leave">
+                Leave
+              </button>
+            </div>
+          </div>
+        </main>
+      )
+    case 'page':
+      return (
+        <main className="page center" data-testid="access-page" data-reason={gate.reason}>
+          <h1 data-testid="access-page-title">{gate.title}</h1>
+          <p data-testid="access-page-text">{gate.text}</p>
+          <a
+            href="/"
+            onClick={(e) => {
+              e.preventDefault()
+              onHome()
+            }}
+            data-testid="access-home-link"
+          >
+            Go to the start page
+          </a>
+        </main>
+      )
+  }
+}
+
+function PasswordPrompt({
+  gate,
+  roomId,
+  busy,
+  onPassword,
+  onLeave,
+}: {
+  gate: Extract<Gate, { kind: 'password' }>
+  roomId: string
+  busy: boolean
+  onPassword: (password: string) => void
+  onLeave: () => void
+}) {
+  const [password, setPassword] = useState('')
+  return (
+    <main className="page center" data-testid="password-prompt">
+      <h1>Room {roomId} needs a password</h1>
+      <form
+        className="card join-form"
+        onSubmit={(e) => {
+          e.preventDefault()
+          if (password) onPassword(password)
+        }}
+      >
+        <label className="field">
+          Password
+          <input
+            type="password"
+            aria-label="Meeting password"
+            autoFocus
+            autoComplete="off"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+            data-testid="password-input"
+          />
+        </label>
+        {gate.text && (
+          <p className="error" role="alert" data-testid="password-error" data-error={gate.error}>
+            {gate.text}
+          </p>
+        )}
+        <div className="consent-actions">
+          <button type="submit" disabled={!password || busy} data-testid="password-submit">
+            Join
+          </button>
+          <button type="button" className="leave" onClick={onLeave} data-testid="password-leave">
+            Leave
+          </button>
+        </div>
+      </form>
+    </main>
+  )
+}

@@ -92,6 +92,7 @@ class MediaPeer:
         self._idle = asyncio.Event()  # no offer waiting or being answered
         self._idle.set()
         client.on("sfu-subscribe-offer", self._offered)
+        self._closed = False
         self._task = asyncio.ensure_future(self._answer_forever())
 
     def _offered(self, args: list[Any]) -> None:
@@ -122,7 +123,9 @@ class MediaPeer:
         return self.publish_pc.localDescription.sdp
 
     async def _answer_forever(self) -> None:
-        while True:
+        # Checked each turn: a cancellation that lands inside an answer being applied can be
+        # swallowed on the way (the loop would then wait for the next offer forever).
+        while not self._closed:
             offer = await self._offers.get()
             try:
                 if offer["session"] != self.session or self.subscribe_pc is None:
@@ -159,6 +162,7 @@ class MediaPeer:
                 return
 
     async def close(self) -> None:
+        self._closed = True
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         for pc in (self.publish_pc, self.subscribe_pc):

@@ -17,7 +17,6 @@ browser runs in its host's namespace (``Host.wrapper``).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,22 +24,17 @@ from typing import Any
 
 import pytest
 
-import tests.e2e.conftest as e2e
-from tests.conftest import inside_private_netns
 from tests.e2e.conftest import (
-    CHROMIUM,
-    PERSONAS,
     TIMEOUT_MS,
     Participant,
     ServerProcess,
     assert_sees,
-    chromium_args,
-    media_files,
     start_server,
     stop_server,
     wait_until,
 )
-from tests.support.topology import Host, Topology, missing_tools
+from tests.e2e.hosts import launch_in_host, require_topology
+from tests.support.topology import Host, Topology
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
@@ -62,26 +56,14 @@ class Network:
 
 @pytest.fixture(scope="module")
 def net(playwright_instance: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    # The namespace check first: a topology adds interfaces that the check would then see.
-    if not inside_private_netns():
-        message = "WebRTC tests must run inside scripts/netns-run (private network namespace)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    if missing := missing_tools():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot build a topology: missing {', '.join(missing)}")
-        pytest.skip(f"cannot build a topology: missing {', '.join(missing)}")
+    require_topology()  # after playwright_instance's namespace check
     with Topology() as topology:
         hosts = {
             "Alice": topology.host("alice"),
             "Bob": topology.behind_nat("bob", block_udp=True),
             "Carol": topology.behind_nat("carol"),
         }
-        # start_server re-checks the namespace, which now also holds the topology's links.
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(e2e, "inside_private_netns", lambda: True)
-            server = start_server(tmp_path_factory.mktemp("server"), host=topology.gateway)
+        server = start_server(tmp_path_factory.mktemp("server"), host=topology.gateway)
         try:
             yield Network(topology, server, hosts)
         finally:
@@ -99,26 +81,11 @@ def launch_in(
     made: list[Participant] = []
 
     def start(name: str, room_id: str) -> Participant:
-        persona = PERSONAS[name]
-        video, audio = media_files(media_dir, persona)
-        origin = net.server.url
-        secure = f"--unsafely-treat-insecure-origin-as-secure={origin}"
-        browser = playwright_instance.chromium.launch(
-            executable_path=str(net.hosts[name].wrapper(CHROMIUM, tmp_path)),
-            args=chromium_args(video, audio, [secure]),
+        p = launch_in_host(
+            playwright_instance, net.hosts[name], net.server.url, name, media_dir, workdir=tmp_path
         )
-        context = browser.new_context(
-            permissions=["camera", "microphone"],
-            viewport={"width": 960, "height": 640},
-            base_url=origin,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        page = context.new_page()
-        p = Participant(persona, browser, context, page)
-        page.on("console", lambda msg: p.console.append(f"{msg.type}: {msg.text}"))
-        page.on("pageerror", lambda err: p.console.append(f"pageerror: {err}"))
         made.append(p)
-        page.goto(f"/room/{room_id}?name={name}&raw_audio=1")
+        p.page.goto(f"/room/{room_id}?name={name}&raw_audio=1")
         p.wait_joined()
         return p
 

@@ -31,6 +31,7 @@ from tests.e2e.conftest import (
     stop_server,
     wait_until,
 )
+from tests.e2e.hosts import KEEP_PEER_CONNECTIONS
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
@@ -116,15 +117,6 @@ def server_udp_ports(pid: int) -> list[tuple[str, int]]:
         found.append((address, int(port)))
     return found
 
-
-# Keeps the app's RTCPeerConnections, to read their getStats.
-KEEP_PEER_CONNECTIONS = """(() => {
-  const Original = window.RTCPeerConnection;
-  window.__peerConnections = [];
-  window.RTCPeerConnection = class extends Original {
-    constructor(...args) { super(...args); window.__peerConnections.push(this); }
-  };
-})();"""
 
 JS_SELECTED_REMOTE_PORTS = """async () => {
   const ports = [];

@@ -12,31 +12,29 @@ colour *with frames advancing*, so a frozen last frame does not count.
 
 from __future__ import annotations
 
-import os
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
+import numpy as np
 import pytest
 
-from tests.conftest import inside_private_netns
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import (
-    CHROMIUM,
     PERSONAS,
-    TIMEOUT_MS,
     Participant,
     ServerProcess,
     assert_hears,
-    chromium_args,
     colour_close,
-    media_files,
     start_server,
     stop_server,
     wait_until,
 )
-from tests.support.topology import Host, Topology, missing_tools
+from tests.e2e.hosts import STAMP_CONSOLE, launch_in_host, require_topology
+from tests.support.topology import Host, Topology
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
@@ -56,28 +54,17 @@ JS_FRAMES = """(name) => {
 
 @pytest.fixture(scope="module")
 def net(playwright_instance: Any) -> Iterator[Topology]:
-    # The namespace check first (playwright_instance makes it too): a topology adds
-    # interfaces that the check would then see.
-    if not inside_private_netns():
-        message = "WebRTC tests must run inside scripts/netns-run (private network namespace)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    if missing := missing_tools():
-        message = f"link-cut tests need network namespaces: missing {', '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_topology()  # after playwright_instance's namespace check
     with Topology() as topology:
         yield topology
 
 
 @pytest.fixture(scope="module")
 def server(net: Topology, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    # start_server re-checks the namespace, which now also holds the topology's links.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(e2e, "inside_private_netns", lambda: True)
-        s = start_server(tmp_path_factory.mktemp("recovery-server"), host=net.gateway)
+    # A small composite: the recording test runs on a loaded 2-core machine.
+    small = {"SFU_RECORDING__WIDTH": "640", "SFU_RECORDING__HEIGHT": "360"}
+    small["SFU_RECORDING__FPS"] = "15"
+    s = start_server(tmp_path_factory.mktemp("recovery-server"), small, host=net.gateway)
     yield s
     stop_server(s)
 
@@ -93,31 +80,17 @@ class Browsers:
     def join(self, name: str, room_id: str) -> Participant:
         host = self.net.host(name.lower())
         self.hosts[name] = host
-        video, audio = media_files(self.media_dir, PERSONAS[name])
-        secure = f"--unsafely-treat-insecure-origin-as-secure={self.server.url}"
-        browser = self.pw.chromium.launch(
-            executable_path=str(host.wrapper(CHROMIUM)),
-            args=chromium_args(video, audio, [secure]),
-        )
-        context = browser.new_context(
-            permissions=["camera", "microphone"],
-            viewport={"width": 640, "height": 480},
-            base_url=self.server.url,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        # Console lines carry the page's own clock: they may reach us late.
-        context.add_init_script(
-            "(() => { const info = console.info.bind(console);"
-            " console.info = (...a) => info((Date.now() / 1000).toFixed(1), ...a) })()"
-        )
-        page = context.new_page()
-        p = Participant(PERSONAS[name], browser, context, page)
-        page.on(
-            "console",
-            lambda msg: p.console.append(f"{msg.type}: {msg.text}"),
+        p = launch_in_host(
+            self.pw,
+            host,
+            self.server.url,
+            name,
+            self.media_dir,
+            viewport=(640, 480),
+            init_scripts=(STAMP_CONSOLE,),
         )
         self.made.append(p)
-        page.goto(f"/room/{room_id}?name={name}&raw_audio=1")
+        p.page.goto(f"/room/{room_id}?name={name}&raw_audio=1")
         p.wait_joined()
         return p
 
@@ -253,3 +226,50 @@ def test_sfu_link_cut_heals(
     assert_hears(carol, "Dave", timeout=10)
     assert_hears(dave, "Carol", timeout=10)
     check_heal("sfu", healed, seconds, [carol, dave])
+
+
+def colour_share(frame: Any, rgb: tuple[int, int, int], tol: int = 40) -> float:
+    """The fraction of a decoded frame's pixels within ``tol`` of ``rgb`` on every channel."""
+    pixels = frame.to_ndarray(format="rgb24").astype(int)
+    near = (abs(pixels - np.array(rgb)) <= tol).all(axis=2)
+    return float(near.mean())
+
+
+def test_sfu_recording_picks_the_stream_up_again(
+    browsers: Browsers,
+    server: ServerProcess,
+    sfu: tuple[str, Participant, Participant],
+    tmp_path: Path,
+) -> None:
+    """A server recording running across Dave's 10 s cut shows him again after the heal."""
+    room_id, carol, dave = sfu
+    wait_until(lambda: forwarding(server, room_id), what="2 x 2 consumers sending")
+    started = server.admin("POST", f"/api/rooms/{room_id}/recording", {})
+    recording_id = started["recordingId"]
+    began = time.monotonic()
+    time.sleep(3)
+    cut_and_heal(browsers, carol, dave, 10)
+    healed_at = time.monotonic() - began
+    time.sleep(4)
+    server.admin("DELETE", f"/api/rooms/{room_id}/recording")
+    path = tmp_path / "healed.mp4"
+    req = urllib.request.Request(f"{server.url}/api/recordings/{recording_id}/file")
+    req.add_header("Authorization", f"Bearer {e2e.ADMIN_TOKEN}")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        path.write_bytes(resp.read())
+    dave_rgb = PERSONAS["Dave"].rgb
+    before: list[float] = []
+    after: list[float] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            t = float(frame.time or 0.0)
+            if 1.0 <= t <= 3.0:
+                before.append(colour_share(frame, dave_rgb))
+            elif t >= healed_at + 1.0:
+                after.append(colour_share(frame, dave_rgb))
+    assert before and after, f"frames before {len(before)}, after the heal {len(after)}"
+    # Dave's tile is about a quarter of a two-person grid; a few percent is his picture.
+    assert max(before) > 0.05, f"Dave's colour before the cut: {max(before):.3f}"
+    assert max(after[-10:]) > 0.05, (
+        f"the recording does not show Dave again after the heal: {max(after):.3f}"
+    )

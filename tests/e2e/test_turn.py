@@ -17,9 +17,7 @@ coturn's ``turnserver``, Chromium, the built web app).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -30,24 +28,19 @@ from typing import Any
 
 import pytest
 
-import tests.e2e.conftest as e2e
 from sfu.media.turn import mint
 from tests.e2e.conftest import (
-    CHROMIUM,
-    PERSONAS,
-    TIMEOUT_MS,
     Participant,
     ServerProcess,
     assert_hears,
     assert_sees,
-    chromium_args,
     http_json,
-    media_files,
     start_server,
     stop_server,
     wait_until,
 )
-from tests.support.topology import Host, Topology, missing_tools
+from tests.e2e.hosts import launch_in_host, require_topology
+from tests.support.topology import Host, Topology
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
@@ -181,12 +174,7 @@ def _coturn_ready(address: str, timeout: float = 10) -> bool:
 def world(
     playwright_instance: Any, media_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TurnWorld]:
-    # playwright_instance has checked the private namespace (before the topology adds links).
-    if missing := missing_tools() + ([] if shutil.which("turnserver") else ["turnserver"]):
-        message = f"TURN tests need {', '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_topology("turnserver")  # after playwright_instance's namespace check
     work = tmp_path_factory.mktemp("turn")
     net = Topology()
     coturn: subprocess.Popen[bytes] | None = None
@@ -227,11 +215,7 @@ def world(
             "SFU_ICE__TURN_SECRET": SECRET,
             "SFU_ICE__HOST_ADDRESSES": json.dumps([net.gateway]),
         }
-        with pytest.MonkeyPatch.context() as patch:
-            # The namespace check (interfaces lo/sfu0/sfu1 only) ran before the topology
-            # added its bridge and veths; now it would say no.
-            patch.setattr(e2e, "_require_netns", lambda: None)
-            server = start_server(work, env, host=net.gateway)
+        server = start_server(work, env, host=net.gateway)
         world = TurnWorld(net, turn, coturn_log, server, work, people)
         people["Alice"] = _launch(playwright_instance, media_dir, world, "Alice",
                                   net.behind_nat("alice"), udp_relay=True)  # fmt: skip
@@ -252,25 +236,11 @@ def world(
 def _launch(
     pw: Any, media_dir: Path, world: TurnWorld, name: str, host: Host, udp_relay: bool = False
 ) -> Participant:
-    video, audio = media_files(media_dir, PERSONAS[name])
-    origin = world.server.url
-    browser = pw.chromium.launch(
-        executable_path=str(host.wrapper(CHROMIUM, world.work)),
-        args=chromium_args(video, audio, [f"--unsafely-treat-insecure-origin-as-secure={origin}"]),
-    )
-    context = browser.new_context(
-        permissions=["camera", "microphone"],
-        viewport={"width": 960, "height": 640},
-        base_url=origin,
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    context.add_init_script(script=f"window.__udpRelayOnly = {'true' if udp_relay else 'false'};")
-    context.add_init_script(script=CAPTURE)
-    page = context.new_page()
-    p = Participant(PERSONAS[name], browser, context, page)
-    page.on("console", lambda msg: p.console.append(f"{msg.type}: {msg.text}"))
-    page.on("pageerror", lambda err: p.console.append(f"pageerror: {err}"))
-    return p
+    relay_only = f"window.__udpRelayOnly = {'true' if udp_relay else 'false'};"
+    return launch_in_host(
+        pw, host, world.server.url, name, media_dir, workdir=world.work,
+        init_scripts=(relay_only, CAPTURE),
+    )  # fmt: skip
 
 
 def pairs(p: Participant) -> list[dict[str, Any]]:

@@ -273,9 +273,11 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       setMedia({ audio: !!localRef.current?.getAudioTracks().length, video: !!localRef.current?.getVideoTracks().length })
     }
 
-    /** A room being recorded: asks before any media is sent (once per page). */
+    /** A room being recorded: asks before any media is sent (once per page). A rejoin after
+     * a network drop does not ask: the participant was in the meeting and saw the recording
+     * start (REC indicator), and asking would hold their media back until they answer. */
     const askConsent = async (answer: JoinAnswer): Promise<'skipped' | 'asked' | false> => {
-      if (consentedRef.current || !answer.recording?.recording) return 'skipped'
+      if (consentedRef.current || joinedOnce || !answer.recording?.recording) return 'skipped'
       const by = answer.recording.startedBy
       const startedByName = by ? (answer.participants.find((p) => p.userId === by)?.userName ?? null) : null
       setGate({ kind: 'consent', startedByName })

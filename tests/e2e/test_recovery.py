@@ -38,12 +38,11 @@ from tests.support.topology import Host, Topology
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
-#: How soon after the restore both must see each other live again. The issue asks for 5 s.
-#: P2P meets it (0.6-2.0 s measured). SFU rooms mostly do (1.6-4.9 s) but not always on
-#: this shared 2-core machine (5.3, 6.7, 8.5, 8.7 s seen): after the socket is back
-#: (0.3-2.4 s) the rejoin, two new aiortc connections, a subscribe offer superseded while
-#: being answered and the first forwarded keyframe take 2-6 s more.
-HEAL_BOUND_S = {"p2p": 5.0, "sfu": 10.0}
+#: How soon after the restore both must see each other live again: the issue's 5 s. Measured
+#: with only this file running: P2P 0.6-2.0 s, SFU 0.7-2.0 s. Under heavy parallel load (load
+#: average 8-15 on 2 cores) SFU heals took up to 8.7 s: the rejoin, two new aiortc
+#: connections and the first forwarded keyframe all wait for CPU.
+HEAL_BOUND_S = {"p2p": 5.0, "sfu": 5.0}
 
 JS_FRAMES = """(name) => {
   const v = document.querySelector(`video[aria-label="${CSS.escape(name)}"]`);

@@ -330,6 +330,7 @@ class RecordingSettings(Section):
     @classmethod
     def _creator_is_moderators(cls, value: Any) -> Any:
         return "moderators" if value == "creator" else value
+
     raw: bool = Field(False, description="Also remux each track to its own file, undecoded.")
     retention_days: float = Field(
         0, ge=0, description="Delete recordings older than this; 0: keep."

@@ -74,26 +74,30 @@ def read_number(gray: np.ndarray) -> tuple[int, bool]:
 
 
 class NumberedVideoTrack(MediaStreamTrack):
-    """Video whose frame ``n`` shows the number ``n`` (30 fps, real time)."""
+    """Video whose frame ``n`` shows the number ``first + n`` (30 fps, real time); a
+    ``first`` of its own per publisher tells a subscriber whose picture it decoded."""
 
     kind = "video"
 
-    def __init__(self, noise: int = 0, width: int = WIDTH, height: int = HEIGHT) -> None:
+    def __init__(
+        self, noise: int = 0, width: int = WIDTH, height: int = HEIGHT, first: int = 0
+    ) -> None:
         super().__init__()
-        self.number = 0  # of the next frame: the frames made so far
+        self.first = first
+        self.number = first  # of the next frame
         self.width, self.height = width, height
         # Random colour (chroma) in every frame: hard to compress, so a high bitrate; the
         # number, drawn in luma, stays readable.
         self.noise = min(noise, 128)
         self._random = np.random.default_rng(1)
         self._start: float | None = None
-        self.made_at: list[float] = []  # event-loop time each frame was made, by number
+        self.made_at: list[float] = []  # event-loop time each frame was made, by number - first
 
     async def recv(self) -> VideoFrame:
         loop = asyncio.get_running_loop()
         if self._start is None:
             self._start = loop.time()
-        wait = self._start + self.number / FPS - loop.time()
+        wait = self._start + (self.number - self.first) / FPS - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
         gray = draw_number(self.number, self.width, self.height)
@@ -104,7 +108,7 @@ class NumberedVideoTrack(MediaStreamTrack):
             chroma = np.full(shape, 128, dtype=np.uint8)
         yuv = np.concatenate([gray, chroma], axis=0)
         frame = VideoFrame.from_ndarray(yuv, format="yuv420p")
-        frame.pts = self.number * (VIDEO_CLOCK // FPS)
+        frame.pts = (self.number - self.first) * (VIDEO_CLOCK // FPS)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self.made_at.append(loop.time())
         self.number += 1
@@ -154,6 +158,11 @@ class Received:
     first_at: float | None = None
 
 
+# The least timestamp jump where the server puts a new track on a reused m-line: its
+# continued timestamps jump by the pause plus 1 s (sfu.media.aiortc.sender.reuse_sender).
+REUSE_JUMP = 1.0
+
+
 class SfuPeer:
     """One participant: publishes through ``sfu-publish``, answers ``sfu-subscribe-offer``."""
 
@@ -170,6 +179,7 @@ class SfuPeer:
         self.subscribe_pc: RTCPeerConnection | None = None
         self.session = 0
         self.tracks: dict[str, dict[str, Any]] = {}  # mid -> the offer's track entry
+        self._reassigned: dict[str, float] = {}  # mid -> loop time it last changed hands
         self.received: dict[str, Received] = {}  # trackId -> what arrived
         self.answer_errors: list[dict] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -222,8 +232,7 @@ class SfuPeer:
                 self.subscribe_pc = RTCPeerConnection(self.configuration)
                 self.subscribe_pc.on("track", self._on_track)
             pc = self.subscribe_pc
-            for entry in offer["tracks"]:
-                self.tracks[entry["mid"]] = entry
+            self._take_tracks(offer["tracks"])
             await pc.setRemoteDescription(RTCSessionDescription(**offer["description"]))
             await pc.setLocalDescription(await pc.createAnswer())
             ack = await self.router.handle(
@@ -236,6 +245,36 @@ class SfuPeer:
             )
             if not ack["ok"]:
                 self.answer_errors.append(ack)
+
+    def _take_tracks(self, entries: list[dict[str, Any]]) -> None:
+        """An offer's ``tracks``: whose each m-line is now, and when an m-line changed hands."""
+        now = asyncio.get_running_loop().time()
+        for entry in entries:
+            before = self.tracks.get(entry["mid"])
+            if before is not None and before["trackId"] != entry["trackId"]:
+                self._reassigned[entry["mid"]] = now
+            self.tracks[entry["mid"]] = entry
+
+    def _next_track(
+        self, mid: str, before: tuple[float, float], frame: tuple[float, float]
+    ) -> bool:
+        """Whether a decoded frame of the m-line ``mid`` starts the next track on it (the
+        server reuses an m-line whose track ended for the next one of its kind): its media
+        time jumped past the previous frame's by the server's reuse jump (``REUSE_JUMP``)
+        and by far more than the time that passed, counted from the offer that gave the
+        m-line away if the previous frame came before it. (``before``, ``frame``: media
+        time and loop time, in seconds.)
+
+        A media-time jump alone is not enough: the old track's last frame can jump too (a
+        keyframe after a loss) and comes out of aiortc's jitter buffer only when the next
+        track's first packet arrives, after a long wait, so it is the old track's.
+        """
+        media = frame[0] - before[0]
+        if media < REUSE_JUMP - 0.1:
+            return False
+        since = self._reassigned.get(mid)
+        start = since if since is not None and before[1] < since else frame[1]
+        return media - (start - before[1]) > REUSE_JUMP / 2
 
     def _received_for(self, track: MediaStreamTrack) -> Received:
         """A new :class:`Received` record for an incoming track, labelled by the offer."""
@@ -254,17 +293,9 @@ class SfuPeer:
         task = asyncio.ensure_future(self._read(track, received))
         self._tasks.add(task)
 
-    def _relabelled(self, track: MediaStreamTrack, received: Received, jumped: bool) -> Received:
-        """The record for an m-line's current track: the server reuses an m-line whose
-        track ended for the next one of its kind (no new ``track`` event in aiortc), and
-        its timestamps jump ahead there; a frame before the jump is the old track's last
-        (aiortc's jitter buffer gives it out when the next frame starts)."""
-        if not jumped or self.subscribe_pc is None:
-            return received
-        transceiver = next(
-            (t for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track), None
-        )
-        entry = self.tracks.get(transceiver.mid or "") if transceiver is not None else None
+    def _relabelled(self, mid: str | None, received: Received, jumped: bool) -> Received:
+        """The record for an m-line's current track, after a jump (:meth:`_next_track`)."""
+        entry = self.tracks.get(mid) if jumped and mid is not None else None
         if entry is None:
             return received
         if entry["trackId"] not in self.received:
@@ -275,21 +306,32 @@ class SfuPeer:
 
     async def _read(self, track: MediaStreamTrack, received: Received) -> None:
         loop = asyncio.get_running_loop()
-        last: float | None = None
+        pc = self.subscribe_pc
+        transceiver = next(
+            (t for t in pc.getTransceivers() if t.receiver.track is track), None
+        ) if pc is not None else None  # fmt: skip
+        mid = transceiver.mid if transceiver is not None else None
+        last: tuple[float, float] | None = None  # (media time, loop time) of the last frame
         try:
             while True:
                 frame = await track.recv()
                 at = getattr(frame, "time", None)  # decoded frames have one
-                jumped = at is not None and last is not None and at - last > 0.5
-                last = at if at is not None else last
-                received = self._relabelled(track, received, jumped)
+                now = loop.time()
+                jumped = (
+                    at is not None
+                    and last is not None
+                    and mid is not None
+                    and self._next_track(mid, last, (at, now))
+                )
+                last = (at, now) if at is not None else last
+                received = self._relabelled(mid, received, jumped)
                 received.frames += 1
                 if received.first_at is None:
-                    received.first_at = loop.time()
+                    received.first_at = now
                 if isinstance(frame, VideoFrame):
                     number, clean = read_number(frame.to_ndarray(format="gray"))
                     received.numbers.append(number)
-                    received.times.append(loop.time())
+                    received.times.append(now)
                     received.unclean += not clean
                     received.clean_run = received.clean_run + 1 if clean else 0
                 self.changed.set()

@@ -130,6 +130,13 @@ class Router:
             await self._close_publish(participant)
         await self._close_subscribe(participant)
 
+    def stop_sources(self, user_id: str, prefix: str) -> None:
+        """Stops forwarding a participant's producers whose source starts with ``prefix``
+        (a moderator stopped its screen share: #13)."""
+        for producer in list(self.producers.values()):
+            if producer.user_id == user_id and producer.source.startswith(prefix):
+                self._remove_producer(producer)
+
     async def close(self) -> None:
         """Closes every participant's connections (room deleted or server shutdown)."""
         self._closed = True

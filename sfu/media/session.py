@@ -209,6 +209,8 @@ class PublishSession:
             try:
                 answer = await self.pc.createAnswer()
                 await self.pc.setLocalDescription(answer)
+            except Refusal:
+                raise  # ours, from gathering: no_free_port (ice.udp_port_range used up)
             except Exception as exc:
                 # The peer closed the connection meanwhile (DTLS close_notify: aiortc
                 # closes it), or the watchdog did.

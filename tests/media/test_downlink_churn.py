@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import Any
 
 import pytest
 
@@ -27,11 +28,31 @@ from tests.support.peers import (
 pytestmark = pytest.mark.webrtc
 
 PUBLISHERS = int(os.environ.get("CHURN_PUBLISHERS", "12"))
+# Consecutive publishers draw numbers from far apart (the anchor's start at 0), so a frame
+# of the one who left, shown as the newcomer's, is told apart from the newcomer's own.
+FIRSTS = (20_000, 45_000)
+
+
+def describe(subscriber: SfuPeer, router: Any, i: int) -> str:
+    """What the subscriber decoded of the newcomer and of the one before, and the server's
+    consumers, for a failure message."""
+    got = {
+        name: (r.numbers[-8:], r.frames) if r is not None else None
+        for name in (f"p{i - 1}", f"p{i}")
+        for r in [subscriber.video_from(name)]
+    }
+    consumers = [
+        {k: c[k] for k in ("userId", "kind", "mid", "forwarded", "waitingKeyframe", "sending")}
+        for c in router.stats()["consumerList"]
+        if c["subscriber"] == "sub"
+    ]
+    return f"decoded {got}; consumers {consumers}; tracks {subscriber.tracks}"
 
 
 async def test_publishers_come_and_go_past_one_subscriber(netns, make_router):
     router = make_router()
-    subscriber = await Subscriber(router, "sub").join()
+    subscriber = Subscriber(router, "sub")
+    await subscriber.join()
     anchor = await SfuPeer(router, "anchor").join()
     started = time.monotonic()
     try:
@@ -41,13 +62,19 @@ async def test_publishers_come_and_go_past_one_subscriber(netns, make_router):
         lines: list[int] = []
         for i in range(PUBLISHERS):
             peer = await SfuPeer(router, f"p{i}").join()
+            first = FIRSTS[i % 2]
             try:
                 ack = await peer.publish(
-                    {"camera": NumberedVideoTrack(), "microphone": ToneTrack()}
+                    {"camera": NumberedVideoTrack(first=first), "microphone": ToneTrack()}
                 )
                 assert ack["ok"], ack
-                # The newcomer's own picture, decoded intact and in order.
-                received = await subscriber.wait_frames(f"p{i}", 5)
+                # The newcomer's own picture, none of the previous one's, intact and in order.
+                try:
+                    received = await subscriber.wait_frames(f"p{i}", 5)
+                except TimeoutError:
+                    pytest.fail(f"no frames of p{i}: {describe(subscriber, router, i)}")
+                numbers = list(received.numbers)
+                assert all(first <= n < first + 20_000 for n in numbers), (i, numbers)
                 assert_in_order(received, 5)
             finally:
                 await router.leave(f"p{i}")

@@ -214,7 +214,7 @@ async def test_a_used_up_range_fails_the_connection_with_a_clear_log_line(
         router = sfu(udp_port_range=f"{low}-{low}", host_addresses=["10.213.0.1"])
         alice = await peers(router, "alice")
         ack = await asyncio.wait_for(alice.publish({"camera": NumberedVideoTrack()}), 10)
-        assert not ack["ok"], ack
+        assert not ack["ok"] and ack["error"] == "no_free_port", ack
         assert (
             f"the media server has no free UDP port (ice.udp_port_range {low}-{low})"
             in ack["message"]

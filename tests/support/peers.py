@@ -89,8 +89,7 @@ class Subscriber(SfuPeer):
                 self.subscribe_pc = RTCPeerConnection(self.configuration)
                 self.subscribe_pc.on("track", self._on_track)
             pc = self.subscribe_pc
-            for entry in offer["tracks"]:
-                self.tracks[entry["mid"]] = entry
+            self._take_tracks(offer["tracks"])
             await pc.setRemoteDescription(RTCSessionDescription(**offer["description"]))
             await pc.setLocalDescription(await pc.createAnswer())
             sdp = pc.localDescription.sdp

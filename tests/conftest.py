@@ -59,6 +59,25 @@ def netns() -> None:
     pytest.skip(message)
 
 
+def free_udp_ports(count: int, addresses: tuple[str, ...] = ("10.213.0.1", "10.213.0.2")) -> int:
+    """The first of ``count`` consecutive UDP ports free on every one of ``addresses``."""
+    for base in range(42000, 60000, 97):
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                for address in addresses:
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    held.append(sock)
+                    sock.bind((address, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError("no free block of UDP ports")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

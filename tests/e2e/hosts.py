@@ -61,18 +61,18 @@ def launch_in_host(
     workdir: Path | None = None,
     viewport: tuple[int, int] = (960, 640),
     init_scripts: tuple[str, ...] = (),
+    video: Path | None = None,
 ) -> Participant:
     """``name``'s Chromium (their persona's colour and tone) inside ``host``; no page loaded.
 
     The server's address is not loopback, so it is declared a secure origin (camera).
     """
     persona = PERSONAS[name]
-    video, audio = media_files(media_dir, persona)
+    default_video, audio = media_files(media_dir, persona)
+    secure = f"--unsafely-treat-insecure-origin-as-secure={server_url}"
     browser = pw.chromium.launch(
         executable_path=str(host.wrapper(CHROMIUM, workdir)),
-        args=chromium_args(
-            video, audio, [f"--unsafely-treat-insecure-origin-as-secure={server_url}"]
-        ),
+        args=chromium_args(video or default_video, audio, [secure]),
     )
     context = browser.new_context(
         permissions=["camera", "microphone"],

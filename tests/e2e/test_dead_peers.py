@@ -21,40 +21,27 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import inside_private_netns
-from tests.e2e import conftest as e2e
 from tests.e2e.conftest import (
-    CHROMIUM,
     FPS,
     HEIGHT,
     PERSONAS,
-    TIMEOUT_MS,
     WIDTH,
     Participant,
     ServerProcess,
     assert_sees,
-    chromium_args,
-    media_files,
     rgb_to_yuv601,
     start_server,
     stop_server,
     wait_until,
 )
-from tests.support.topology import Host, Topology, missing_tools
+from tests.e2e.hosts import KEEP_PEER_CONNECTIONS, launch_in_host, require_topology
+from tests.support.topology import Host, Topology
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
 FREE_SLOT_BOUND_S = 15.0
 SLOW_STAY_S = 45.0
 
-# Keeps the app's RTCPeerConnections (for getStats, and to see none is replaced).
-KEEP_PEER_CONNECTIONS = """(() => {
-  const Original = window.RTCPeerConnection;
-  window.__peerConnections = [];
-  window.RTCPeerConnection = class extends Original {
-    constructor(...args) { super(...args); window.__peerConnections.push(this); }
-  };
-})();"""
 
 # Bytes sent and received by every connection of the page, and its connections' states.
 JS_TRAFFIC = """async () => {
@@ -94,16 +81,7 @@ def noisy_y4m(path: Path, rgb: tuple[int, int, int], seconds: float = 2.0) -> Pa
 
 @pytest.fixture(scope="module")
 def net(playwright_instance: Any) -> Iterator[Topology]:
-    if not inside_private_netns():
-        message = "WebRTC tests must run inside scripts/netns-run (private network namespace)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    if missing := missing_tools():
-        message = f"dead-peer tests need network namespaces: missing {', '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_topology()  # after playwright_instance's namespace check
     with Topology() as topology:
         yield topology
 
@@ -111,13 +89,11 @@ def net(playwright_instance: Any) -> Iterator[Topology]:
 @pytest.fixture(scope="module")
 def server(net: Topology, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     # A room holds three; default ping settings (5 s interval, 5 s timeout).
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(e2e, "inside_private_netns", lambda: True)
-        s = start_server(
-            tmp_path_factory.mktemp("dead-peers-server"),
-            env_overrides={"SFU_ROOMS__MAX_PARTICIPANTS": "3"},
-            host=net.gateway,
-        )
+    s = start_server(
+        tmp_path_factory.mktemp("dead-peers-server"),
+        env_overrides={"SFU_ROOMS__MAX_PARTICIPANTS": "3"},
+        host=net.gateway,
+    )
     yield s
     stop_server(s)
 
@@ -137,25 +113,18 @@ class Browsers:
 
     def open(self, name: str, room_id: str, role: str, video: Path | None = None) -> Participant:
         """``name``'s Chromium in the host ``role``, on the room's page (joined or not)."""
-        host = self.host(role)
-        default_video, audio = media_files(self.media_dir, PERSONAS[name])
-        secure = f"--unsafely-treat-insecure-origin-as-secure={self.server.url}"
-        browser = self.pw.chromium.launch(
-            executable_path=str(host.wrapper(CHROMIUM)),
-            args=chromium_args(video or default_video, audio, [secure]),
+        p = launch_in_host(
+            self.pw,
+            self.host(role),
+            self.server.url,
+            name,
+            self.media_dir,
+            viewport=(640, 480),
+            init_scripts=(KEEP_PEER_CONNECTIONS,),
+            video=video,
         )
-        context = browser.new_context(
-            permissions=["camera", "microphone"],
-            viewport={"width": 640, "height": 480},
-            base_url=self.server.url,
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        context.add_init_script(KEEP_PEER_CONNECTIONS)
-        page = context.new_page()
-        p = Participant(PERSONAS[name], browser, context, page)
-        page.on("console", lambda msg: p.console.append(f"{msg.type}: {msg.text}"))
         self.made.append(p)
-        page.goto(f"/room/{room_id}?name={name}&raw_audio=1")
+        p.page.goto(f"/room/{room_id}?name={name}&raw_audio=1")
         return p
 
     def join(self, name: str, room_id: str, role: str, video: Path | None = None) -> Participant:

@@ -8,7 +8,6 @@ the namespace) is on the configured port or in the range.
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import free_udp_ports
 from tests.e2e.conftest import (
     CHROMIUM,
     PERSONAS,
@@ -36,31 +36,12 @@ from tests.e2e.hosts import KEEP_PEER_CONNECTIONS
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
 
-def free_udp_block(count: int) -> int:
-    """The first of ``count`` consecutive UDP ports free on the namespace's addresses."""
-    for base in range(44000, 60000, 101):
-        held: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                for address in ("10.213.0.1", "10.213.0.2"):
-                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    held.append(sock)
-                    sock.bind((address, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise RuntimeError("no free block of UDP ports")
-
-
 @pytest.fixture(scope="module", params=["single port", "port range"])
 def ports_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, range]]:
     """A server on one UDP port, or on a range of 8; and the ports it may use."""
-    base = free_udp_block(8)
+    base = free_udp_ports(8)
     if request.param == "single port":
         allowed = range(base, base + 1)
         env = {"SFU_ICE__UDP_PORT": str(base)}

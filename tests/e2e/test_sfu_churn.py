@@ -28,20 +28,13 @@ from tests.e2e.conftest import (
     colour_close,
     wait_until,
 )
+from tests.e2e.hosts import KEEP_PEER_CONNECTIONS
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
 # Who publishes, one at a time, past Alice. Bob comes back at the end (a new join).
 SEQUENCE = ["Bob", "Carol", "Dave", "Bob"]
 
-# Keeps the app's RTCPeerConnections: the subscribe one is the one the server offers.
-KEEP_PEER_CONNECTIONS = """(() => {
-  const Original = window.RTCPeerConnection;
-  window.__peerConnections = [];
-  window.RTCPeerConnection = class extends Original {
-    constructor(...args) { super(...args); window.__peerConnections.push(this); }
-  };
-})();"""
 
 JS_SUBSCRIBE_PCS = """() => window.__peerConnections
   .filter((pc) => pc.remoteDescription && pc.remoteDescription.type === 'offer')

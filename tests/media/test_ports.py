@@ -28,6 +28,7 @@ from sfu.media import ice
 from sfu.media.aiortc import ports
 from sfu.media.router import Router
 from sfu.settings import IceSettings, load_settings
+from tests.conftest import free_udp_ports
 from tests.support.peers import NumberedVideoTrack, SfuPeer, ToneTrack, draw_number
 
 pytestmark = pytest.mark.webrtc
@@ -49,25 +50,6 @@ class TaggedVideoTrack(NumberedVideoTrack):
         tagged = VideoFrame.from_ndarray(np.concatenate([gray, chroma]), format="yuv420p")
         tagged.pts, tagged.time_base = frame.pts, frame.time_base
         return tagged
-
-
-def free_udp_ports(count: int) -> int:
-    """The first of ``count`` consecutive UDP ports free on both test addresses."""
-    for base in range(42000, 60000, 97):
-        try:
-            held = []
-            for port in range(base, base + count):
-                for address in ("10.213.0.1", "10.213.0.2"):
-                    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                    held.append(sock)
-                    sock.bind((address, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise RuntimeError("no free port block")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ sending and receiving, for at least 40 s.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -263,7 +264,6 @@ def test_a_participant_on_a_slow_link_stays(
     time.sleep(8)
     baseline = sample()
     print("slow link, before:", rates(before, baseline))
-    free_up = (baseline["sent"] - before["sent"]) * 8 / (baseline["at"] - before["at"])
     host = browsers.hosts["bob2"]
     host.run("tc", "qdisc", "add", "dev", "wan0", "root", "tbf", "rate", "300kbit",
              "burst", "32kbit", "latency", "400ms")  # fmt: skip
@@ -294,9 +294,14 @@ def test_a_participant_on_a_slow_link_stays(
         first, last = samples[1], samples[-1]
         up = (last["sent"] - first["sent"]) * 8 / (last["at"] - first["at"])
         stayed = last["at"] - throttled
-        print(f"slow link: stayed {stayed:.0f} s; overall up {up / 1000:.0f} kbit/s")
-        assert 0 < up <= 330_000, up  # the link's 300 kbit/s, plus its 32 kbit burst
-        assert up < 0.9 * free_up, (up, free_up)  # the link did slow it down
+        # The link, not the browser, was the bottleneck: the shaper held packets back or
+        # dropped them (the browser's bytesSent counts what it handed to the link; its
+        # rate before shaping varied 165-366 kbit/s, too close to compare).
+        shaper = host.run("tc", "-s", "qdisc", "show", "dev", "wan0")
+        print(f"slow link: stayed {stayed:.0f} s; browser sent {up / 1000:.0f} kbit/s; {shaper}")
+        assert up > 0
+        held = re.search(r"dropped (\d+), overlimits (\d+)", shaper)
+        assert held and int(held.group(1)) + int(held.group(2)) > 0, shaper
     finally:
         host.run("tc", "qdisc", "del", "dev", "wan0", "root", check=False)
     assert_sees(alice, "Bob")

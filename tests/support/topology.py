@@ -122,7 +122,11 @@ class Topology:
         self._hosts = itertools.count(11)
         self._lans = itertools.count(1)
         self._closed = False
-        _run("ip", "link", "add", self.bridge, "type", "bridge")
+        # A fixed MAC: a bridge without one takes its lowest port's, so adding a host could
+        # change the gateway's MAC under the other hosts' ARP caches (their frames are then
+        # dropped as addressed to another host: a host's whole link died that way).
+        mac = f"02:00:0a:e7:{self.segment:02x}:01"
+        _run("ip", "link", "add", self.bridge, "address", mac, "type", "bridge")
         self.links.append(self.bridge)
         _run("ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         _run("ip", "link", "set", self.bridge, "up")

@@ -185,9 +185,11 @@ def test_record_errors(live: tuple[str, Path]) -> None:
     assert "no room 'nope'" in line
     line = one_line_error(sfu("record", "stop", "nope", *auth), 1)
     assert "no room 'nope'" in line
+    # A P2P room records too (through its participants' uplinks, #19).
     create_room(url, "cli-p2p", "p2p")
-    line = one_line_error(sfu("record", "start", "cli-p2p", *auth), 2)
-    assert "only SFU rooms" in line
+    started = sfu("record", "start", "cli-p2p", *auth)
+    assert started.exit_code == 0 and started.stdout.startswith("recording room cli-p2p: ")
+    assert sfu("record", "stop", "cli-p2p", *auth).exit_code == 0
     create_room(url, "cli-sfu", "sfu")
     line = one_line_error(sfu("record", "start", "cli-sfu", "--layout", "mosaic", *auth), 2)
     assert "--layout" in line

@@ -148,12 +148,14 @@ describe('grants and the controls they show', () => {
     expect(normalizeGrants({ chat: false, record: true })).toMatchObject({ chat: false, record: true, moderate: false, subscribe: true })
   })
 
-  it('a participant without record sees no Record button; a moderator does, in SFU rooms', () => {
+  it('a participant without record sees no Record button; a moderator does, in either mode', () => {
     const g = normalizeGrants({ record: false })
     expect(controlsFor(g, 'participant', 'sfu').record).toBe(false)
     expect(controlsFor(g, 'moderator', 'sfu').record).toBe(true)
     expect(controlsFor(normalizeGrants({ record: true }), 'participant', 'sfu').record).toBe(true)
-    expect(controlsFor(normalizeGrants({ record: true }), 'participant', 'p2p').record).toBe(false)
+    expect(controlsFor(normalizeGrants({ record: true }), 'participant', 'p2p').record).toBe(true)
+    expect(controlsFor(g, 'moderator', 'p2p').record).toBe(true)
+    expect(controlsFor(normalizeGrants({ record: true }), 'participant', null).record).toBe(false)
   })
 
   it('publish grants enable the media buttons; chat the chat input; moderation follows the role', () => {

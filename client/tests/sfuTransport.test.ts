@@ -51,7 +51,7 @@ class SfuPC extends FakePC {
 
 type Answer = Record<string, unknown>
 
-function setup(opts: { tracks?: boolean } = {}) {
+function setup(opts: { tracks?: boolean; publishOnly?: boolean } = {}) {
   const pcs: SfuPC[] = []
   const requests: { event: string; payload: Record<string, unknown> }[] = []
   const handlers = new Map<string, (d: unknown) => void>()
@@ -101,6 +101,7 @@ function setup(opts: { tracks?: boolean } = {}) {
       },
     },
     { random: () => 0.5 },
+    { publishOnly: opts.publishOnly, videoSource: opts.publishOnly ? 'screen' : undefined },
   )
   const emit = (event: string, d: unknown) => handlers.get(event)?.(d)
   const count = (event: string) => requests.filter((r) => r.event === event).length
@@ -334,5 +335,34 @@ describe('SfuTransport.remoteStats', () => {
   it('before any subscribe connection: everyone is "new"', async () => {
     const { t } = setup({ tracks: false })
     expect(await t.remoteStats()).toEqual({})
+  })
+})
+
+describe('SfuTransport publish-only (a recorded P2P room uplink)', () => {
+  it('publishes with the given video source, takes no subscribe offer and never asks for one', async () => {
+    const { t, pcs, requests, emit, count } = setup({ publishOnly: true })
+    t.start([])
+    await vi.waitFor(() => expect(count('sfu-publish')).toBe(1))
+    expect(Object.values(requests[0].payload.sources as Record<string, string>).sort()).toEqual(['microphone', 'screen'])
+    emit('sfu-subscribe-offer', offer(1, ['video'], [{ mid: '0', userId: 'bob', kind: 'video' }]))
+    emit('sfu-connection-closed', { target: 'subscribe', reason: 'failed' })
+    await new Promise((r) => setTimeout(r, 20))
+    expect(pcs).toHaveLength(1) // the publish connection alone
+    expect(count('sfu-subscribe')).toBe(0)
+    expect(count('sfu-subscribe-answer')).toBe(0)
+    expect(await t.remoteStats()).toEqual({})
+    t.close()
+    expect(count('sfu-unpublish')).toBe(1)
+  })
+
+  it('a refusal because the recording just ended is not a problem to show or repair', async () => {
+    const { t, answers, notices, count } = setup({ publishOnly: true })
+    answers['sfu-publish'] = () => ({ ok: false, error: 'not_sfu_room', message: 'this room is not in SFU mode' })
+    t.start([])
+    await vi.waitFor(() => expect(count('sfu-publish')).toBe(1))
+    await new Promise((r) => setTimeout(r, 50))
+    expect(notices).toEqual([])
+    expect(count('sfu-publish')).toBe(1)
+    t.close()
   })
 })

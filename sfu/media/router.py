@@ -59,6 +59,9 @@ class Participant:
     sessions: int = 0  # subscribe sessions opened so far
     # The server closed the downlink (failed, timed out): no new one until sfu-subscribe.
     downlink_closed: bool = False
+    # False: the participant only publishes (no subscribe grant; a recorded P2P room's
+    # uplink): it is offered nothing, ever.
+    receives: bool = True
     # One publish negotiation at a time: a new offer may replace the connection another
     # is still being applied to.
     publishing: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -87,13 +90,16 @@ class Router:
 
     # --- the signaling layer's interface ---------------------------------------------
 
-    async def join(self, user_id: str, send: Callable[[str, dict], Awaitable[None]]) -> None:
-        """Adds a participant; it will be offered every other participant's tracks."""
+    async def join(
+        self, user_id: str, send: Callable[[str, dict], Awaitable[None]], *, receives: bool = True
+    ) -> None:
+        """Adds a participant; it will be offered every other participant's tracks, unless
+        it only publishes (``receives=False``)."""
         if self._closed:
             raise RuntimeError("router closed")
         if user_id in self.participants:
             await self.leave(user_id)
-        participant = Participant(user_id, send)
+        participant = Participant(user_id, send, receives=receives)
         self.participants[user_id] = participant
         if self._ticker is None:
             self._ticker = asyncio.ensure_future(self._tick())
@@ -298,6 +304,8 @@ class Router:
         return {"ok": True}
 
     async def _on_subscribe(self, participant: Participant, payload: dict) -> dict:
+        if not participant.receives:
+            raise Refusal("forbidden", "this participant only publishes")
         await self._close_subscribe(participant)
         participant.downlink_closed = False
         for producer in self.producers.values():
@@ -386,7 +394,7 @@ class Router:
 
     def _consume(self, participant: Participant, producer: Producer) -> None:
         """Starts forwarding a producer to a participant (a new m-line on its downlink)."""
-        if participant.downlink_closed:
+        if participant.downlink_closed or not participant.receives:
             return
         if participant.subscribe is None:
             participant.sessions += 1

@@ -1,5 +1,9 @@
-"""The recordings of SFU rooms: a :class:`~sfu.recording.Recorder` bound to a room's router
+"""The recordings of rooms: a :class:`~sfu.recording.Recorder` bound to a room's router
 and people, from start to a finished file.
+
+A P2P room has no router: while it is recorded it gets one from :class:`Uplinks` (its
+participants publish to it besides their mesh; the recorder is its only consumer), given
+back when the recording ends.
 
 The recorder is one more observer of the room's router (``Router.add_sink``: frames made
 from the same packets as the consumers', and the tracks that end); this module tells it the
@@ -20,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sfu.media import Router
 from sfu.media.speaker import SPEAKING_LEVEL, ActiveSpeaker
@@ -37,6 +41,14 @@ LAYOUTS = ("grid", "speaker", "audio")  # audio: the mixed audio only (recording
 POLL_SECONDS = 0.25  # the speaker and auto_start are checked this often
 SHUTDOWN_FINALIZE_SECONDS = 10.0  # finalize commands still running then are killed
 MAX_GRANTS = 10_000  # recording id -> room token entries kept for downloads
+
+
+class Uplinks(Protocol):
+    """Routers for P2P rooms while they are recorded (sfu/server/media_events.py)."""
+
+    async def open_uplink(self, room: Room) -> Router: ...
+
+    async def close_uplink(self, room: Room) -> None: ...
 
 
 @dataclass
@@ -77,16 +89,18 @@ def parse_layout(data: Any) -> str | None:
 
 
 class RoomRecordings:
-    """Recordings of the SFU rooms of one server."""
+    """Recordings of the rooms of one server (P2P rooms need ``uplinks``)."""
 
     def __init__(
         self,
         settings: Settings,
         rooms: RoomRegistry,
         broadcast: Callable[[str, dict[str, Any]], Awaitable[None]],
+        uplinks: Uplinks | None = None,
     ) -> None:
         self.settings = settings
         self.rooms = rooms
+        self.uplinks = uplinks
         self._send_state = broadcast  # (room id, recording-state) to the room
         self.store = RecordingStore.from_settings(settings.recording)
         self.active: dict[str, Active] = {}
@@ -106,8 +120,7 @@ class RoomRecordings:
 
     # -- room lifecycle --------------------------------------------------------------------
     def _room_created(self, room: Room) -> None:
-        if room.mode == "sfu":
-            room.recording_token = secrets.token_urlsafe(24)
+        room.recording_token = secrets.token_urlsafe(24)
 
     def _room_deleted(self, room: Room) -> None:
         active = self.active.get(room.room_id)
@@ -144,8 +157,7 @@ class RoomRecordings:
         room = self.rooms.get(room_id)
         if room is None:
             raise Refusal("unknown_room", "no such room")
-        router = room.router
-        if room.mode != "sfu" or not isinstance(router, Router):
+        if room.mode != "sfu" and self.uplinks is None:
             raise Refusal("not_sfu_room", "only SFU rooms can be recorded")
         if self._closed:
             raise Refusal("recording_failed", "the server is shutting down")
@@ -153,6 +165,29 @@ class RoomRecordings:
             raise Refusal("already_recording", "this room is already being recorded")
         if layout is not None and layout not in LAYOUTS:
             raise Refusal("invalid_payload", f"layout must be one of {', '.join(LAYOUTS)}")
+        self._starting.add(room_id)  # a second start while the file opens is refused
+        try:
+            router = room.router
+            if room.mode != "sfu" and self.uplinks is not None:
+                router = await self.uplinks.open_uplink(room)
+            if not isinstance(router, Router):
+                raise Refusal("not_sfu_room", "this room has no media router")
+            return await self._start(room, router, started_by, layout)
+        finally:
+            self._starting.discard(room_id)
+            if room_id not in self.active:
+                await self._release_uplink(room)
+
+    async def _release_uplink(self, room: Room) -> None:
+        """A P2P room's router goes once no recording runs or starts in the room."""
+        if room.mode != "sfu" and self.uplinks is not None:
+            if room.room_id not in self.active and room.room_id not in self._starting:
+                await self.uplinks.close_uplink(room)
+
+    async def _start(
+        self, room: Room, router: Router, started_by: str | None, layout: str | None
+    ) -> Active:
+        room_id = room.room_id
         base = self.settings.recording
         chosen = layout or base.layout
         settings = base.model_copy(update={"layout": chosen})
@@ -170,7 +205,6 @@ class RoomRecordings:
             request_keyframe=lambda user_id, source: self._keyframe(router, user_id, source),
             loop=loop,
         )
-        self._starting.add(room_id)  # a second start while the file opens is refused
         # Those in the room now are in the recording from its first picture; who comes or
         # goes while the file opens is told below.
         present = {p.user_id: p.user_name for p in room.participants.values()}
@@ -180,8 +214,6 @@ class RoomRecordings:
         except Exception as exc:
             log.warning("cannot start recording of %s: %s", room_id, exc)
             raise Refusal("recording_failed", f"cannot start the recording: {exc}") from exc
-        finally:
-            self._starting.discard(room_id)
         if self.rooms.get(room_id) is not room or self._closed:
             # The room (or the server) went away while the file was opened: keep nothing.
             await recorder.stop_async("room closed")
@@ -257,6 +289,11 @@ class RoomRecordings:
                 # The worker may still be closing the file: wait before it counts as finished.
                 await recorder.stop_async(reason)
                 await self._broadcast(active.room_id, state)
+                # A P2P room's uplink closes after the room is told (its apps close theirs
+                # on the state, instead of repairing a connection the server dropped).
+                room = self.rooms.get(active.room_id)
+                if room is not None:
+                    await self._release_uplink(room)
             finally:
                 if not command:
                     self._released(recorder)
@@ -437,12 +474,18 @@ class RoomRecordings:
             return
         for room in list(self.rooms.rooms.values()):
             router = room.router
+            # An SFU room once someone publishes; a P2P room once someone is in it (its
+            # participants publish to the server only while it is recorded).
+            if room.mode == "sfu":
+                ready = isinstance(router, Router) and bool(router.producers)
+            else:
+                ready = self.uplinks is not None
             if (
                 room.room_id in self.active
+                or room.room_id in self._starting
                 or room.recording_auto_started
-                or not isinstance(router, Router)
                 or not room.participants
-                or not router.producers
+                or not ready
             ):
                 continue
             # Once per room: someone who stops the auto-started recording means it.

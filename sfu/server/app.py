@@ -46,7 +46,9 @@ class Server:
         self.media = MediaRooms(settings, self.rooms, self.signaling)
         self.moderation = Moderation(settings, self.rooms, self.signaling)
         self.moderation.stop_screen = self.media.stop_screen
-        self.recordings = RoomRecordings(settings, self.rooms, self._recording_state)
+        self.recordings = RoomRecordings(
+            settings, self.rooms, self._recording_state, uplinks=self.media
+        )
         self.recording_events = RecordingEvents(self.recordings, self.signaling, settings)
         self.api = Api(
             settings,

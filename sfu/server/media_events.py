@@ -3,6 +3,10 @@
 The router (sfu/media/router.py) knows nothing of Socket.IO; this module binds the two: a
 participant's server-initiated media messages go to its socket, its ``sfu-*`` events go to
 the router of its room, and joins, leaves and deleted rooms open and close media sessions.
+
+A P2P room gets a router only while it is recorded (#19, the *uplink*): its participants
+keep their mesh and also publish to the server, which offers them nothing (the recorder is
+the only consumer); ``open_uplink`` and ``close_uplink`` are asked by the recordings.
 """
 
 from __future__ import annotations
@@ -52,18 +56,39 @@ class MediaRooms:
 
     async def _joined(self, room: Room, participant: Participant) -> None:
         router = self.router(room)
-        if router is None:
-            return
+        if router is not None:
+            await self._join_router(router, room, participant)
+
+    async def _join_router(self, router: Router, room: Room, participant: Participant) -> None:
         sid = participant.sid
 
         async def send(event: str, payload: dict[str, Any]) -> None:
-            if event == "sfu-subscribe-offer" and not participant.grants.subscribe:
-                return  # no downlink without the subscribe grant (#13; a router flag would do)
             await self.signaling.sio.emit(event, payload, to=sid)
 
-        await router.join(participant.user_id, send)
-        if not participant.grants.subscribe and participant.user_id in router.participants:
-            router.participants[participant.user_id].downlink_closed = True
+        # No downlink without the subscribe grant (#13), nor in a P2P room (the mesh).
+        receives = room.mode == "sfu" and participant.grants.subscribe
+        await router.join(participant.user_id, send, receives=receives)
+
+    async def open_uplink(self, room: Room) -> Router:
+        """A P2P room being recorded: a router its participants publish to (the present
+        ones now, later ones as they join). An SFU room's own router as it is."""
+        router = self.router(room)
+        if router is not None:
+            return router
+        router = Router(self.settings, room.room_id)
+        room.router = router
+        for participant in list(room.participants.values()):
+            await self._join_router(router, room, participant)
+        log.info("room %s: P2P recording uplink opened", room.room_id)
+        return router
+
+    async def close_uplink(self, room: Room) -> None:
+        """The recording of a P2P room ended: its participants' server connections close."""
+        if room.mode == "sfu" or room.router is None:
+            return
+        router, room.router = room.router, None
+        await router.close()
+        log.info("room %s: P2P recording uplink closed", room.room_id)
 
     async def _left(self, room: Room, participant: Participant) -> None:
         router = self.router(room)
@@ -79,6 +104,10 @@ class MediaRooms:
             router = self.router(room)
             if router is None:
                 raise Refusal("not_sfu_room", "this room is not in SFU mode")
+            if room.mode != "sfu" and event in ("sfu-subscribe", "sfu-subscribe-answer"):
+                raise Refusal(
+                    "not_sfu_room", "a P2P room's server connection only publishes (recording)"
+                )
             await self.signaling.check_media(room, participant, event, data)  # grants (#13)
             return await router.handle(participant.user_id, event, data)
 

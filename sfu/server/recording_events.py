@@ -1,4 +1,5 @@
-"""The Socket.IO events and REST routes of room recordings (sfu/recording/rooms.py).
+"""The Socket.IO events and REST routes of room recordings (sfu/recording/rooms.py), in
+SFU and P2P rooms alike.
 
 ``recording-start`` / ``recording-stop`` from moderators and holders of the ``record`` grant
 (or anyone: ``recording.who_can_record``),
@@ -50,8 +51,6 @@ class RecordingEvents:
         if where is None:
             raise Refusal("not_in_room", "join a room first")
         room, participant = where
-        if room.mode != "sfu":
-            raise Refusal("not_sfu_room", "only SFU rooms can be recorded")
         if not self.signaling.may_record(participant):
             raise Refusal("forbidden", "needs the record grant (or the moderator role)")
         return room, participant

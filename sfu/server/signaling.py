@@ -298,7 +298,7 @@ class Signaling:
             "publish": g.publish(),
             "subscribe": g.subscribe,
             "chat": g.chat,
-            "record": room.mode == "sfu" and self.may_record(participant),
+            "record": self.may_record(participant),  # both modes (#19)
             "moderate": participant.is_moderator,
         }
 

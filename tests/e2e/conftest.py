@@ -479,8 +479,10 @@ def launch(
         viewport: tuple[int, int] = (960, 640),
         grant_media: bool = True,
         autoplay: bool = True,
+        init_scripts: tuple[str, ...] = (),
     ) -> Participant:
-        """``grant_media=False``: camera and microphone permission is denied (receive-only)."""
+        """``grant_media=False``: camera and microphone permission is denied (receive-only).
+        ``init_scripts`` run in every page before the app (e2e/hosts.py has some)."""
         persona = PERSONAS[name]
         video, audio = media_files(media_dir, persona)
         browser = playwright_instance.chromium.launch(
@@ -493,6 +495,8 @@ def launch(
             base_url=e2e_server.url,
         )
         context.set_default_timeout(TIMEOUT_MS)
+        for script in init_scripts:
+            context.add_init_script(script=script)
         page = context.new_page()
         p = Participant(persona, browser, context, page)
         page.on("console", lambda msg: p.console.append(f"{msg.type}: {msg.text}"))

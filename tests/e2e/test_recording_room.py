@@ -1,6 +1,7 @@
-"""A server recording of an SFU room in real Chromium, decoded back and checked like a viewer.
+"""A server recording of an SFU room and of a P2P room in real Chromium, decoded back and
+checked like a viewer.
 
-Alice (the room's creator), Bob and Carol meet in an SFU room; Alice presses the record
+Alice (the room's creator), Bob and Carol meet in a room; Alice presses the record
 button; Bob leaves midway; Dave joins late; Alice stops the recording. The test then fetches
 the finished file over the REST API with the admin token and decodes it with PyAV:
 
@@ -15,11 +16,17 @@ the finished file over the REST API with the admin token and decodes it with PyA
 
 Which windows to check comes from the sidecar's join and leave times, with margins, so a
 loaded machine moves the phases but not the verdict.
+
+The P2P room (#19) is recorded through each participant's publish-only uplink: while it runs,
+the server forwards nothing to anyone (no consumers) and every connection that receives media
+in a browser goes to another browser, never to one of the server's UDP ports; after the stop
+the uplinks are gone, in the server and in the browsers.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -47,6 +54,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.conftest import HEIGHT as CAMERA_H
 from tests.e2e.conftest import WIDTH as CAMERA_W
+from tests.e2e.hosts import KEEP_PEER_CONNECTIONS
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
@@ -102,11 +110,61 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
 # -- the meeting ---------------------------------------------------------------------------
 @dataclass
 class Recorded:
+    mode: str
     room_id: str
     meta: dict[str, Any]
     path: Path
     wall: dict[str, float]  # time.time() of the test's clicks and observations
     user_ids: dict[str, str]
+    first_picture: float  # seconds into the recording from which everyone's picture is in
+
+
+# Every connection of the page that receives media: its selected pair's remote port.
+JS_RECEIVING_REMOTE_PORTS = """async () => {
+  const out = [];
+  for (const pc of window.__peerConnections.filter((c) => c.connectionState !== 'closed')) {
+    const stats = await pc.getStats();
+    let receives = false, pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && (s.bytesReceived || 0) > 0) receives = true;
+      if (s.type === 'transport' && s.selectedCandidatePairId) {
+        pair = stats.get(s.selectedCandidatePairId);
+      }
+    });
+    const remote = pair ? stats.get(pair.remoteCandidateId) : null;
+    if (receives) out.push(remote ? remote.port : null);
+  }
+  return out;
+}"""
+JS_OPEN_CONNECTIONS = (
+    "() => window.__peerConnections.filter((c) => c.connectionState !== 'closed').length"
+)
+
+
+def server_udp_ports(server: ServerProcess) -> set[int]:
+    out = subprocess.run(["ss", "-uanpH"], capture_output=True, text=True, check=True).stdout
+    lines = [line for line in out.splitlines() if f"pid={server.proc.pid}," in line]
+    return {int(line.split()[3].rpartition(":")[2]) for line in lines}
+
+
+def room_view(server: ServerProcess, room_id: str) -> dict[str, Any]:
+    return server.admin("GET", f"/api/rooms/{room_id}")
+
+
+def uplinks_flowing(server: ServerProcess, room_id: str, tracks: int) -> bool:
+    media = room_view(server, room_id).get("media")
+    producers = media["producers"] if media else []
+    return len(producers) == tracks and all(p["frames"] > 10 for p in producers)
+
+
+def p2p_paths_direct(people: dict[str, Participant], server: ServerProcess) -> None:
+    """Everyone receives over browser-to-browser connections only: the uplink carries nothing
+    back, and the server forwards nothing."""
+    ports = server_udp_ports(server)
+    for name, p in people.items():
+        remote = p.eval(JS_RECEIVING_REMOTE_PORTS)
+        assert len(remote) == len(people) - 1, (name, remote)
+        assert all(port is not None and port not in ports for port in remote), (name, remote)
 
 
 def fetch_file(server: ServerProcess, recording_id: str, target: Path) -> Path:
@@ -121,25 +179,36 @@ def sees(viewer: Participant, name: str) -> bool:
     return colour_close(viewer.video_colour(name), PERSONAS[name].rgb)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sfu", "p2p"])
 def recorded(
-    e2e_server: ServerProcess, launch: LaunchFn, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    e2e_server: ServerProcess,
+    launch: LaunchFn,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Recorded:
-    room_id = e2e_server.create_room("sfu")
+    mode = request.param
+    room_id = e2e_server.create_room(mode)
     people: dict[str, Participant] = {}
+
+    def join(name: str) -> Participant:
+        return launch(name, room=room_id, init_scripts=(KEEP_PEER_CONNECTIONS,))
+
     for name in ("Alice", "Bob", "Carol"):  # Alice joins first: she is the room's creator
-        people[name] = launch(name, room=room_id)
+        people[name] = join(name)
         people[name].wait_joined()
     user_ids = {name: p.user_id() for name, p in people.items()}
     alice = people["Alice"]
-    wait_until(
-        lambda: (lambda m: len(m["producers"]) == 6 and m["consumers"] == 12)(
-            e2e_server.room_media(room_id)
-        ),
-        what="3 publishers (audio + video) forwarded to the 2 others",
-    )
+    if mode == "sfu":
+        wait_until(
+            lambda: (lambda m: len(m["producers"]) == 6 and m["consumers"] == 12)(
+                e2e_server.room_media(room_id)
+            ),
+            what="3 publishers (audio + video) forwarded to the 2 others",
+        )
     for name in ("Bob", "Carol"):
         wait_until(lambda n=name: sees(alice, n), what=f"Alice to see {name}")
+    if mode == "p2p":
+        assert "media" not in room_view(e2e_server, room_id)  # nothing at the server yet
 
     wall: dict[str, float] = {}
     record = alice.page.get_by_test_id("server-record-button")
@@ -147,6 +216,17 @@ def recorded(
     record.click()
     alice.page.get_by_test_id("rec-indicator").wait_for()
     wall["started"] = time.time()
+    for name in ("Bob", "Carol"):
+        people[name].page.get_by_test_id("rec-indicator").wait_for()
+    if mode == "p2p":
+        wait_until(
+            lambda: uplinks_flowing(e2e_server, room_id, 6),
+            what="everyone's camera and microphone at the server through the uplinks",
+        )
+        wall["uplinks"] = time.time()
+        media = room_view(e2e_server, room_id)["media"]
+        assert media["consumers"] == 0 and media["connections"] == 3, media
+        p2p_paths_direct(people, e2e_server)
 
     time.sleep(PHASE_1_SECONDS)
     bob = people.pop("Bob")
@@ -157,7 +237,7 @@ def recorded(
 
     time.sleep(PHASE_2_SECONDS)
     wall["dave_launch"] = time.time()
-    dave = launch("Dave", room=room_id)
+    dave = join("Dave")
     # A joiner of a recorded room is asked first (#13): Dave joins with camera and microphone.
     dave.page.get_by_test_id("consent-join-media").click()
     dave.wait_joined()
@@ -165,12 +245,26 @@ def recorded(
     wall["dave_joined"] = time.time()
     wait_until(lambda: sees(alice, "Dave"), what="Alice to see Dave")
     wall["dave_seen"] = time.time()
+    people["Dave"] = dave
+    if mode == "p2p":
+        wait_until(lambda: uplinks_flowing(e2e_server, room_id, 6), what="Dave's uplink")
+        wall["dave_uplink"] = time.time()
+        p2p_paths_direct(people, e2e_server)
 
     time.sleep(PHASE_3_SECONDS)
     wall["stop_click"] = time.time()
     record.click()
     alice.page.get_by_test_id("rec-indicator").wait_for(state="detached")
     wall["stopped"] = time.time()
+    if mode == "p2p":
+        # The uplinks close: the server's router and each browser's extra connection.
+        wait_until(lambda: "media" not in room_view(e2e_server, room_id), what="the uplinks closed")
+        for name, p in people.items():
+            wait_until(
+                lambda p=p: p.eval(JS_OPEN_CONNECTIONS) == len(people) - 1,
+                what=f"{name}'s uplink connection closed",
+            )
+        assert sees(alice, "Carol") and sees(alice, "Dave")  # the call goes on
 
     def finished() -> list[dict[str, Any]]:
         recs = e2e_server.admin("GET", "/api/recordings")["recordings"]
@@ -182,9 +276,18 @@ def recorded(
     target = tmp_path_factory.mktemp("recording") / meta["file"]
     fetch_file(e2e_server, meta["id"], target)
     OUTPUT_DIR.mkdir(exist_ok=True)
-    (OUTPUT_DIR / "recording-room.mp4").write_bytes(target.read_bytes())
-    (OUTPUT_DIR / "recording-room.json").write_text(json.dumps({"meta": meta, "wall": wall}))
-    return Recorded(room_id, meta, target, wall, user_ids)
+    (OUTPUT_DIR / f"recording-room-{mode}.mp4").write_bytes(target.read_bytes())
+    (OUTPUT_DIR / f"recording-room-{mode}.json").write_text(
+        json.dumps({"meta": meta, "wall": wall})
+    )
+    # A P2P room's pictures come once the uplinks (opened by the recording) carry them.
+    first = FIRST_PICTURE
+    if mode == "p2p":
+        first = max(first, wall["uplinks"] - iso_seconds(meta["start"]) + AFTER_EVENT)
+    # The next mode's meeting must not share the 2 cores with this one's four browsers.
+    for p in (*people.values(), bob):
+        p.close()
+    return Recorded(mode, room_id, meta, target, wall, user_ids, first)
 
 
 # -- decoding --------------------------------------------------------------------------------
@@ -309,11 +412,13 @@ def phases(recorded: Recorded, decoded: Decoded) -> list[Phase]:
     dave_rect = tile_rects(["Alice", "Carol", "Dave"], ids)["Dave"]
     dave_shown = first_time_showing(decoded, "Dave", dave_rect, dave_joined)
     assert dave_shown is not None, "Dave's colour never appears in his tile"
-    # No later than Alice saw him (plus the slack of a loaded machine).
-    seen = recorded.wall["dave_seen"] - iso_seconds(meta["start"])
+    # No later than Alice saw him (P2P: than his uplink reached the server), plus the slack
+    # of a loaded machine.
+    seen = recorded.wall.get("dave_uplink", recorded.wall["dave_seen"])
+    seen -= iso_seconds(meta["start"])
     assert dave_shown <= seen + 1.0, (dave_shown, seen)
     out = [
-        Phase("three", ["Alice", "Bob", "Carol"], FIRST_PICTURE, bob_left - BEFORE_EVENT),
+        Phase("three", ["Alice", "Bob", "Carol"], recorded.first_picture, bob_left - BEFORE_EVENT),
         Phase("two", ["Alice", "Carol"], bob_left + AFTER_EVENT, dave_joined - BEFORE_EVENT),
         Phase(
             "three again", ["Alice", "Carol", "Dave"], dave_shown + AFTER_EVENT, end - BEFORE_EVENT
@@ -487,3 +592,55 @@ def test_mix_holds_the_present_voices_and_never_clips(
                 )
             else:
                 assert median <= TONE_ABSENT, f"{name}'s tone in phase {phase.name}: {report}"
+
+
+def test_p2p_recording_started_by_the_administrator(
+    netns: None, e2e_server: ServerProcess, launch: LaunchFn, tmp_path: Path
+) -> None:
+    """``POST /api/rooms/{id}/recording`` in a P2P room: the apps open their uplinks, the
+    file holds both people; ``DELETE`` ends it and the uplinks close."""
+    room_id = e2e_server.create_room("p2p")
+    people = {
+        name: launch(name, room=room_id, init_scripts=(KEEP_PEER_CONNECTIONS,))
+        for name in ("Alice", "Bob")
+    }
+    for p in people.values():
+        p.wait_joined()
+    wait_until(lambda: sees(people["Alice"], "Bob"), what="Alice to see Bob")
+    started = e2e_server.admin("POST", f"/api/rooms/{room_id}/recording", {"layout": "grid"})
+    for p in people.values():
+        p.page.get_by_test_id("rec-indicator").wait_for()
+    wait_until(lambda: uplinks_flowing(e2e_server, room_id, 4), what="both uplinks")
+    p2p_paths_direct(people, e2e_server)
+    time.sleep(3)
+    meta = e2e_server.admin("DELETE", f"/api/rooms/{room_id}/recording")
+    assert meta["recordingId"] == started["recordingId"]
+    assert meta["stop_reason"] == "stopped by the administrator"
+    for name, p in people.items():
+        p.page.get_by_test_id("rec-indicator").wait_for(state="detached")
+        wait_until(lambda p=p: p.eval(JS_OPEN_CONNECTIONS) == 1, what=f"{name}'s uplink closed")
+    assert "media" not in room_view(e2e_server, room_id)
+
+    path = fetch_file(e2e_server, meta["recordingId"], tmp_path / "p2p.mp4")
+    with av.open(str(path)) as c:
+        last = None
+        for frame in c.decode(video=0):
+            last = frame.to_ndarray(format="rgb24")
+    assert last is not None
+    ids = {name: p.user_id() for name, p in people.items()}
+    layout = compute_layout([(ids[n], "camera") for n in people], OUT_W, OUT_H, "grid")
+    for name in people:
+        x, y = layout[(ids[name], "camera")].centre
+        got = last[int(y) - 3 : int(y) + 4, int(x) - 3 : int(x) + 4].reshape(-1, 3).mean(0)
+        assert close(got, PERSONAS[name].rgb), (name, got)
+    chunks = []
+    with av.open(str(path)) as c:
+        for frame in c.decode(audio=0):
+            pcm = frame.to_ndarray()
+            step = frame.layout.nb_channels
+            chunks.append(pcm[0] if frame.format.is_planar else pcm.reshape(-1)[::step])
+    audio = np.concatenate(chunks).astype(np.float32)
+    audio = audio[-int(1.8 * RATE) : -int(0.3 * RATE)]  # before the end
+    for name in people:
+        level = float(np.median(tone_levels(audio, PERSONAS[name].tone_hz)))
+        assert level >= TONE_PRESENT, (name, level)

@@ -67,17 +67,13 @@ async def test_a_token_is_the_identity_and_the_name(make_server, connect) -> Non
     ack = await alice.join("r", "mallory", "Mallory", token=mint(sub="alice", name="Alice A"))
     assert ack["userId"] == "alice" and ack["userName"] == "Alice A"
     assert ack["role"] == "moderator" and ack["access"] == "open" and ack["locked"] is False
-    assert (
-        ack["grants"]
-        == {
-            "publish": {"audio": True, "video": True, "screen": True},
-            "subscribe": True,
-            "chat": True,
-            "record": True,  # the room's first moderator (recording.who_can_record = moderators)
-            "moderate": True,
-        }
-        or ack["grants"]["record"] is False
-    )  # P2P rooms have no server recording
+    assert ack["grants"] == {
+        "publish": {"audio": True, "video": True, "screen": True},
+        "subscribe": True,
+        "chat": True,
+        "record": True,  # the room's first moderator (recording.who_can_record = moderators)
+        "moderate": True,
+    }  # a P2P room (the default mode) records too (#19)
     await bob.join("r", "bob", "Bob")
     [joined] = await alice.wait_for("user-joined")
     assert joined["userId"] == "bob" and joined["role"] == "participant"

@@ -1,5 +1,6 @@
-"""Server recordings of SFU rooms: started and stopped by Socket.IO, REST and the room itself,
-announced to the room, downloadable with the room's token, and the file holding what was sent.
+"""Server recordings of SFU and P2P rooms: started and stopped by Socket.IO, REST and the room
+itself, announced to the room, downloadable with the room's token, and the file holding what
+was sent.
 
 Everything runs against a real server; the media test uses real aiortc publishers (inside
 scripts/netns-run) and decodes the recording back with PyAV.
@@ -169,11 +170,10 @@ async def test_socket_start_stop_permission_and_state(
     assert (await bob.call("recording-start"))["ok"] is True
     assert (await carol.call("recording-stop"))["ok"] is True
 
-    # P2P rooms have no media on the server to record, and no recording token.
+    # A P2P room has its recording token too (it can be recorded: #19, below).
     dave = await connect(server, made)
     p2p = await dave.join("chat", "dave", "Dave", mode="p2p")
-    assert "recordingToken" not in p2p and p2p["recording"] == {"recording": False}
-    assert (await dave.call("recording-start", {}))["error"] == "not_sfu_room"
+    assert isinstance(p2p["recordingToken"], str) and p2p["recording"] == {"recording": False}
     # Not in a room at all.
     eve = await connect(server, made)
     assert (await eve.call("recording-start", {}))["error"] == "not_in_room"
@@ -198,8 +198,6 @@ async def test_rest_start_stop_and_room_token_downloads(
             assert answer.status == 401
         answer = await http.post(f"{base}/nowhere/recording", headers=ADMIN)
         assert answer.status == 404 and (await answer.json())["error"] == "unknown_room"
-        answer = await http.post(f"{base}/p2p/recording", headers=ADMIN)
-        assert answer.status == 400 and (await answer.json())["error"] == "not_sfu_room"
         for body in ({"layout": "mosaic"}, [1]):
             answer = await http.post(f"{base}/r1/recording", json=body, headers=ADMIN)
             assert answer.status == 400 and (await answer.json())["error"] == "invalid_payload"
@@ -614,3 +612,113 @@ async def test_start_up_closes_the_books_on_a_recording_a_crash_interrupted(
     assert meta["end"] > meta["start"]
     on_disk = json.loads((tmp_path / f"{rec_id}.json").read_text())
     assert on_disk["duration"] == meta["duration"] and on_disk["stop_reason"] == "interrupted"
+
+
+# -- P2P rooms: recorded through a publish-only uplink (#19) ---------------------------------
+
+
+@pytest.mark.webrtc
+async def test_a_p2p_room_is_recorded_through_publish_only_uplinks(
+    netns: None, make_server: MakeServer, tmp_path: Path, made: list[Client]
+) -> None:
+    """While a P2P room is recorded its participants publish to the server, which offers
+    them nothing; a late joiner publishes too; the uplink is gone after the stop."""
+    server = await start_server(make_server, tmp_path)
+    rooms = server.server.rooms
+    peers: dict[str, SfuPeer] = {}
+    offers: list[str] = []
+
+    async def join(user: str) -> Client:
+        client = await connect(server, made)
+        peers[user] = await SfuPeer(SocketRouter(client, "mesh", user.title(), "p2p"), user).join()
+        client.sio.on("sfu-subscribe-offer", lambda data, u=user: offers.append(u))
+        return client
+
+    async def publish(user: str) -> None:
+        tracks = {"camera": ColourTrack(COLOURS[user]), "microphone": SineTrack(TONES[user])}
+        ack = await peers[user].publish(tracks)
+        assert ack["ok"], ack
+
+    def flowing(users: set[str]) -> bool:
+        router = rooms.get("mesh").router
+        producers = list(router.producers.values()) if router is not None else []
+        return {p.user_id for p in producers if p.frames > 10} == users and len(producers) == (
+            2 * len(users)
+        )
+
+    try:
+        alice, bob = await join("alice"), await join("bob")
+        # Not recorded: no media to the server at all.
+        assert rooms.get("mesh").router is None
+        assert (await alice.call("sfu-publish", {}))["error"] == "not_sfu_room"
+        started = await alice.call("recording-start", {})
+        assert started["ok"], started
+        recording_id = started["recordingId"]
+        [state] = await bob.wait_for("recording-state")
+        assert state["recording"] is True and state["startedBy"] == "alice"
+        router = rooms.get("mesh").router
+        assert router is not None and set(router.participants) == {"alice", "bob"}
+        await publish("alice")
+        await publish("bob")
+        await until(lambda: flowing({"alice", "bob"}), timeout=30, what="two uplinks")
+        # The uplink only publishes: the mesh carries the call.
+        for client in (alice, bob):
+            ack = await client.call("sfu-subscribe", {})
+            assert ack["error"] == "not_sfu_room", ack
+        # A late joiner is in the recording at once and publishes too.
+        carol = await join("carol")
+        assert carol.received("recording-state") == []  # the join answer said it
+        assert peers["carol"].router.ack["recording"]["recording"] is True  # type: ignore
+        await publish("carol")
+        await until(lambda: flowing({"alice", "bob", "carol"}), timeout=30, what="carol's uplink")
+        await asyncio.sleep(3)
+        await peers["bob"].close()
+        assert (await bob.call("leave-room", {}))["ok"]
+        await asyncio.sleep(3)
+        stopped = await alice.call("recording-stop", {})
+        assert stopped["ok"], stopped
+        await until(lambda: rooms.get("mesh").router is None, what="the uplink closed")
+        [_, state] = await alice.wait_for("recording-state", count=2)
+        assert state["recording"] is False
+        assert (await alice.call("sfu-publish", {}))["error"] == "not_sfu_room"
+        # The server closed its side: the participants' uplink connections end.
+        await until(
+            lambda: all(
+                peers[u].publish_pc.connectionState in ("closed", "failed")
+                for u in ("alice", "carol")
+            ),
+            timeout=20,
+            what="uplink connections closed",
+        )
+        assert offers == []
+
+        # The administrator's REST start works in a P2P room too, and opens the uplink.
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(f"{server.url}/api/rooms/mesh/recording", headers=ADMIN)
+            assert answer.status == 201, await answer.text()
+            assert rooms.get("mesh").router is not None
+            answer = await http.delete(f"{server.url}/api/rooms/mesh/recording", headers=ADMIN)
+            assert answer.status == 200, await answer.text()
+        await until(lambda: rooms.get("mesh").router is None, what="the uplink closed")
+    finally:
+        for peer in peers.values():
+            await peer.close()
+
+    meta = server.server.recordings.store.get(recording_id)
+    assert meta is not None and meta["state"] == "stopped", meta
+    sessions = {p["user_id"]: p["sessions"][0] for p in meta["participants"]}
+    left = sessions["bob"]["left_offset"]
+    assert left is not None and sessions["carol"]["joined_offset"] < left
+    pictures, audio, duration = decode(tmp_path / meta["file"])
+
+    def shares(t0: float, t1: float) -> dict[str, float]:
+        chosen = [p for t, p in pictures if t0 <= t < t1]
+        assert chosen, (t0, t1)
+        return {u: min(colour_share(p, c) for p in chosen) for u, c in COLOURS.items()}
+
+    before, after = shares(left - 2.0, left - 0.5), shares(left + 1.0, duration - 0.2)
+    assert all(share > 0.08 for share in before.values()), before
+    assert after["alice"] > 0.08 and after["carol"] > 0.08 and after["bob"] < 0.001, after
+    levels = {u: tone_level(audio, f, left - 2.0, left - 0.5) for u, f in TONES.items()}
+    assert all(level > 0.03 for level in levels.values()), levels
+    assert tone_level(audio, TONES["bob"], left + 1.0, duration - 0.3) < levels["bob"] / 20

@@ -34,14 +34,14 @@ class SocketRouter:
     (a ``tests.conftest.Client``). Publishers only: subscribe offers are left unanswered,
     which keeps the tests' CPU low."""
 
-    def __init__(self, client: Any, room: str, name: str) -> None:
-        self.client, self.room, self.name = client, room, name
+    def __init__(self, client: Any, room: str, name: str, mode: str = "sfu") -> None:
+        self.client, self.room, self.name, self.mode = client, room, name, mode
         self.ack: dict[str, Any] = {}
 
     async def join(self, user_id: str, send: Callable[[str, dict], Awaitable[None]]) -> None:
         for event in ("sfu-audio-levels", "sfu-connection-closed", "sfu-subscribe-offer"):
             self.client.sio.on(event, lambda *args: None)
-        self.ack = await self.client.join(self.room, user_id, self.name, mode="sfu")
+        self.ack = await self.client.join(self.room, user_id, self.name, mode=self.mode)
 
     async def handle(self, user_id: str, event: str, payload: dict) -> dict:
         return await self.client.call(event, payload)

@@ -186,12 +186,12 @@ export function MeetingRoom(props: MeetingRoomProps) {
               Locked
             </span>
           )}
-          {isSfu && serverRec.recording && (
+          {serverRec.recording && (
             <span className="badge rec-indicator" role="status" data-testid="rec-indicator" title="This meeting is being recorded">
               REC
             </span>
           )}
-          {isSfu && serverRec.token && (
+          {serverRec.token && (
             <a className="small-btn recordings-link" href={recordingsPath(serverRec.token)} target="_blank" rel="noopener" data-testid="recordings-link">
               Recordings
             </a>
@@ -367,7 +367,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
           </button>
         )}
         <button type="button" className={recorder.recording ? 'recording' : ''} onClick={() => (recorder.recording ? recorder.stop() : recorder.start())} data-testid="record-button">
-          {recorder.recording ? (isSfu ? 'Stop local recording' : 'Stop recording') : isSfu ? 'Record locally' : 'Record'}
+          {recorder.recording ? 'Stop local recording' : 'Record locally'}
         </button>
         {recorder.download && !recorder.recording && (
           <a className="download" href={recorder.download.url} download={recorder.download.name} data-testid="recording-download">

@@ -1,4 +1,4 @@
-// Server recording in SFU rooms: follows `recording-state` and the join answer's `recording`
+// Server recording (SFU and P2P rooms): follows `recording-state` and the join answer's `recording`
 // and `recordingToken` on the signaling client that useWebRTC owns (found through the
 // socket service's registry), and offers start/stop with their acknowledgements.
 import { useCallback, useEffect, useReducer, useRef } from 'react'

@@ -13,7 +13,7 @@ import {
   forgetJoinToken,
   tokenHints,
 } from '../lib/access'
-import { MeshTransport } from '../services/meshTransport'
+import { RecordedMeshTransport } from '../services/recordedMesh'
 import { openLocalMedia, type DeviceChoice } from '../services/media'
 import type { Ack, JoinAnswer, MediaState, Role, RoomAccess, RoomMode, Signal } from '../services/protocol'
 import { SfuTransport } from '../services/sfuTransport'
@@ -150,6 +150,8 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   const optsRef = useRef(opts)
   optsRef.current = opts
   const leftRef = useRef(false)
+  /** Whether the room is recorded on the server now (a P2P room's uplink follows it). */
+  const recordedRef = useRef(false)
   // What each join-room of this page carries: the token, the typed password, and our
   // userId once the server gave it (a token's identity), so rejoins match the rejoin token.
   const tokenRef = useRef(opts.token ?? null)
@@ -214,7 +216,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
           onRecovery: (peer, rs) => setRecovering((m) => (!!m[peer] === (rs === 'recovering') ? m : { ...m, [peer]: rs === 'recovering' })),
         },
       }
-      return answer.mode === 'sfu' ? new SfuTransport(ctx) : new MeshTransport(ctx)
+      return answer.mode === 'sfu' ? new SfuTransport(ctx) : new RecordedMeshTransport(ctx)
     },
     [outgoingStream, toast],
   )
@@ -365,6 +367,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       setGate(null)
       dropUngranted(ack)
       dispatch({ type: 'joined', answer: ack, userName: name, media: mediaRef.current })
+      recordedRef.current = !!ack.recording?.recording
       const consent = await askConsent(ack)
       if (!consent) return
       const transport = makeTransport(ack)
@@ -373,6 +376,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       const s = stateRef.current
       const here = consent === 'asked' ? s.order.map((id) => s.participants[id]).filter((p) => p && !p.isLocal) : ack.participants
       transport.start(here ?? [])
+      transport.setRecorded?.(recordedRef.current)
       for (const p of pendingSignals.current.splice(0)) transport.signal(p.userId, p.signal)
       setJoinStatus('joined')
       if (joinedOnce) toast('Reconnected', 'success')
@@ -411,6 +415,10 @@ export function useWebRTC(opts: UseWebRTCOptions) {
         else pendingSignals.current.push({ userId, signal })
       }),
       signaling.on('chat-message', (message) => dispatch({ type: 'chat-message', message })),
+      signaling.on('recording-state', (e) => {
+        recordedRef.current = !!e.recording
+        transportRef.current?.setRecorded?.(recordedRef.current)
+      }),
       signaling.on('emoji-reaction', (reaction) => {
         dispatch({ type: 'emoji', reaction })
         setTimeout(() => dispatch({ type: 'emoji-expired', id: reaction.id }), EMOJI_LIFETIME_MS)

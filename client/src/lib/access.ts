@@ -272,7 +272,7 @@ export function controlsFor(grants: Grants, role: Role, mode: 'p2p' | 'sfu' | nu
     camera: grants.publish.video,
     screen: grants.publish.screen,
     chatInput: grants.chat,
-    record: mode === 'sfu' && (grants.record || moderator),
+    record: mode !== null && (grants.record || moderator), // P2P rooms too (#19)
     moderate: moderator,
   }
 }

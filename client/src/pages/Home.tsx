@@ -74,7 +74,7 @@ export function Home() {
           <legend>Mode</legend>
           <label>
             <input type="radio" name="mode" value="p2p" checked={mode === 'p2p'} onChange={() => setMode('p2p')} />
-            P2P <span className="muted small">(direct between browsers, best for 2–4 people)</span>
+            P2P <span className="muted small">(direct between browsers, best for 2–4 people; recording on the server adds one upload each)</span>
           </label>
           <label>
             <input type="radio" name="mode" value="sfu" checked={mode === 'sfu'} onChange={() => setMode('sfu')} />

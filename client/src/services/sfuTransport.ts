@@ -7,7 +7,8 @@
 //   client -> server  sfu-candidate        {target: 'publish'|'subscribe', candidate}    ack {ok}
 //   server -> client  sfu-connection-closed {target, reason}
 // (as implemented by sfu/media/router.py; a new `session` number means a new subscribe
-// connection). If the server does not know these events, the room still works for chat,
+// connection). *Publish-only* (a recorded P2P room's uplink, #19): the publish connection
+// alone; the room's media comes over the mesh. If the server does not know these events, the room still works for chat,
 // reactions and the participant list, and the user sees a notice.
 //
 // Repair: aiortc cannot restart ICE, so a broken connection (failed, disconnected too long,
@@ -45,6 +46,13 @@ interface PublishAnswer {
 }
 
 type Target = 'publish' | 'subscribe'
+
+export interface SfuTransportOptions {
+  /** Only the publish connection: no subscribe offers are taken (a P2P room's uplink). */
+  publishOnly?: boolean
+  /** What the first video track is (a screen being shared when the uplink opens). */
+  videoSource?: TrackSource
+}
 
 /** The mids of the m-sections an SDP rejects (port 0). */
 export function rejectedMids(sdp: string | undefined): string[] {
@@ -93,10 +101,12 @@ export class SfuTransport implements MediaTransport {
     private readonly ctx: TransportContext,
     /** For tests: recovery timing (timers, backoff randomness, bounds). */
     recoveryOptions: Partial<RecoveryOptions> = {},
+    private readonly options: SfuTransportOptions = {},
   ) {
     this.localStream = ctx.localStream
     this.localTracks.audio.track = ctx.localStream?.getAudioTracks()[0] ?? null
     this.localTracks.video.track = ctx.localStream?.getVideoTracks()[0] ?? null
+    if (options.videoSource) this.localTracks.video.source = options.videoSource
     const recovery = (target: Target) =>
       new ConnectionRecovery({
         name: `sfu ${target}`,
@@ -110,8 +120,12 @@ export class SfuTransport implements MediaTransport {
 
   start(_existing: ParticipantInfo[]): void {
     const { signaling } = this.ctx
+    if (!this.options.publishOnly) {
+      this.offs.push(
+        signaling.onRaw('sfu-subscribe-offer', (d) => void this.subQueue.run(() => this.onSubscribeOffer(d as SubscribeOffer))),
+      )
+    }
     this.offs.push(
-      signaling.onRaw('sfu-subscribe-offer', (d) => void this.subQueue.run(() => this.onSubscribeOffer(d as SubscribeOffer))),
       signaling.onRaw('sfu-connection-closed', (d) => this.onConnectionClosed(d as { target?: string; reason?: string })),
     )
     // Subscribe offers come by themselves once joined; sfu-subscribe is only for a repair.
@@ -121,6 +135,11 @@ export class SfuTransport implements MediaTransport {
   /** A refused or unanswered request: the connection is repaired (or SFU is unavailable). */
   private fail(target: Target, ack: { error: string; message?: string }, what: string): void {
     if (this.closed) return
+    // An uplink whose recording just ended (the state event is on its way): nothing to fix.
+    if (this.options.publishOnly && ack.error === 'not_sfu_room') {
+      this.recovery[target].reset()
+      return
+    }
     if (ack.error === 'unknown_event') {
       if (!this.unavailable) this.ctx.callbacks.onNotice(SFU_UNAVAILABLE, 'error')
       this.unavailable = true
@@ -323,6 +342,7 @@ export class SfuTransport implements MediaTransport {
 
   private onConnectionClosed(d: { target?: string; reason?: string }): void {
     if (this.closed || (d?.target !== 'publish' && d?.target !== 'subscribe')) return
+    if (d.target === 'subscribe' && this.options.publishOnly) return
     this.recovery[d.target].broken(`closed by the server: ${d.reason ?? '?'}`)
   }
 

@@ -73,6 +73,9 @@ export interface MediaTransport {
     stream: MediaStream | null,
     source?: TrackSource,
   ): Promise<void>
+  /** The room is (or is no longer) recorded on the server: a mesh then also publishes to
+   * the server on a publish-only connection (#19). An SFU transport already does. */
+  setRecorded?(recorded: boolean): void
   peers(): PeerDebugInfo[]
   /** New ICE servers (renewed TURN credentials) for the connections already open: their
    * next gathering (an ICE restart) uses them. New connections read TransportContext's list. */

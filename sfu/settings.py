@@ -318,7 +318,11 @@ class RecordingSettings(Section):
         description="A TrueType/OpenType font for names on tiles. Unset: the installed "
         "fonts with the widest coverage (docs/recording.md).",
     )
-    auto_start: bool = Field(False, description="Record when the first participant publishes.")
+    auto_start: bool = Field(
+        False,
+        description="Record every room: an SFU room when its first participant publishes, "
+        "a P2P room when its first participant joins (through the publish-only uplinks).",
+    )
     who_can_record: Literal["moderators", "anyone"] = Field(
         "moderators",
         description="Who may start and stop a recording from the app: moderators (and "

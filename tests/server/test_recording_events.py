@@ -722,3 +722,21 @@ async def test_a_p2p_room_is_recorded_through_publish_only_uplinks(
     levels = {u: tone_level(audio, f, left - 2.0, left - 0.5) for u, f in TONES.items()}
     assert all(level > 0.03 for level in levels.values()), levels
     assert tone_level(audio, TONES["bob"], left + 1.0, duration - 0.3) < levels["bob"] / 20
+
+
+async def test_auto_start_records_a_p2p_room_once_someone_is_in_it(
+    make_server: MakeServer, tmp_path: Path, made: list[Client]
+) -> None:
+    server = await start_server(make_server, tmp_path, auto_start=True)
+    pat = await connect(server, made)
+    answer = await pat.join("auto-p2p", "pat", "Pat", mode="p2p")
+    assert answer["grants"]["record"] is True
+    [state] = await pat.wait_for("recording-state", timeout=10)
+    assert state["recording"] is True and state["startedBy"] is None
+    router = server.server.rooms.get("auto-p2p").router
+    assert router is not None and not router.participants["pat"].receives
+    # Stopping is not undone by auto start; the uplink goes with the recording.
+    assert (await pat.call("recording-stop", {}))["ok"]
+    await asyncio.sleep(0.6)
+    assert server.server.rooms.get("auto-p2p").router is None
+    assert len(pat.received("recording-state")) == 2

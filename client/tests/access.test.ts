@@ -102,6 +102,16 @@ describe('join refusals', () => {
     expect((joinProblem('rate_limited') as { text: string }).text).toMatch(/^Too many attempts\. Wait/)
   })
 
+  it('a full meeting gets its page without repeating the server message', () => {
+    expect(joinProblem('room_full', 'the room is full')).toEqual({
+      kind: 'page',
+      error: 'room_full',
+      title: 'This meeting is full',
+      text: 'A seat frees up when someone leaves: try again in a moment.',
+      home: true,
+    })
+  })
+
   it('each access refusal gets its own full page', () => {
     const titles = Object.fromEntries(
       ['unknown_room', 'token_required', 'invalid_token', 'token_expired', 'removed', 'forbidden'].map((c) => {

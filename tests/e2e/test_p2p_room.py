@@ -216,6 +216,8 @@ def test_late_joiner_connects_then_leaves(netns: None, room: Room, launch: Launc
     dave.page.get_by_test_id("chat-message").filter(has_text="Hello from Bob").wait_for()
 
     dave.page.get_by_test_id("leave-button").click()
+    dave.page.get_by_test_id("left-page").wait_for()  # "You left the meeting" (#18)
+    dave.page.get_by_test_id("home-button").click()
     dave.page.wait_for_url(re.compile(r"/$"))
     for p in room.people.values():
         p.tile("Dave").wait_for(state="detached")

@@ -8,7 +8,6 @@ Colours (y4m) and tones (WAV) of each persona tell whose media arrived where.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,7 +144,7 @@ def test_leaver_disappears_and_leaves_nothing_on_the_server(netns: None, room: R
     bob = room.people.pop("Bob")
     bob_id = bob.user_id()
     bob.page.get_by_test_id("leave-button").click()
-    bob.page.wait_for_url(re.compile(r"/$"))
+    bob.page.get_by_test_id("left-page").wait_for()  # "You left the meeting" (#18)
     for p in room.people.values():
         p.tile("Bob").wait_for(state="detached")
         assert p.page.locator('video[aria-label="Bob"]').count() == 0

@@ -3,6 +3,9 @@
 import { useState } from 'react'
 import type { ConsentChoice, Gate } from '../hooks/useWebRTC'
 
+/** Refusals that may not hold a moment later. */
+const RETRYABLE = ['room_full']
+
 export function AccessGate({
   gate,
   roomId,
@@ -11,6 +14,7 @@ export function AccessGate({
   onConsent,
   onLeave,
   onHome,
+  onRetry,
 }: {
   gate: Gate
   roomId: string
@@ -20,6 +24,8 @@ export function AccessGate({
   onConsent: (choice: ConsentChoice) => void
   onLeave: () => void
   onHome: () => void
+  /** Try the same link again (a full meeting may have a seat now). */
+  onRetry?: () => void
 }) {
   switch (gate.kind) {
     case 'password':
@@ -62,16 +68,23 @@ export function AccessGate({
         <main className="page center" data-testid="access-page" data-reason={gate.reason}>
           <h1 data-testid="access-page-title">{gate.title}</h1>
           <p data-testid="access-page-text">{gate.text}</p>
-          <a
-            href="/"
-            onClick={(e) => {
-              e.preventDefault()
-              onHome()
-            }}
-            data-testid="access-home-link"
-          >
-            Go to the start page
-          </a>
+          <div className="consent-actions">
+            {RETRYABLE.includes(gate.reason) && onRetry && (
+              <button type="button" onClick={onRetry} data-testid="access-retry">
+                Try again
+              </button>
+            )}
+            <a
+              href="/"
+              onClick={(e) => {
+                e.preventDefault()
+                onHome()
+              }}
+              data-testid="access-home-link"
+            >
+              Go to the start page
+            </a>
+          </div>
         </main>
       )
   }

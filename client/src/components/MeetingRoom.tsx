@@ -31,7 +31,10 @@ export interface MeetingRoomProps {
   password?: string | null
   /** For a join that creates the room: its access policy. */
   createAccess?: RoomAccess
+  /** The user left (Leave, or declined a recorded meeting): the "You left" page. */
   onLeft: () => void
+  /** To the start page (from a page that ends the visit: refused, removed, ended). */
+  onHome?: () => void
 }
 
 type Panel = 'chat' | 'participants' | 'settings' | null
@@ -142,6 +145,15 @@ export function MeetingRoom(props: MeetingRoomProps) {
   const rows = Math.ceil(participants.length / cols)
   const dismissToast = useCallback((id: number) => dispatch({ type: 'toast-dismiss', id }), [dispatch])
 
+  // The tab says where we are, and how many chat messages wait unread.
+  useEffect(() => {
+    const before = document.title
+    document.title = `${state.unread > 0 ? `(${state.unread}) ` : ''}Room ${props.roomId} · Meeting`
+    return () => {
+      document.title = before
+    }
+  }, [props.roomId, state.unread])
+
   const gated = room.gate && ['password', 'lobby', 'consent', 'ended'].includes(room.joinStatus)
   if (room.gate && (gated || (room.gate.kind === 'password' && room.joinStatus === 'joining'))) {
     return (
@@ -156,7 +168,8 @@ export function MeetingRoom(props: MeetingRoomProps) {
             if (choice === 'leave') props.onLeft()
           }}
           onLeave={() => void leave()}
-          onHome={props.onLeft}
+          onHome={props.onHome ?? props.onLeft}
+          onRetry={() => window.location.reload()}
         />
         <Toasts toasts={state.toasts} onDismiss={dismissToast} />
       </>
@@ -210,6 +223,12 @@ export function MeetingRoom(props: MeetingRoomProps) {
         </div>
       </header>
 
+      {room.connection === 'reconnecting' && room.joinStatus !== 'left' && (
+        <div className="notice notice-error connection-banner" role="alert" data-testid="connection-banner">
+          The connection to the server was lost. Reconnecting… Your camera and microphone stay on; the call comes back by
+          itself.
+        </div>
+      )}
       {health.banner && room.joinStatus !== 'left' && (
         <div className="notice notice-error media-banner" role="alert" data-testid="media-banner" data-cause={health.banner.cause}>
           {health.banner.message}

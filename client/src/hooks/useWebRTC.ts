@@ -392,7 +392,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       signaling.onRaw('disconnect', (reason) => {
         if (leftRef.current) return
         setConnection('reconnecting')
-        toast('Connection to the server lost, reconnecting…', 'error')
+        // The room shows a banner for as long as it lasts (no toast that vanishes).
         if (reason === 'io server disconnect') signaling.connect()
       }),
       signaling.onRaw('connect_error', () => {

@@ -169,7 +169,7 @@ const PAGES: Record<string, { title: string; text: string }> = {
     title: 'You may not join this meeting',
     text: 'Your invitation does not allow it.',
   },
-  room_full: { title: 'This meeting is full', text: 'Try again later.' },
+  room_full: { title: 'This meeting is full', text: 'A seat frees up when someone leaves: try again in a moment.' },
 }
 
 /** The answer to a join refusal `error` (with the server's `message`); null: not an access
@@ -190,7 +190,7 @@ export function joinProblem(error: string, message?: string | null): JoinProblem
   const page = PAGES[error]
   if (!page) return null
   // The server's message says what exactly (which grant is missing, how long a ban lasts).
-  const text = message && error !== 'unknown_room' ? `${page.text} (${message})` : page.text
+  const text = message && !['unknown_room', 'room_full'].includes(error) ? `${page.text} (${message})` : page.text
   return { kind: 'page', error, title: page.title, text, home: true }
 }
 

@@ -18,6 +18,9 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
   const [startVideo, setStartVideo] = useState(true)
   const [error, setError] = useState<string | null>(null)
   const [userId] = useState(() => getUserId())
+  // After Leave: the "You left" page; Rejoin mounts a fresh meeting (a new visit).
+  const [left, setLeft] = useState(false)
+  const [visit, setVisit] = useState(0)
 
   // Inside an embedding page's iframe: say we are ready; the page may answer with a token.
   useEffect(() => {
@@ -33,11 +36,34 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
     return () => window.removeEventListener('message', onMessage)
   }, [roomId])
 
+  if (left) {
+    return (
+      <main className="page center" data-testid="left-page">
+        <h1>You left the meeting</h1>
+        <p className="muted">Room {roomId}</p>
+        <div className="consent-actions">
+          <button
+            type="button"
+            onClick={() => {
+              setLeft(false)
+              setVisit((v) => v + 1)
+            }}
+            data-testid="rejoin-button"
+          >
+            Rejoin
+          </button>
+          <button type="button" onClick={() => navigate('/')} data-testid="home-button">
+            Go to the start page
+          </button>
+        </div>
+      </main>
+    )
+  }
   if (token || name) {
     const password = roomPassword(roomId)
     return (
       <MeetingRoom
-        key={token ?? ''}
+        key={`${token ?? ''}#${visit}`}
         roomId={roomId}
         userId={userId}
         userName={token ? (tokenHints(token)?.name ?? name ?? 'Guest') : name!}
@@ -48,7 +74,8 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
         devices={devices}
         startAudio={startAudio}
         startVideo={startVideo}
-        onLeft={() => navigate('/')}
+        onLeft={() => setLeft(true)}
+        onHome={() => navigate('/')}
       />
     )
   }

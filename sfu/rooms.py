@@ -157,9 +157,16 @@ class Room:
         }
 
 
+# Lower-case letters without i, l and o: an id read aloud or copied by hand is not mistaken
+# (no I/l/1, O/0); three groups of four, as Google Meet's "abc-defg-hij".
+ROOM_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz"
+
+
 def new_room_id() -> str:
-    """A random, URL-safe room id that is hard to guess."""
-    return secrets.token_urlsafe(9).replace("_", "x").replace("-", "y")
+    """A random room id that is hard to guess (23^12, about 2^54) and easy to read:
+    ``"xkcd-pqrs-tuvw"``."""
+    letters = "".join(secrets.choice(ROOM_ID_ALPHABET) for _ in range(12))
+    return "-".join(letters[i : i + 4] for i in range(0, 12, 4))
 
 
 class RoomRegistry:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 
@@ -44,7 +46,9 @@ async def test_health_stats_metrics(server, clients) -> None:
 
 async def test_create_room_then_join_keeps_its_mode(server) -> None:
     status, body = await request("POST", server.url + "/api/rooms", json={"mode": "sfu"})
-    assert status == 201 and body["mode"] == "sfu" and len(body["roomId"]) >= 8
+    assert status == 201 and body["mode"] == "sfu"
+    # Readable: three groups of four lower-case letters, none of i, l, o (#18).
+    assert re.fullmatch(r"[a-hj-km-np-z]{4}-[a-hj-km-np-z]{4}-[a-hj-km-np-z]{4}", body["roomId"])
     room_id = body["roomId"]
     status, info = await request("GET", f"{server.url}/api/rooms/{room_id}")
     assert info == {"roomId": room_id, "mode": "sfu", "participants": 0, "access": "open"}

@@ -74,6 +74,7 @@ class Participant:
     by_token: bool = False
     # Given only to this participant (join answer): lets its next socket replace this one.
     rejoin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    hand_raised_at: int | None = None  # ms since the epoch while the hand is up (#18)
 
     @property
     def is_moderator(self) -> bool:
@@ -86,6 +87,7 @@ class Participant:
             "userName": self.user_name,
             "media": self.media.as_dict(),
             "role": self.role,
+            "handRaisedAt": self.hand_raised_at,
         }
 
 

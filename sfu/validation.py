@@ -57,6 +57,10 @@ class EmojiReactionIn(Payload):
     emoji: StrictStr
 
 
+class RaiseHandIn(Payload):
+    raised: StrictBool
+
+
 class CreateRoomIn(Payload):
     roomId: StrictStr | None = None
     mode: Literal["p2p", "sfu"] = "p2p"

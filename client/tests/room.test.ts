@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { JoinAnswer } from '../src/services/protocol'
-import { initialRoomState, MAX_TOASTS, roomReducer, type RoomAction, type RoomState } from '../src/state/room'
+import { initialRoomState, MAX_TOASTS, raisedHands, roomReducer, type RoomAction, type RoomState } from '../src/state/room'
 
 const answer: JoinAnswer = {
   roomId: 'r1',
@@ -102,5 +102,29 @@ describe('roomReducer', () => {
     const s = run([{ type: 'participants', list: [{ userId: 'me', userName: 'Other', media: { audio: false, video: false, screen: false } }, { userId: 'dee', userName: 'Dee', media: undefined as never }] }], joined)
     expect(s.participants.me.userName).toBe('Me')
     expect(s.participants.dee.media).toEqual({ audio: false, video: false, screen: false })
+  })
+})
+
+describe('raised hands', () => {
+  const cy = { userId: 'cy', userName: 'Cy', media: { audio: false, video: true, screen: false }, handRaisedAt: 50 }
+  it('a late joiner sees the line in order; raising toasts, lowering and repeats do not', () => {
+    const s = run(
+      [
+        { type: 'user-joined', participant: cy },
+        { type: 'hand', userId: 'bob', at: 70 },
+        { type: 'hand', userId: 'me', at: 60 },
+        { type: 'hand', userId: 'bob', at: 70 },
+      ],
+      joined,
+    )
+    expect(raisedHands(s)).toEqual([
+      ['cy', 50],
+      ['me', 60],
+      ['bob', 70],
+    ])
+    expect(s.toasts.map((t) => t.message)).toEqual(['Cy joined', 'Bob raised their hand'])
+    const lowered = run([{ type: 'hand', userId: 'cy', at: null }, { type: 'hand', userId: 'ghost', at: 1 }], s)
+    expect(raisedHands(lowered).map(([id]) => id)).toEqual(['me', 'bob'])
+    expect(lowered.toasts).toHaveLength(2)
   })
 })

@@ -39,6 +39,7 @@ from sfu.validation import (
     JoinRoomIn,
     Limits,
     MediaIn,
+    RaiseHandIn,
     SignalSendIn,
     parse,
 )
@@ -123,6 +124,7 @@ class Signaling:
             ("chat-message", "chat", self._chat_message),
             ("emoji-reaction", "emoji", self._emoji_reaction),
             ("media-state", "other", self._media_state),
+            ("raise-hand", "other", self._raise_hand),
         ):
             self.register_event(name, bucket, handler)
 
@@ -800,6 +802,18 @@ class Signaling:
             skip_sid=sid,
         )
         return {"media": media}
+
+    async def _raise_hand(self, sid: str, data: Any) -> dict[str, Any]:
+        """A participant raises or lowers its own hand; the room is told (#18). Raising a
+        raised hand keeps its place in the queue (its first time)."""
+        room, sender = self._need(sid)
+        raised = parse(RaiseHandIn, data).raised
+        if raised == (sender.hand_raised_at is not None):
+            return {"raised": raised, "at": sender.hand_raised_at}
+        sender.hand_raised_at = int(time.time() * 1000) if raised else None
+        event = {"userId": sender.user_id, "raised": raised, "at": sender.hand_raised_at}
+        await self.sio.emit("hand-raised", event, room=room.room_id, skip_sid=sid)
+        return {"raised": raised, "at": sender.hand_raised_at}
 
     async def close_room(self, room: Room, reason: str, by: Participant | None = None) -> None:
         """Ends a meeting: everyone is told with ``room-closed`` and removed; the room goes."""

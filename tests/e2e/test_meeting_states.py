@@ -5,7 +5,8 @@ laptop (1280x800) and a phone (390x844) size; screenshots go to ``test-output/``
 - leaving: "You left the meeting" with Rejoin (back in, seen by the others) and the start page;
 - the server unreachable (its process stopped with SIGSTOP, so pings go unanswered): a
   persistent banner while reconnecting, gone once it is back, with a "Reconnected" toast;
-- the tab's title names the room and counts unread chat messages.
+- the tab's title names the room and counts unread chat messages;
+- raised hands: a badge with the place in line on the tile and in the participants list.
 """
 
 from __future__ import annotations
@@ -135,3 +136,37 @@ def test_server_unreachable_banner_and_tab_title(
     alice.wait_joined()
     alice.page.get_by_text("Reconnected").first.wait_for()
     assert_sees(alice, "Bob")
+
+
+def test_raised_hands_show_their_place_in_line(
+    netns: None, e2e_server: ServerProcess, launch: LaunchFn
+) -> None:
+    room_id = e2e_server.create_room("p2p")
+    alice = launch("Alice", room=room_id)
+    alice.wait_joined()
+    bob = launch("Bob", room=room_id)
+    bob.wait_joined()
+    bob.page.get_by_test_id("raise-hand").click()
+    assert bob.page.get_by_test_id("raise-hand").inner_text() == "Lower hand"
+    badge = alice.tile("Bob").get_by_test_id("hand-badge")
+    badge.wait_for()
+    assert badge.inner_text().strip() == "✋ 1"
+    alice.page.get_by_text("Bob raised their hand").first.wait_for()
+    alice.page.get_by_test_id("raise-hand").click()
+    bob.tile("Alice").get_by_test_id("hand-badge").wait_for()
+    assert bob.tile("Alice").get_by_test_id("hand-badge").inner_text().strip() == "✋ 2"
+    # The participants list puts raised hands first, in order.
+    alice.page.get_by_test_id("participants-button").click()
+    alice.page.get_by_test_id("participant-hand").nth(1).wait_for()
+    names = alice.page.get_by_test_id("participant").evaluate_all(
+        "(items) => items.map((li) => li.dataset.name)"
+    )
+    assert names == ["Bob", "Alice"], names
+    shot(alice, "raised-hands")
+    # Bob lowers his: Alice moves up to first.
+    bob.page.get_by_test_id("raise-hand").click()
+    alice.tile("Bob").get_by_test_id("hand-badge").wait_for(state="detached")
+    wait_until(
+        lambda: bob.tile("Alice").get_by_test_id("hand-badge").inner_text().strip() == "✋ 1",
+        what="Alice first in line",
+    )

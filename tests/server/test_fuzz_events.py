@@ -302,6 +302,7 @@ SPECS: dict[str, Spec] = {
         {"audio": ("bool", False), "video": ("bool", False), "screen": ("bool", False)},
         at_least_one=True,
     ),
+    "raise-hand": Spec({"raised": ("bool", True)}),
     "recording-start": Spec({"layout": ("layout", False)}, none_ok=True),
     "recording-stop": Spec({}, none_ok=True),
     "sfu-publish": Spec({"description": ("offer", True), "sources": ("sources", False)}),
@@ -338,6 +339,7 @@ def base_payload(event: str, w: World, sender: str) -> dict[str, Any]:
         "chat-message": {"message": "hello"},
         "emoji-reaction": {"emoji": "\U0001f389"},
         "media-state": {"audio": True},
+        "raise-hand": {"raised": True},
         "recording-start": {"layout": "grid"},
         "recording-stop": {},
         "sfu-publish": {
@@ -775,6 +777,11 @@ async def check_accepted(w: World, event: str) -> None:
         assert ack["ok"] and ack["media"] == {"audio": False, "video": True, "screen": False}
         [got] = await p.wait_event("media-state")
         assert got["userId"] == ATTACKER and got["media"]["video"] is True
+    elif event == "raise-hand":
+        ack = await a.call(event, {"raised": True})
+        assert ack["ok"] and ack["raised"] is True and isinstance(ack["at"], int), ack
+        [got] = await p.wait_event("hand-raised")
+        assert got == {"userId": ATTACKER, "raised": True, "at": ack["at"]}
     elif event == "recording-start":
         ack = await a.call(event, {"layout": "speaker"})
         assert ack["ok"] and ack["recordingId"], ack
@@ -880,6 +887,7 @@ def test_specs_follow_the_payload_models() -> None:
         "chat-message": validation.ChatMessageIn,
         "emoji-reaction": validation.EmojiReactionIn,
         "media-state": validation.MediaIn,
+        "raise-hand": validation.RaiseHandIn,
     }
     for event, model in models.items():
         fields = {name: info.is_required() for name, info in model.model_fields.items()}

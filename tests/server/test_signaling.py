@@ -391,3 +391,48 @@ async def test_mode_is_fixed_at_creation(clients) -> None:
     assert ack["mode"] == "sfu"
     ack = await bob.join("meet", "bob", mode="p2p")
     assert ack["mode"] == "sfu"
+
+
+async def test_raised_hands_queue_in_order_and_leave_with_their_owner(clients, server) -> None:
+    alice, bob = await clients(), await clients()
+    await alice.join("hands", "alice", "Alice")
+    await bob.join("hands", "bob", "Bob")
+    first = await bob.call("raise-hand", {"raised": True})
+    assert first["ok"] and first["raised"] is True and isinstance(first["at"], int)
+    [told] = await alice.wait_for("hand-raised")
+    assert told == {"userId": "bob", "raised": True, "at": first["at"]}
+    # Raising again keeps the first time (the place in the line) and tells nobody.
+    again = await bob.call("raise-hand", {"raised": True})
+    assert again == {"ok": True, "raised": True, "at": first["at"]}
+    assert (await alice.call("raise-hand", {"raised": True}))["at"] >= first["at"]
+    # A late joiner sees both hands with their times.
+    carol = await clients()
+    await carol.join("hands", "carol", "Carol")
+    [people] = await carol.wait_for("room-participants")
+    hands = {p["userId"]: p["handRaisedAt"] for p in people}
+    assert hands["bob"] == first["at"] and hands["alice"] >= first["at"]
+    # Lowered: told once; bad payloads change nothing.
+    assert (await bob.call("raise-hand", {"raised": False})) == {
+        "ok": True,
+        "raised": False,
+        "at": None,
+    }
+    [_, lowered] = await alice.wait_for("hand-raised", count=2)
+    assert lowered == {"userId": "bob", "raised": False, "at": None}
+    for bad in ({"raised": "yes"}, {}, [True], "up", None):
+        assert (await bob.call("raise-hand", bad))["error"] == "invalid_payload", bad
+    await settle()
+    assert len(alice.received("hand-raised")) == 2
+    # A spoofed userId is ignored: only the sender's own hand moves.
+    spoof = await bob.call("raise-hand", {"raised": False, "userId": "alice"})
+    assert spoof == {"ok": True, "raised": False, "at": None}
+    await settle()
+    assert len(alice.received("hand-raised")) == 2  # Bob's was already down; Alice's stays up
+    assert server.server.rooms.get("hands").participants["alice"].hand_raised_at is not None
+    # The hand goes with its owner.
+    await alice.call("leave-room", {})
+    await alice.join("hands", "alice", "Alice")
+    people = (await alice.wait_for("room-participants", count=2))[-1]
+    assert {p["userId"] for p in people} == {"bob", "carol"}
+    assert all(p["handRaisedAt"] is None for p in people)
+    assert server.server.rooms.get("hands").participants["alice"].hand_raised_at is None

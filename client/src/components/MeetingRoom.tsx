@@ -7,6 +7,7 @@ import { controlsFor } from '../lib/access'
 import { recordingsPath, roomUrl } from '../lib/url'
 import type { DeviceChoice } from '../services/media'
 import type { RoomAccess } from '../services/protocol'
+import { raisedHands } from '../state/room'
 import { AccessGate } from './AccessGate'
 import { ChatPanel } from './ChatPanel'
 import { DeviceSelect } from './DeviceSelect'
@@ -86,6 +87,10 @@ export function MeetingRoom(props: MeetingRoomProps) {
   }
 
   const participants = state.order.map((id) => state.participants[id]).filter(Boolean)
+  // Raised hands, first up first: each one's place in the line.
+  const hands = raisedHands(state)
+  const handPlace = new Map(hands.map(([id], i) => [id, i + 1]))
+  const selfHandUp = !!state.selfId && handPlace.has(state.selfId)
   if (participants.length === 0) {
     // Before the join answer: show ourselves.
     participants.push({ userId: props.userId, userName: selfName, media: room.localMedia, isLocal: true, role: 'participant' })
@@ -282,6 +287,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
               reactions={state.reactions.filter((r) => r.userId === p.userId)}
               health={p.isLocal ? undefined : health.tiles[p.userId]}
               localStatus={p.isLocal && isSfu && room.recovering.publish ? 'Reconnecting…' : null}
+              hand={handPlace.get(p.userId) ?? null}
             />
           ))}
         </section>
@@ -290,7 +296,8 @@ export function MeetingRoom(props: MeetingRoomProps) {
         )}
         {panel === 'participants' && (
           <ParticipantsPanel
-            participants={participants}
+            participants={[...participants].sort((a, b) => (handPlace.get(a.userId) ?? 1e9) - (handPlace.get(b.userId) ?? 1e9))}
+            hands={handPlace}
             peerStates={room.peerStates}
             onClose={() => setPanel(null)}
             canModerate={controls.moderate}
@@ -352,6 +359,15 @@ export function MeetingRoom(props: MeetingRoomProps) {
           data-testid="toggle-screen"
         >
           {room.localMedia.screen ? 'Stop sharing' : 'Share screen'}
+        </button>
+        <button
+          type="button"
+          className={selfHandUp ? 'active' : ''}
+          onClick={() => void room.raiseHand(!selfHandUp)}
+          aria-pressed={selfHandUp}
+          data-testid="raise-hand"
+        >
+          {selfHandUp ? 'Lower hand' : 'Raise hand'}
         </button>
         <div className="emoji-wrap">
           <button type="button" onClick={() => setEmojiOpen((o) => !o)} aria-expanded={emojiOpen} data-testid="emoji-button">

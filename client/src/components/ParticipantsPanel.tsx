@@ -16,6 +16,7 @@ export interface ModerationActions {
 
 export function ParticipantsPanel({
   participants,
+  hands,
   peerStates,
   onClose,
   canModerate = false,
@@ -23,6 +24,8 @@ export function ParticipantsPanel({
   actions,
 }: {
   participants: Participant[]
+  /** Place of each raised hand in the line (1 = first). */
+  hands?: Map<string, number>
   peerStates: Record<string, PeerState>
   onClose: () => void
   canModerate?: boolean
@@ -75,6 +78,11 @@ export function ParticipantsPanel({
               )}
             </span>
             <span className="participant-icons">
+              {hands?.has(p.userId) && (
+                <span className="badge hand-badge" data-testid="participant-hand" title="Hand raised">
+                  ✋ {hands.get(p.userId)}
+                </span>
+              )}
               <span title={p.media.audio ? 'Microphone on' : 'Microphone off'}><MicIcon off={!p.media.audio} /></span>
               <span title={p.media.video ? 'Camera on' : 'Camera off'}><CameraIcon off={!p.media.video} /></span>
               {p.media.screen && <span title="Sharing the screen"><ScreenIcon /></span>}

@@ -29,6 +29,8 @@ export interface VideoTileProps {
   health?: TileHealth
   /** A local tile's note, e.g. while its publish connection is repaired. */
   localStatus?: string | null
+  /** Place in the raised-hands queue (1 = first), or null when the hand is down. */
+  hand?: number | null
 }
 
 function initials(name: string): string {
@@ -40,7 +42,7 @@ function initials(name: string): string {
     .join('')
 }
 
-export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reactions, health, localStatus }: VideoTileProps) {
+export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reactions, health, localStatus, hand = null }: VideoTileProps) {
   const videoRef = useRef<HTMLVideoElement>(null)
   const [speaking, setSpeaking] = useState(false)
 
@@ -89,6 +91,7 @@ export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reac
       data-audio={media.audio ? 'on' : 'off'}
       data-video={media.video ? 'on' : 'off'}
       data-screen={media.screen ? 'on' : 'off'}
+      data-hand={hand !== null ? 'up' : 'down'}
       data-speaking={isSpeaking ? 'yes' : 'no'}
       data-media-status={health?.status}
       data-quality={health?.quality}
@@ -114,6 +117,11 @@ export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reac
           {isLocal ? ' (you)' : ''}
         </span>
         {media.screen && <span className="badge screen-badge">Screen</span>}
+        {hand !== null && (
+          <span className="badge hand-badge" data-testid="hand-badge" role="img" aria-label={`Hand raised, number ${hand} in line`} title="Hand raised">
+            ✋ {hand}
+          </span>
+        )}
         {health && health.quality !== 'unknown' && (
           <span
             className={`quality quality-${health.quality}`}

@@ -424,6 +424,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
         setTimeout(() => dispatch({ type: 'emoji-expired', id: reaction.id }), EMOJI_LIFETIME_MS)
       }),
       signaling.on('media-state', ({ userId, media }) => dispatch({ type: 'media-state', userId, media })),
+      signaling.on('hand-raised', ({ userId, at }) => dispatch({ type: 'hand', userId, at: at ?? null })),
       // -- access and moderation --------------------------------------------------------
       signaling.on('lobby-admitted', () => void join()),
       signaling.on('lobby-denied', ({ reason, message }) =>
@@ -696,6 +697,20 @@ export function useWebRTC(opts: UseWebRTCOptions) {
     [toast],
   )
 
+  /** Our hand up or down; the others are told by the server. */
+  const raiseHand = useCallback(
+    async (raised: boolean) => {
+      const ack = await signalingRef.current?.raiseHand(raised)
+      if (!ack) return
+      if (!ack.ok) {
+        toast(`Could not ${raised ? 'raise' : 'lower'} your hand: ${ack.message ?? ack.error}`, 'error')
+        return
+      }
+      if (selfIdRef.current) dispatch({ type: 'hand', userId: selfIdRef.current, at: ack.at })
+    },
+    [toast],
+  )
+
   const leave = useCallback(async () => {
     leftRef.current = true
     const signaling = signalingRef.current
@@ -792,6 +807,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
     stopScreenShare,
     sendChat,
     sendEmoji,
+    raiseHand,
     leave,
   }
 }

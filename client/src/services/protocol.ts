@@ -17,6 +17,8 @@ export interface ParticipantInfo {
   media: MediaState
   /** Absent from older servers: a participant. */
   role?: Role
+  /** When the hand went up (ms since the epoch), or null/absent when it is down. */
+  handRaisedAt?: number | null
 }
 
 /** What a participant may do (the join answer's `grants`; docs/security.md). */

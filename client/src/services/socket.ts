@@ -27,6 +27,7 @@ export interface ServerEvents {
   'chat-message': (m: ChatMessage) => void
   'emoji-reaction': (r: EmojiReaction) => void
   'media-state': (p: { userId: string; media: MediaState }) => void
+  'hand-raised': (p: { userId: string; raised: boolean; at: number | null }) => void
   'server-shutdown': (p: { reason?: string }) => void
   'recording-state': (p: RecordingStateEvent) => void
   'room-closed': (p: { roomId: string; reason?: string; by?: string | null; byName?: string | null }) => void
@@ -227,6 +228,11 @@ export class SignalingClient {
 
   sendMediaState(media: Partial<MediaState>): Promise<Ack<{ media: MediaState }>> {
     return this.request('media-state', media)
+  }
+
+  /** Our own hand up or down (#18). */
+  raiseHand(raised: boolean): Promise<Ack<{ raised: boolean; at: number | null }>> {
+    return this.request('raise-hand', { raised })
   }
 
   // -- moderation (moderators only; others get forbidden) -----------------------------------

@@ -77,6 +77,7 @@ export type RoomAction =
   | { type: 'user-joined'; participant: ParticipantInfo }
   | { type: 'user-left'; userId: string }
   | { type: 'media-state'; userId: string; media: Partial<MediaState> }
+  | { type: 'hand'; userId: string; at: number | null }
   | { type: 'chat-message'; message: ChatMessage }
   | { type: 'chat-open'; open: boolean }
   | { type: 'emoji'; reaction: EmojiReaction }
@@ -101,6 +102,7 @@ function addParticipant(s: RoomState, p: ParticipantInfo, isLocal: boolean): Roo
     media: normalizeMedia(p.media),
     isLocal,
     role: p.role === 'moderator' ? 'moderator' : 'participant',
+    handRaisedAt: typeof p.handRaisedAt === 'number' ? p.handRaisedAt : null,
   }
   const order = s.order.includes(p.userId) ? s.order : [...s.order, p.userId]
   return { ...s, participants: { ...s.participants, [p.userId]: participant }, order }
@@ -169,6 +171,12 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
       const media = normalizeMedia({ ...p.media, ...a.media })
       return { ...s, participants: { ...s.participants, [a.userId]: { ...p, media } } }
     }
+    case 'hand': {
+      const p = s.participants[a.userId]
+      if (!p || (p.handRaisedAt ?? null) === a.at) return s
+      const next = { ...s, participants: { ...s.participants, [a.userId]: { ...p, handRaisedAt: a.at } } }
+      return a.at !== null && !p.isLocal ? withToast(next, 'info', `${p.userName} raised their hand`) : next
+    }
     case 'chat-message': {
       if (s.chat.some((m) => m.id === a.message.id)) return s
       const chat = [...s.chat, a.message].slice(-MAX_CHAT)
@@ -206,4 +214,12 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
     case 'lobby-resolved':
       return { ...s, lobby: s.lobby.filter((r) => r.requestId !== a.requestId) }
   }
+}
+
+/** Raised hands, first raised first: [userId, raisedAt] (the participants list's order). */
+export function raisedHands(s: Pick<RoomState, 'participants'>): [string, number][] {
+  return Object.values(s.participants)
+    .filter((p) => typeof p.handRaisedAt === 'number')
+    .map((p) => [p.userId, p.handRaisedAt as number] as [string, number])
+    .sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))
 }

@@ -170,3 +170,58 @@ def test_raised_hands_show_their_place_in_line(
         lambda: bob.tile("Alice").get_by_test_id("hand-badge").inner_text().strip() == "✋ 1",
         what="Alice first in line",
     )
+
+
+def test_keyboard_shortcuts_and_chat_links(
+    netns: None, e2e_server: ServerProcess, launch: LaunchFn
+) -> None:
+    room_id = e2e_server.create_room("p2p")
+    alice = launch("Alice", room=room_id)
+    alice.wait_joined()
+    bob = launch("Bob", room=room_id)
+    bob.wait_joined()
+    assert_sees(bob, "Alice")
+    seen = bob.tile("Alice")
+    keyboard = alice.page.keyboard
+    alice.page.locator("body").click(position={"x": 5, "y": 5})  # focus the page, no control
+
+    def state(attr: str, want: str) -> None:
+        wait_until(lambda: seen.get_attribute(attr) == want, what=f"Bob to see Alice {attr}={want}")
+
+    keyboard.press("m")  # mute
+    state("data-audio", "off")
+    keyboard.down(" ")  # push to talk while held
+    state("data-audio", "on")
+    keyboard.up(" ")
+    state("data-audio", "off")
+    keyboard.press("Control+d")  # Meet's unmute
+    state("data-audio", "on")
+    keyboard.press("v")
+    state("data-video", "off")
+    keyboard.press("v")
+    state("data-video", "on")
+    keyboard.press("h")
+    seen.get_by_test_id("hand-badge").wait_for()
+    keyboard.press("?")
+    help_dialog = alice.page.get_by_test_id("shortcuts-help")
+    help_dialog.wait_for()
+    assert "Push to talk" in help_dialog.inner_text()
+    shot(alice, "shortcuts")
+    keyboard.press("Escape")
+    help_dialog.wait_for(state="detached")
+
+    # Typing in the chat is typing, not shortcuts; a link in a message is a link.
+    alice.page.get_by_test_id("chat-button").click()
+    box = alice.page.get_by_label("Message")
+    box.fill("")
+    box.press_sequentially("mvh see https://example.test/notes?id=7.")
+    box.press("Enter")
+    link = bob.page.get_by_test_id("chat-button")
+    link.click()
+    anchor = bob.page.get_by_test_id("chat-link")
+    anchor.wait_for()
+    assert anchor.get_attribute("href") == "https://example.test/notes?id=7"
+    assert anchor.get_attribute("target") == "_blank"
+    assert "noopener" in (anchor.get_attribute("rel") or "")
+    assert seen.get_attribute("data-audio") == "on" and seen.get_attribute("data-video") == "on"
+    assert seen.get_by_test_id("hand-badge").count() == 1  # "h" typed in the box changed nothing

@@ -1,3 +1,4 @@
+import { linkify } from '../lib/linkify'
 import { useEffect, useRef, useState } from 'react'
 import type { ChatMessage } from '../services/protocol'
 
@@ -45,7 +46,17 @@ export function ChatPanel({
               <span className="chat-author">{m.userName}</span>
               <span className="chat-time">{time(m.timestamp)}</span>
             </div>
-            <div className="chat-text">{m.message}</div>
+            <div className="chat-text">
+              {linkify(m.message).map((part, i) =>
+                part.href ? (
+                  <a key={i} href={part.href} target="_blank" rel="noopener noreferrer" data-testid="chat-link">
+                    {part.text}
+                  </a>
+                ) : (
+                  <span key={i}>{part.text}</span>
+                ),
+              )}
+            </div>
           </li>
         ))}
       </ol>

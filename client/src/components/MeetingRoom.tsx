@@ -7,6 +7,7 @@ import { controlsFor } from '../lib/access'
 import { recordingsPath, roomUrl } from '../lib/url'
 import type { DeviceChoice } from '../services/media'
 import type { RoomAccess } from '../services/protocol'
+import { SHORTCUTS, shortcutFor } from '../lib/shortcuts'
 import { raisedHands } from '../state/room'
 import { AccessGate } from './AccessGate'
 import { ChatPanel } from './ChatPanel'
@@ -72,6 +73,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
   const selfName = room.selfName ?? props.userName
   const [panel, setPanelState] = useState<Panel>(null)
   const [emojiOpen, setEmojiOpen] = useState(false)
+  const [helpOpen, setHelpOpen] = useState(false)
   const [copied, setCopied] = useState(false)
   const [chosen, setChosen] = useState<DeviceChoice>(props.devices)
   const [soundBlocked, setSoundBlocked] = useState(false)
@@ -159,6 +161,47 @@ export function MeetingRoom(props: MeetingRoomProps) {
     }
   }, [props.roomId, state.unread])
 
+  // Keyboard shortcuts (lib/shortcuts.ts); Space held while muted talks until released.
+  const keys = useRef({ room, selfHandUp, pushing: false })
+  keys.current.room = room
+  keys.current.selfHandUp = selfHandUp
+  useEffect(() => {
+    const down = (e: KeyboardEvent) => {
+      const action = shortcutFor({ key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey, repeat: e.repeat, target: e.target as HTMLElement | null })
+      if (!action) {
+        if (e.key === 'Escape') setHelpOpen(false)
+        return
+      }
+      const k = keys.current
+      if (k.room.joinStatus !== 'joined') return
+      if (action === 'push-to-talk') {
+        if (k.room.localMedia.audio || k.pushing) return
+        k.pushing = true
+        e.preventDefault() // not a click on the focused button
+        void k.room.toggleMic()
+        return
+      }
+      e.preventDefault()
+      if (action === 'toggle-mic') void k.room.toggleMic()
+      else if (action === 'toggle-camera') void k.room.toggleCamera()
+      else if (action === 'raise-hand') void k.room.raiseHand(!k.selfHandUp)
+      else if (action === 'help') setHelpOpen((o) => !o)
+    }
+    const up = (e: KeyboardEvent) => {
+      const k = keys.current
+      if (e.key !== ' ' || !k.pushing) return
+      k.pushing = false
+      e.preventDefault()
+      if (k.room.localMedia.audio) void k.room.toggleMic()
+    }
+    window.addEventListener('keydown', down)
+    window.addEventListener('keyup', up)
+    return () => {
+      window.removeEventListener('keydown', down)
+      window.removeEventListener('keyup', up)
+    }
+  }, [])
+
   const gated = room.gate && ['password', 'lobby', 'consent', 'ended'].includes(room.joinStatus)
   if (room.gate && (gated || (room.gate.kind === 'password' && room.joinStatus === 'joining'))) {
     return (
@@ -191,6 +234,9 @@ export function MeetingRoom(props: MeetingRoomProps) {
               {state.mode.toUpperCase()}
             </span>
           )}
+          <button type="button" className="small-btn" onClick={() => setHelpOpen(true)} data-testid="shortcuts-button" title="Keyboard shortcuts (?)">
+            Shortcuts
+          </button>
           <button type="button" className="small-btn" onClick={copyLink} data-testid="copy-link">
             {copied ? 'Link copied' : 'Copy link'}
           </button>
@@ -228,6 +274,22 @@ export function MeetingRoom(props: MeetingRoomProps) {
         </div>
       </header>
 
+      {helpOpen && (
+        <div className="notice shortcuts-help" role="dialog" aria-label="Keyboard shortcuts" data-testid="shortcuts-help">
+          <strong>Keyboard shortcuts</strong>
+          <dl>
+            {SHORTCUTS.map((s) => (
+              <div key={s.keys}>
+                <dt>{s.keys}</dt>
+                <dd>{s.what}</dd>
+              </div>
+            ))}
+          </dl>
+          <button type="button" className="small-btn" onClick={() => setHelpOpen(false)} autoFocus data-testid="shortcuts-close">
+            Close
+          </button>
+        </div>
+      )}
       {room.connection === 'reconnecting' && room.joinStatus !== 'left' && (
         <div className="notice notice-error connection-banner" role="alert" data-testid="connection-banner">
           The connection to the server was lost. Reconnecting… Your camera and microphone stay on; the call comes back by

@@ -464,30 +464,6 @@ def chromium_args(
 LaunchFn = Callable[..., Participant]
 
 
-def open_participant(
-    browser: Any,
-    persona: Persona,
-    base_url: str,
-    viewport: tuple[int, int],
-    init_scripts: tuple[str, ...] = (),
-    grant_media: bool = True,
-) -> Participant:
-    """A launched browser's page as a :class:`Participant`, its console kept; no page loaded."""
-    context = browser.new_context(
-        permissions=["camera", "microphone"] if grant_media else [],
-        viewport={"width": viewport[0], "height": viewport[1]},
-        base_url=base_url,
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    for script in init_scripts:
-        context.add_init_script(script=script)
-    page = context.new_page()
-    p = Participant(persona, browser, context, page)
-    page.on("console", lambda msg: p.console.append(f"{msg.type}: {msg.text}"))
-    page.on("pageerror", lambda err: p.console.append(f"pageerror: {err}"))
-    return p
-
-
 @pytest.fixture(scope="module")
 def launch(
     playwright_instance: Any, e2e_server: ServerProcess, media_dir: Path
@@ -513,14 +489,23 @@ def launch(
             executable_path=CHROMIUM,
             args=chromium_args(video, audio, extra_args, grant_media, autoplay),
         )
-        p = open_participant(
-            browser, persona, e2e_server.url, viewport, init_scripts, grant_media=grant_media
+        context = browser.new_context(
+            permissions=["camera", "microphone"] if grant_media else [],
+            viewport={"width": viewport[0], "height": viewport[1]},
+            base_url=e2e_server.url,
         )
+        context.set_default_timeout(TIMEOUT_MS)
+        for script in init_scripts:
+            context.add_init_script(script=script)
+        page = context.new_page()
+        p = Participant(persona, browser, context, page)
+        page.on("console", lambda msg: p.console.append(f"{msg.type}: {msg.text}"))
+        page.on("pageerror", lambda err: p.console.append(f"pageerror: {err}"))
         made.append(p)
         if path is None and room is not None:
             path = f"/room/{room}?name={name}&raw_audio=1"
         if path is not None:
-            p.page.goto(path)
+            page.goto(path)
         return p
 
     yield start

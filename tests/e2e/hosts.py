@@ -17,10 +17,10 @@ import pytest
 from tests.e2e.conftest import (
     CHROMIUM,
     PERSONAS,
+    TIMEOUT_MS,
     Participant,
     chromium_args,
     media_files,
-    open_participant,
 )
 from tests.support.topology import Host, missing_tools
 
@@ -74,4 +74,16 @@ def launch_in_host(
         executable_path=str(host.wrapper(CHROMIUM, workdir)),
         args=chromium_args(video or default_video, audio, [secure]),
     )
-    return open_participant(browser, persona, server_url, viewport, init_scripts)
+    context = browser.new_context(
+        permissions=["camera", "microphone"],
+        viewport={"width": viewport[0], "height": viewport[1]},
+        base_url=server_url,
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    for script in init_scripts:
+        context.add_init_script(script=script)
+    page = context.new_page()
+    p = Participant(persona, browser, context, page)
+    page.on("console", lambda msg: p.console.append(f"{msg.type}: {msg.text}"))
+    page.on("pageerror", lambda err: p.console.append(f"pageerror: {err}"))
+    return p

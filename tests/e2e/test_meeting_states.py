@@ -15,7 +15,6 @@ import os
 import re
 import signal
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -45,36 +44,9 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     stop_server(server)
 
 
-@pytest.fixture
-def launch(launch: LaunchFn) -> Iterator[LaunchFn]:
-    """conftest's launcher, but each test's browsers close at its end: a dozen idle
-    Chromiums left from earlier tests slowed the last ones past their timeouts."""
-    made: list[Participant] = []
-
-    def start(*args: Any, **kwargs: Any) -> Participant:
-        made.append(launch(*args, **kwargs))
-        return made[-1]
-
-    yield start
-    for p in made:
-        p.close()
-
-
 def shot(p: Participant, name: str) -> None:
     OUTPUT_DIR.mkdir(exist_ok=True)
     p.page.screenshot(path=str(OUTPUT_DIR / f"states-{name}.png"))
-
-
-def alice_and_bob(
-    server: ServerProcess, launch: LaunchFn, mode: str
-) -> tuple[str, Participant, Participant]:
-    """A new room of ``mode`` with Alice (its creator) and Bob joined."""
-    room_id = server.create_room(mode)
-    alice = launch("Alice", room=room_id)
-    alice.wait_joined()
-    bob = launch("Bob", room=room_id)
-    bob.wait_joined()
-    return room_id, alice, bob
 
 
 @pytest.mark.parametrize("size", list(VIEWPORTS))
@@ -110,7 +82,11 @@ def test_full_meeting_page_and_try_again(
 def test_left_page_rejoin_and_home(
     netns: None, e2e_server: ServerProcess, launch: LaunchFn
 ) -> None:
-    _, alice, bob = alice_and_bob(e2e_server, launch, "sfu")
+    room_id = e2e_server.create_room("sfu")
+    alice = launch("Alice", room=room_id)
+    alice.wait_joined()
+    bob = launch("Bob", room=room_id)
+    bob.wait_joined()
     assert_sees(alice, "Bob")
     bob.page.get_by_test_id("leave-button").click()
     left = bob.page.get_by_test_id("left-page")
@@ -131,7 +107,11 @@ def test_left_page_rejoin_and_home(
 def test_server_unreachable_banner_and_tab_title(
     netns: None, e2e_server: ServerProcess, launch: LaunchFn
 ) -> None:
-    room_id, alice, bob = alice_and_bob(e2e_server, launch, "p2p")
+    room_id = e2e_server.create_room("p2p")
+    alice = launch("Alice", room=room_id)
+    alice.wait_joined()
+    bob = launch("Bob", room=room_id)
+    bob.wait_joined()
     assert alice.page.title() == f"Room {room_id} · Meeting"
     # A chat message while Alice's chat is closed: the title counts it.
     bob.page.get_by_test_id("chat-button").click()
@@ -161,12 +141,13 @@ def test_server_unreachable_banner_and_tab_title(
 def test_raised_hands_show_their_place_in_line(
     netns: None, e2e_server: ServerProcess, launch: LaunchFn
 ) -> None:
-    _, alice, bob = alice_and_bob(e2e_server, launch, "p2p")
+    room_id = e2e_server.create_room("p2p")
+    alice = launch("Alice", room=room_id)
+    alice.wait_joined()
+    bob = launch("Bob", room=room_id)
+    bob.wait_joined()
     bob.page.get_by_test_id("raise-hand").click()
-    wait_until(
-        lambda: bob.page.get_by_test_id("raise-hand").inner_text() == "Lower hand",
-        what="Bob's button to say Lower hand",
-    )  # once the server's answer is in
+    assert bob.page.get_by_test_id("raise-hand").inner_text() == "Lower hand"
     badge = alice.tile("Bob").get_by_test_id("hand-badge")
     badge.wait_for()
     assert badge.inner_text().strip() == "✋ 1"
@@ -194,7 +175,11 @@ def test_raised_hands_show_their_place_in_line(
 def test_keyboard_shortcuts_and_chat_links(
     netns: None, e2e_server: ServerProcess, launch: LaunchFn
 ) -> None:
-    _, alice, bob = alice_and_bob(e2e_server, launch, "p2p")
+    room_id = e2e_server.create_room("p2p")
+    alice = launch("Alice", room=room_id)
+    alice.wait_joined()
+    bob = launch("Bob", room=room_id)
+    bob.wait_joined()
     assert_sees(bob, "Alice")
     seen = bob.tile("Alice")
     keyboard = alice.page.keyboard

@@ -89,14 +89,14 @@ def parse_layout(data: Any) -> str | None:
 
 
 class RoomRecordings:
-    """Recordings of the rooms of one server (P2P rooms need ``uplinks``)."""
+    """Recordings of the rooms of one server (a P2P room's router comes from ``uplinks``)."""
 
     def __init__(
         self,
         settings: Settings,
         rooms: RoomRegistry,
         broadcast: Callable[[str, dict[str, Any]], Awaitable[None]],
-        uplinks: Uplinks | None = None,
+        uplinks: Uplinks,
     ) -> None:
         self.settings = settings
         self.rooms = rooms
@@ -157,8 +157,6 @@ class RoomRecordings:
         room = self.rooms.get(room_id)
         if room is None:
             raise Refusal("unknown_room", "no such room")
-        if room.mode != "sfu" and self.uplinks is None:
-            raise Refusal("not_sfu_room", "only SFU rooms can be recorded")
         if self._closed:
             raise Refusal("recording_failed", "the server is shutting down")
         if room_id in self.active or room_id in self._starting:
@@ -168,7 +166,7 @@ class RoomRecordings:
         self._starting.add(room_id)  # a second start while the file opens is refused
         try:
             router = room.router
-            if room.mode != "sfu" and self.uplinks is not None:
+            if room.mode != "sfu":
                 router = await self.uplinks.open_uplink(room)
             if not isinstance(router, Router):
                 raise Refusal("not_sfu_room", "this room has no media router")
@@ -180,8 +178,8 @@ class RoomRecordings:
 
     async def _release_uplink(self, room: Room) -> None:
         """A P2P room's router goes once no recording runs or starts in the room."""
-        if room.mode != "sfu" and self.uplinks is not None:
-            if room.room_id not in self.active and room.room_id not in self._starting:
+        if room.mode != "sfu" and room.room_id not in self.active:
+            if room.room_id not in self._starting:
                 await self.uplinks.close_uplink(room)
 
     async def _start(
@@ -476,10 +474,7 @@ class RoomRecordings:
             router = room.router
             # An SFU room once someone publishes; a P2P room once someone is in it (its
             # participants publish to the server only while it is recorded).
-            if room.mode == "sfu":
-                ready = isinstance(router, Router) and bool(router.producers)
-            else:
-                ready = self.uplinks is not None
+            ready = room.mode != "sfu" or (isinstance(router, Router) and bool(router.producers))
             if (
                 room.room_id in self.active
                 or room.room_id in self._starting

@@ -147,7 +147,10 @@ def test_raised_hands_show_their_place_in_line(
     bob = launch("Bob", room=room_id)
     bob.wait_joined()
     bob.page.get_by_test_id("raise-hand").click()
-    assert bob.page.get_by_test_id("raise-hand").inner_text() == "Lower hand"
+    wait_until(
+        lambda: bob.page.get_by_test_id("raise-hand").inner_text() == "Lower hand",
+        what="Bob's button to say Lower hand",
+    )  # once the server's answer is in
     badge = alice.tile("Bob").get_by_test_id("hand-badge")
     badge.wait_for()
     assert badge.inner_text().strip() == "✋ 1"

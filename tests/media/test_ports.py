@@ -457,8 +457,8 @@ async def test_fuzzed_datagrams_at_the_shared_port_during_a_call(netns, sfu, pee
         before = ports.dropped_datagrams()
         stranger.sendto(datagram, ("10.213.0.1", port))
         # Handled by the SFU's loop (still running the call): dropped, nothing learnt.
+        # (At least: the call's own peers may have a stray datagram dropped meanwhile.)
         asyncio.run_coroutine_threadsafe(wait_dropped(before + 1), loop).result()
-        assert ports.dropped_datagrams() == before + 1
         assert shared.by_address == mapped and shared.by_ufrag == ufrags
 
     try:

@@ -204,6 +204,7 @@ def root(
     "  sfu serve\n"
     "  sfu serve --host 0.0.0.0 --port 8080 --log-level debug\n"
     "  sfu serve --config /etc/sfu/sfu.toml\n"
+    "  sfu serve --redis-url redis://10.0.0.5:6379/0 --node-id node-a\n"
     "  SFU_ROOMS__MAX_PARTICIPANTS=4 sfu serve"
 )
 def serve(
@@ -218,6 +219,14 @@ def serve(
         str | None,
         typer.Option(help="DEBUG, INFO, WARNING or ERROR (server.log_level).", show_default=False),
     ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(help="Redis shared by several nodes (server.redis_url).", show_default=False),
+    ] = None,
+    node_id: Annotated[
+        str | None,
+        typer.Option(help="This node's name in the cluster (server.node_id).", show_default=False),
+    ] = None,
 ) -> None:
     """Run the server until SIGINT or SIGTERM.
 
@@ -231,6 +240,10 @@ def serve(
         flags["port"] = port
     if log_level is not None:
         flags["log_level"] = log_level.upper()
+    if redis_url is not None:
+        flags["redis_url"] = redis_url
+    if node_id is not None:
+        flags["node_id"] = node_id
     try:
         settings = load_settings(serve_path(config), {"server": flags} if flags else None)
     except SettingsError as exc:

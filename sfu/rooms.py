@@ -150,6 +150,27 @@ class Room:
                 del self.bans[who]
         return max(0.0, self.bans.get(user_id, now) - now)
 
+    def durable(self) -> dict[str, Any]:
+        """What outlives this process (the room directory, sfu/cluster): settings, chat,
+        who may take the moderator role back. Present moderators' rejoin tokens are counted
+        as departed ones, so the role survives a restart that drops them."""
+        now_wall, now = time.time(), time.monotonic()
+        tokens = [*self.moderator_tokens, *(p.rejoin_token for p in self.moderators())]
+        return {
+            "roomId": self.room_id,
+            "mode": self.mode,
+            "createdAt": self.created_at,
+            "creatorAssigned": self.creator_assigned,
+            "moderatorTokens": tokens[-MAX_MODERATOR_TOKENS:],
+            "access": self.access,
+            "passwordHash": self.password_hash,
+            "maxParticipants": self.max_participants,
+            "locked": self.locked,
+            "chatHistory": list(self.chat_history),
+            "bans": {who: now_wall + until - now for who, until in self.bans.items()},
+            "recordingToken": self.recording_token,
+        }
+
     def summary(self) -> dict[str, Any]:
         return {
             "roomId": self.room_id,
@@ -237,6 +258,33 @@ class RoomRegistry:
         log.info("room created: %s (%s, access %s)", room_id, mode, access)
         for hook in self.on_room_created:
             hook(room)
+        return room
+
+    def restore(self, doc: dict[str, Any]) -> Room:
+        """Re-creates a room from :meth:`Room.durable` (another node's, or this node's before
+        a restart). It waits for a first joiner like a room made by the REST API."""
+        room = self.create(
+            doc["roomId"],
+            doc["mode"],
+            expires=True,
+            access=doc.get("access", "open"),
+            password_hash=doc.get("passwordHash"),
+            max_participants=doc.get("maxParticipants"),
+        )
+        room.created_at = float(doc.get("createdAt", room.created_at))
+        room.creator_assigned = bool(doc.get("creatorAssigned", False))
+        room.moderator_tokens = [str(t) for t in doc.get("moderatorTokens", [])]
+        room.locked = bool(doc.get("locked", False))
+        room.chat_history.extend(doc.get("chatHistory", []))
+        now_wall, now = time.time(), time.monotonic()
+        room.bans = {
+            who: now + until - now_wall
+            for who, until in doc.get("bans", {}).items()
+            if until > now_wall
+        }
+        if doc.get("recordingToken"):
+            room.recording_token = str(doc["recordingToken"])
+        log.info("room restored: %s (%s, access %s)", room.room_id, room.mode, room.access)
         return room
 
     def delete(self, room_id: str) -> Room | None:

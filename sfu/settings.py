@@ -86,6 +86,34 @@ class ServerSettings(Section):
         "after it was due is disconnected and its room slot freed (a frozen participant "
         "leaves within interval + timeout).",
     )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis (redis://[:password@]host:port/db) holding the room directory "
+        "shared by several nodes: rooms keep their mode, access settings, moderators and chat "
+        "across restarts, and any node takes any participant (docs/deployment.md, Several "
+        "nodes). Unset: one process, rooms in memory.",
+    )
+    node_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="This node's name in the directory (with redis_url). Unset: the host "
+        "name and a random suffix, new at every start.",
+    )
+    node_lease_seconds: float = Field(
+        10,
+        ge=2,
+        le=300,
+        description="With redis_url: a node that has not renewed its lease this long is "
+        "taken for dead; its participants are disconnected (they rejoin elsewhere) and its "
+        "rooms are taken over by the next join.",
+    )
+    room_keep_seconds: float = Field(
+        120,
+        ge=5,
+        le=86400,
+        description="With redis_url: how long a room nobody is in (after its node stopped "
+        "or died) stays in the directory for its participants to come back.",
+    )
 
 
 class AuthSettings(Section):
@@ -568,6 +596,8 @@ RESTART_REQUIRED = frozenset(
         "server.static_dir",
         "server.ping_interval_seconds",
         "server.ping_timeout_seconds",
+        "server.redis_url",
+        "server.node_id",
         "limits.max_payload_bytes",
     }
 )

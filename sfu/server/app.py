@@ -11,9 +11,11 @@ from typing import Any
 from aiohttp import web
 
 from sfu import __version__
+from sfu.cluster import Cluster
 from sfu.metrics import Metrics
 from sfu.recording.rooms import RoomRecordings
 from sfu.rooms import RoomRegistry
+from sfu.server.cluster_events import ClusterEvents
 from sfu.server.http_edge import edge_middleware, host_warning
 from sfu.server.media_events import MediaRooms
 from sfu.server.moderation import Moderation
@@ -60,7 +62,21 @@ class Server:
         )
         self.api.on_settings_changed.append(self._settings_changed)
         self.api.on_settings_changed.append(self.recordings.settings_changed)
+        # Several nodes, one set of rooms (server.redis_url; docs/deployment.md).
+        self.cluster: Cluster | None = None
+        if settings.server.redis_url is not None:
+            self.cluster = Cluster(settings, self.rooms)
+            ClusterEvents(self.cluster, self.rooms, self.signaling)
+            self.api.node_health = self._node_health
+            self.api.on_created = self.cluster.enter
         self._sweeper: asyncio.Task[None] | None = None
+
+    def _node_health(self) -> dict[str, Any]:
+        assert self.cluster is not None
+        return {
+            "node": self.cluster.node_id,
+            "redis": "ok" if self.cluster.reachable else "unreachable",
+        }
 
     async def _recording_state(self, room_id: str, state: dict[str, Any]) -> None:
         await self.signaling.sio.emit("recording-state", state, room=room_id)
@@ -104,7 +120,13 @@ class Server:
 
     async def _on_startup(self, app: web.Application) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        # A recording whose writer died with the last process gets its real duration.
+        recovered = await asyncio.to_thread(self.recordings.store.recover)
+        if recovered:
+            log.info("recovered %d interrupted recordings: %s", len(recovered), recovered)
         await self.recordings.start_background()
+        if self.cluster is not None:
+            await self.cluster.start()
         warning = host_warning(self.settings)
         if warning:
             log.warning(warning)
@@ -122,10 +144,14 @@ class Server:
             self._sweeper.cancel()
         # First finish every recording's file (and tell its room): SIGTERM leaves them complete.
         await self.recordings.close()
+        if self.cluster is not None:  # rooms released first: rejoins find them free
+            await self.cluster.stop()
         await self.signaling.shutdown()
         for room_id in list(self.rooms.rooms):
             self.rooms.delete(room_id)
         await self.media.close()
+        if self.cluster is not None:
+            await self.cluster.close()
 
     async def _sweep_forever(self) -> None:
         while True:

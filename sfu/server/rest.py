@@ -60,6 +60,11 @@ class Api:
         self.settings_changes: list[dict[str, Any]] = []
         # Called with the applied keys after PATCH /api/settings (e.g. log level).
         self.on_settings_changed: list[Callable[[list[str]], Awaitable[None] | None]] = []
+        # With a cluster: this node's id and whether Redis answers ({"node", "redis"}).
+        self.node_health: Callable[[], dict[str, Any]] | None = None
+        # With a cluster: enters a room made here in the directory, or refuses (and
+        # deletes) it when another node has that id (POST /api/rooms).
+        self.on_created: Callable[[Room], Awaitable[None]] | None = None
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
@@ -90,12 +95,22 @@ class Api:
         return round(time.monotonic() - self.started, 3)
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"status": "ok", "version": __version__, "uptimeSeconds": self.uptime()}
-        )
+        body: dict[str, Any] = {
+            "status": "ok",
+            "version": __version__,
+            "uptimeSeconds": self.uptime(),
+        }
+        if self.node_health is not None:
+            # Degraded, not down: live rooms go on without Redis, only new joins are refused.
+            body.update(self.node_health())
+            if body.get("redis") != "ok":
+                body["status"] = "degraded"
+        return web.json_response(body)
 
     async def stats(self, request: web.Request) -> web.Response:
         body = {**self.rooms.stats(), "uptimeSeconds": self.uptime()}
+        if self.node_health is not None:
+            body["node"] = self.node_health()["node"]
         body["settingsChanges"] = self.settings_changes[-20:]
         return web.json_response(body)
 
@@ -148,6 +163,8 @@ class Api:
                 password_hash=hashed,
                 max_participants=msg.maxParticipants,
             )
+            if self.on_created is not None:
+                await self.on_created(room)
         except Refusal as exc:
             raise error(exc.code, exc.message) from exc
         body: dict[str, Any] = {"roomId": room.room_id, "mode": room.mode, "access": room.access}

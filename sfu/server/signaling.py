@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import socketio
+
 from sfu.access import passwords, tokens
 from sfu.access.grants import DEFAULT, offered_sources
 from sfu.access.tokens import JoinToken
@@ -61,6 +63,8 @@ class Connection:
 
     address: str
     eio_sid: str | None = None
+    # The node the socket is on when it is another one (a cluster's relay, sfu/cluster).
+    node: str | None = None
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     # code -> [when last logged (monotonic), refusals not logged since]
     refusals: dict[str, list[float]] = field(default_factory=dict)
@@ -74,6 +78,13 @@ class Signaling:
         self.rooms = rooms
         self.metrics = metrics
         self.limits = Limits(settings.limits)
+        extra: dict[str, Any] = {}
+        if settings.server.redis_url is not None:  # emits reach sockets on every node
+            extra["client_manager"] = socketio.AsyncRedisManager(
+                settings.server.redis_url.get_secret_value(),
+                channel="sfu:socketio",
+                redis_options={"socket_connect_timeout": 1, "health_check_interval": 10},
+            )
         self.sio = SocketServer(
             dispatch=self._dispatch,
             refused=self._refused_raw,
@@ -89,6 +100,7 @@ class Signaling:
             # A frozen browser (lid closed, process stopped) must free its slot quickly.
             ping_interval=settings.server.ping_interval_seconds,
             ping_timeout=settings.server.ping_timeout_seconds,
+            **extra,
         )
         self.connections: dict[str, Connection] = {}
         self._by_eio: dict[str, str] = {}  # eio sid -> sid, for refusals before an event
@@ -101,6 +113,12 @@ class Signaling:
         self.on_leave: list[Callable[[Room, Participant], Awaitable[None]]] = []
         # Each adds fields to the join-room answer (e.g. the recording state and token).
         self.join_extras: list[Callable[[Room, Participant], dict[str, Any]]] = []
+        # A cluster (sfu/server/cluster_events.py): ``forward`` answers an event for a room
+        # on another node (None: handle it here); ``before_join`` brings a room here from the
+        # directory; ``on_disconnect`` hears of every socket of this node that went away.
+        self.forward: Callable[[str, str, Any], Awaitable[dict[str, Any] | None]] | None = None
+        self.before_join: Callable[[str], Awaitable[None]] | None = None
+        self.on_disconnect: list[Callable[[str], Awaitable[None]]] = []
         # sid -> the task that pushes fresh TURN credentials before the minted ones expire.
         self._ice_renewals: dict[str, asyncio.Task[None]] = {}
         # Wrong passwords and bad join tokens, per client address and per room.
@@ -168,8 +186,16 @@ class Signaling:
         assert name not in RESERVED and bucket in BUCKETS
         self._events[name] = (bucket, handler)
 
+    async def handle_relayed(self, sid: str, event: Any, data: Any) -> dict[str, Any]:
+        """Answers an event another node relayed for one of its sockets (its ``Connection``
+        has ``node`` set): through the same guard, never forwarded again."""
+        return await self._dispatch(sid, event, data, None, relayed=True)
+
+    def knocking(self, sid: str) -> bool:
+        return sid in self._knocks
+
     async def _dispatch(
-        self, sid: str, event: Any, data: Any, problem: Refusal | None
+        self, sid: str, event: Any, data: Any, problem: Refusal | None, relayed: bool = False
     ) -> dict[str, Any]:
         """Answers one client event: every event, known or not, well-formed or not, comes here."""
         spec = self._events.get(event) if isinstance(event, str) else None
@@ -184,6 +210,11 @@ class Signaling:
                 raise problem
             if spec is None:
                 raise Refusal("unknown_event", _unknown_reason(event))
+            if self.forward is not None and not relayed:
+                answer = await self.forward(sid, name, data)
+                if answer is not None:  # the room's node answered (refusals included)
+                    self.metrics.events.labels(name, "relayed").inc()
+                    return answer
             result = await spec[1](sid, data)
         except Refusal as exc:
             return self._refuse(sid, connection, name, exc.code, exc.message)
@@ -258,17 +289,24 @@ class Signaling:
             self._by_eio[eio_sid] = sid
         self.metrics.connections.inc()
 
+    async def disconnected(self, sid: str) -> None:
+        """A socket is gone (also one of another node's, told by the relay)."""
+        await self._disconnect(sid)
+
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self.connections.pop(sid, None)
         if connection is None:
             return
-        self.metrics.connections.dec()
+        if connection.node is None:
+            self.metrics.connections.dec()
         self._by_eio.pop(connection.eio_sid or "", None)
         suppressed = sum(int(n) for _, n in connection.refusals.values())
         if suppressed:
             log.info("%s sent %d more refused events before it left", sid, suppressed)
         await self.cancel_knock(sid)
         await self.depart(sid, why="disconnected")
+        for hook in self.on_disconnect:
+            await hook(sid)
 
     async def depart(
         self, sid: str, why: str, keep_room: bool = False, removed: bool = False
@@ -354,6 +392,8 @@ class Signaling:
         connection = self.connections[sid]
         if self.rooms.locate(sid) is not None:
             raise Refusal("already_joined", "this connection is already in a room")
+        if self.before_join is not None:
+            await self.before_join(room_id)
         token = self._verify_token(connection, msg.token, room_id) if msg.token else None
         if token is not None:
             try:  # the token's identity is the user id: the client's own is ignored
@@ -829,7 +869,11 @@ class Signaling:
     async def shutdown(self, reason: str = "server shutting down") -> None:
         """Tell every client, give them a moment, then close every connection."""
         if self.connections:
-            await self.sio.emit("server-shutdown", {"reason": reason})
+            for sid, connection in list(self.connections.items()):
+                if connection.node is not None:  # on another node: its room moves
+                    await self.sio.emit("server-shutdown", {"reason": reason}, to=sid)
+            # This node's sockets only (with a cluster, a broadcast reaches every node's).
+            await self.sio.emit("server-shutdown", {"reason": reason}, ignore_queue=True)
             await asyncio.sleep(self.settings.server.shutdown_grace_seconds)
         for sid in list(self.connections):
             try:

@@ -175,6 +175,21 @@ class SocketServer(socketio.AsyncServer):
                 if self._per_address[address] <= 0:
                     del self._per_address[address]
 
+    # With a cluster: False while Redis is known to be away, so emits and disconnects stay on
+    # this node at once instead of each waiting for a publish that fails (the live rooms of
+    # a node go on without Redis).
+    queue_reachable: Callable[[], bool] = staticmethod(lambda: True)
+
+    async def emit(self, *args: Any, **kwargs: Any) -> None:
+        if not self.queue_reachable():
+            kwargs["ignore_queue"] = True
+        await super().emit(*args, **kwargs)
+
+    async def disconnect(self, sid: str, namespace: str | None = None, **kwargs: Any) -> None:
+        if not self.queue_reachable():
+            kwargs["ignore_queue"] = True
+        await super().disconnect(sid, namespace=namespace, **kwargs)
+
     def address(self, eio_sid: str) -> str:
         """The client address of an Engine.IO session ("?" if unknown)."""
         return self._addresses.get(eio_sid, "?")

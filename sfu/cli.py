@@ -205,6 +205,7 @@ def root(
     "  sfu serve --host 0.0.0.0 --port 8080 --log-level debug\n"
     "  sfu serve --config /etc/sfu/sfu.toml\n"
     "  sfu serve --redis-url redis://10.0.0.5:6379/0 --node-id node-a\n"
+    "  sfu serve --workers auto --redis-url redis://127.0.0.1:6379/0\n"
     "  SFU_ROOMS__MAX_PARTICIPANTS=4 sfu serve"
 )
 def serve(
@@ -227,6 +228,13 @@ def serve(
         str | None,
         typer.Option(help="This node's name in the cluster (server.node_id).", show_default=False),
     ] = None,
+    workers: Annotated[
+        str,
+        typer.Option(
+            help="Server processes sharing the port: a number, or auto (one per core). "
+            "More than one needs --redis-url.",
+        ),
+    ] = "1",
 ) -> None:
     """Run the server until SIGINT or SIGTERM.
 
@@ -248,10 +256,22 @@ def serve(
         settings = load_settings(serve_path(config), {"server": flags} if flags else None)
     except SettingsError as exc:
         fail(str(exc), 2)
+    from sfu.server.workers import run_workers, worker_count
+
+    try:
+        count = worker_count(workers)
+    except ValueError:
+        fail(f"--workers must be a number from 1 to 256 or auto, not {workers!r}", 2)
+    if count > 1 and settings.server.redis_url is None:
+        fail(
+            f"--workers {count} needs server.redis_url (--redis-url): "
+            "the workers share their rooms through Redis",
+            2,
+        )
     from sfu.server import run  # the server's imports are heavy; config commands skip them
 
     try:
-        code = run(settings)
+        code = run(settings) if count == 1 else run_workers(settings, count)
     except OSError as exc:  # the port is taken, the address is not ours, ...
         where = f"{settings.server.host}:{settings.server.port}"
         fail(f"cannot serve on {where}: {exc.strerror or exc}", 1)

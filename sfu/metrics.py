@@ -23,6 +23,13 @@ class Metrics:
             "sfu_socket_connections", "Open Socket.IO connections.", registry=self.registry
         )
 
+    def set_node(self, node_id: str) -> None:
+        """With a cluster: this node's id as a label (``sfu_node{node="a"} 1``), so the
+        figures of the nodes behind one address can be told apart."""
+        Gauge(
+            "sfu_node", "This node of the cluster (always 1).", ["node"], registry=self.registry
+        ).labels(node_id).set(1)
+
     def add_room_stats(self, stats: Callable[[], dict]) -> None:
         """Export room and participant counts by mode, read at scrape time."""
 

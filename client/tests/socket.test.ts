@@ -51,6 +51,19 @@ describe('SignalingClient', () => {
     expect(emitted.map((e) => (e.payload as { rejoinToken?: string }).rejoinToken)).toEqual([undefined, 't1', 't2', undefined])
   })
 
+  it('a rejoin asks for the mode the room had (a restarted server re-creates it so)', async () => {
+    const { socket, emitted } = fakeSocket(async (_e, p) => {
+      const { roomId, userId } = p as { roomId: string; userId: string }
+      return { ok: true, roomId, userId, mode: 'sfu', rejoinToken: 't' }
+    })
+    const c = new SignalingClient(socket)
+    await c.join({ roomId: 'r', userId: 'u', userName: 'Ann' })
+    await c.join({ roomId: 'r', userId: 'u', userName: 'Ann' })
+    await c.join({ roomId: 'r', userId: 'u', userName: 'Ann', mode: 'p2p' })
+    await c.join({ roomId: 'other', userId: 'u', userName: 'Ann' })
+    expect(emitted.map((e) => (e.payload as { mode?: string }).mode)).toEqual([undefined, 'sfu', 'p2p', undefined])
+  })
+
   it('passes the server error answer through', async () => {
     const { socket } = fakeSocket(async () => ({ ok: false, error: 'room_full', message: 'the room is full' }))
     const ack = await new SignalingClient(socket).join({ roomId: 'r', userId: 'u', userName: 'A' })

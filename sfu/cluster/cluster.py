@@ -57,6 +57,7 @@ class Cluster:
         listener = Redis.from_url(url, socket_connect_timeout=1, decode_responses=True)
         self.relay = Relay(self.redis, listener, self.node_id)
         self.reachable = False
+        self._warned = False  # "unreachable" logged, "reachable again" not yet
         self.draining = False  # stopping: rooms deleted now are released, not ended
         self.load: Callable[[], dict[str, Any]] = lambda: {}
         # Node ids whose lease ran out, among those ``watched()`` returns.
@@ -192,13 +193,15 @@ class Cluster:
             await self.directory.keep(unchanged)
             living = await self.directory.nodes()
         except RedisError as exc:
-            if self.reachable:
+            if not self._warned:
                 log.warning("node %s: Redis unreachable (%s)", self.node_id, exc)
+                self._warned = True
             self.reachable = False
             self._written.clear()  # rewrite everything when it is back
             return
-        if not self.reachable:
-            log.info("node %s: Redis reachable", self.node_id)
+        if self._warned:
+            log.info("node %s: Redis reachable again", self.node_id)
+            self._warned = False
         self.reachable = True
         lost = {n for n in self.watched() if n != self.node_id and n not in living}
         if lost:

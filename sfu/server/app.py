@@ -66,6 +66,7 @@ class Server:
         self.cluster: Cluster | None = None
         if settings.server.redis_url is not None:
             self.cluster = Cluster(settings, self.rooms)
+            self.metrics.set_node(self.cluster.node_id)
             ClusterEvents(self.cluster, self.rooms, self.signaling)
             self.api.node_health = self._node_health
             self.api.on_created = self.cluster.enter
@@ -166,14 +167,24 @@ def configure_logging(level: str) -> None:
     logging.getLogger("sfu").setLevel(level)
 
 
-def run(settings: Settings) -> int:
-    """Serve until SIGINT or SIGTERM; returns the process exit code (0 on a clean stop)."""
+def run(settings: Settings, worker: bool = False) -> int:
+    """Serve until SIGINT or SIGTERM; returns the process exit code (0 on a clean stop).
+
+    ``worker``: one of ``sfu serve --workers N`` (sfu/server/workers.py): the port is shared
+    with the other workers (SO_REUSEPORT), so each new TCP connection goes to any of them,
+    and Engine.IO takes WebSocket only (long-polling's requests would land on different
+    workers; the app opens a WebSocket first).
+    """
     configure_logging(settings.server.log_level)
-    app = Server(settings).build_app()
+    server = Server(settings)
+    if worker:
+        server.signaling.sio.eio.transports = ["websocket"]
+    app = server.build_app()
     web.run_app(
         app,
         host=settings.server.host,
         port=settings.server.port,
+        reuse_port=worker or None,
         print=None,
         # Everything that matters (recordings finished, participants told and disconnected)
         # is done in _on_shutdown before this wait; it only bounds lingering handlers.

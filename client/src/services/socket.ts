@@ -85,7 +85,7 @@ export function onSignalingClient(cb: (c: SignalingClient) => void): () => void 
 
 const REJOIN_KEY = 'sfu.rejoin'
 
-type Rejoin = { roomId: string; userId: string; rejoinToken?: string }
+type Rejoin = { roomId: string; userId: string; rejoinToken?: string; mode?: RoomMode }
 
 function storedRejoin(): Rejoin | null {
   try {
@@ -98,8 +98,8 @@ function storedRejoin(): Rejoin | null {
 
 function storeRejoin(answer: JoinAnswer): void {
   try {
-    const { roomId, userId, rejoinToken } = answer
-    sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ roomId, userId, rejoinToken }))
+    const { roomId, userId, rejoinToken, mode } = answer
+    sessionStorage.setItem(REJOIN_KEY, JSON.stringify({ roomId, userId, rejoinToken, mode }))
   } catch {
     // storage unavailable (private mode): a reload then joins as a newcomer
   }
@@ -185,8 +185,11 @@ export class SignalingClient {
     // A rejoin of the same user in the same room proves itself with the last answer's token
     // (kept for the tab, so a reload keeps the seat and the creator's right too).
     const last = this.lastJoinAnswer ?? storedRejoin()
-    const rejoinToken = last && last.roomId === p.roomId && last.userId === p.userId ? last.rejoinToken : undefined
-    const payload: Record<string, unknown> = { ...p }
+    const same = last && last.roomId === p.roomId && last.userId === p.userId ? last : null
+    const rejoinToken = same?.rejoinToken
+    // A rejoin asks for the room's own mode: a server restarted without its room directory
+    // then makes the SFU room an SFU room again, not one of the default mode.
+    const payload: Record<string, unknown> = { ...p, mode: p.mode ?? same?.mode }
     for (const k of ['token', 'password', 'access', 'mode', 'media'] as const) if (payload[k] === undefined) delete payload[k]
     if (rejoinToken) payload.rejoinToken = rejoinToken
     return this.request<JoinAnswer>('join-room', payload).then((ack) => {

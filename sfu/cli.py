@@ -600,15 +600,20 @@ def rooms_list(
         typer.echo("no rooms")
         return
     table = Table(title=f"Rooms on {server}", title_justify="left")
-    for column in ("room", "mode", "participants", "created"):
+    clustered = any("node" in room for room in rooms)  # several nodes: where each runs
+    columns = ("room", "mode", "participants", "created") + (("node",) if clustered else ())
+    for column in columns:
         table.add_column(column, no_wrap=column == "room")
     for room in rooms:
-        table.add_row(
-            Text(str(room.get("roomId"))),
-            Text(str(room.get("mode"))),
-            Text(str(room.get("participants"))),
-            Text(_when(room.get("createdAt"))),
-        )
+        cells = [
+            str(room.get("roomId")),
+            str(room.get("mode")),
+            str(room.get("participants")),
+            _when(room.get("createdAt")),
+        ]
+        if clustered:
+            cells.append(str(room.get("node") or "(released)"))
+        table.add_row(*(Text(c) for c in cells))
     console().print(table)
 
 

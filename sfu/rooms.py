@@ -169,6 +169,7 @@ class Room:
             "chatHistory": list(self.chat_history),
             "bans": {who: now_wall + until - now for who, until in self.bans.items()},
             "recordingToken": self.recording_token,
+            "participants": len(self.participants),  # for listings; not restored
         }
 
     def summary(self) -> dict[str, Any]:

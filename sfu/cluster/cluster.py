@@ -139,6 +139,28 @@ class Cluster:
         self.rooms.delete(room.room_id)
         raise Refusal("room_exists", f"room {room.room_id!r} already exists")
 
+    async def listing(self) -> list[dict[str, Any]]:
+        """Every room of the cluster as ``Room.summary()`` plus its ``node`` (None: released,
+        waiting for its participants); this node's own rooms with their live figures."""
+        try:
+            stored = await self.directory.rooms()
+        except RedisError:
+            self.reachable = False
+            raise Refusal("service_unavailable", "the room directory is unreachable") from None
+        mine = {r.room_id: {**r.summary(), "node": self.node_id} for r in self.rooms.rooms.values()}
+        others = [
+            {
+                "roomId": doc["roomId"],
+                "mode": doc["mode"],
+                "participants": doc.get("participants", 0),
+                "createdAt": doc.get("createdAt"),
+                "node": doc.get("owner"),
+            }
+            for doc in stored
+            if doc["roomId"] not in mine
+        ]
+        return sorted([*mine.values(), *others], key=lambda r: r.get("createdAt") or 0)
+
     def _least_loaded(self, nodes: dict[str, dict[str, Any]]) -> str:
         if self.node_id not in nodes:
             return self.node_id

@@ -70,6 +70,7 @@ class Server:
             ClusterEvents(self.cluster, self.rooms, self.signaling)
             self.api.node_health = self._node_health
             self.api.on_created = self.cluster.enter
+            self.api.cluster_rooms = self.cluster.listing
         self._sweeper: asyncio.Task[None] | None = None
 
     def _node_health(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ STATUS: dict[str, int] = {
     "internal_error": 500,
     "recording_failed": 500,
     "too_many_rooms": 503,
+    "service_unavailable": 503,
 }
 
 

@@ -65,6 +65,8 @@ class Api:
         # With a cluster: enters a room made here in the directory, or refuses (and
         # deletes) it when another node has that id (POST /api/rooms).
         self.on_created: Callable[[Room], Awaitable[None]] | None = None
+        # With a cluster: every node's rooms, each with its ``node`` (GET /api/rooms).
+        self.cluster_rooms: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
@@ -206,7 +208,13 @@ class Api:
     # -- admin -----------------------------------------------------------------------------
     async def list_rooms(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        return web.json_response({"rooms": [r.summary() for r in self.rooms.rooms.values()]})
+        rooms = [r.summary() for r in self.rooms.rooms.values()]
+        if self.cluster_rooms is not None:
+            try:
+                rooms = await self.cluster_rooms()
+            except Refusal as exc:  # Redis away: this node's rooms, and say so
+                log.warning("room listing without the directory: %s", exc.message)
+        return web.json_response({"rooms": rooms})
 
     async def close_room(self, request: web.Request) -> web.Response:
         self._require_admin(request)

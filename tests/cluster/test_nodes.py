@@ -193,3 +193,28 @@ def _post(url: str, body: dict, status: int = 201) -> dict:
     except urllib.error.HTTPError as exc:
         assert exc.code == status, exc.read()
         return json.loads(exc.read())
+
+
+async def test_sfu_rooms_list_shows_every_rooms_node(node: Node, made: list[Client]) -> None:
+    from tests.test_cli import sfu
+
+    admin = {"auth": {"admin_token": "cluster-admin"}}
+    a, b = await node("a", **admin), await node("b", **admin)
+    alice = await connect(a, made)
+    await alice.join("on-a", "alice", mode="sfu")
+    bob = await connect(b, made)
+    await bob.join("on-b", "bob")
+    await until(lambda: a.server.cluster._written.get("on-a"), what="a's room written")
+    listed = await asyncio.to_thread(
+        sfu, "rooms", "list", "--server", b.url, "--token", "cluster-admin", "--json"
+    )
+    assert listed.exit_code == 0, listed.output
+    rooms = {r["roomId"]: r for r in json.loads(listed.stdout)["rooms"]}
+    assert rooms["on-a"]["node"] == "a" and rooms["on-a"]["mode"] == "sfu"
+    assert rooms["on-a"]["participants"] == 1
+    assert rooms["on-b"]["node"] == "b" and rooms["on-b"]["mode"] == "p2p"
+    table = await asyncio.to_thread(
+        sfu, "rooms", "list", "--server", b.url, "--token", "cluster-admin"
+    )
+    row = next(line for line in table.stdout.splitlines() if "on-a" in line)
+    assert row.split("│")[-2].strip() == "a", table.stdout

@@ -179,7 +179,10 @@ class ServerProcess:
 
 
 def start_server(
-    workdir: Path, env_overrides: dict[str, str] | None = None, host: str = "127.0.0.1"
+    workdir: Path,
+    env_overrides: dict[str, str] | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
 ) -> ServerProcess:
     """``python -m sfu serve`` on a free port of ``host`` (127.0.0.1; a topology's gateway
     for browsers in other namespaces), run from ``workdir``.
@@ -191,7 +194,7 @@ def start_server(
     _require_netns()
     if not WEB_INDEX.is_file():
         pytest.fail("the web app is not built: run `cd client && npm ci && npm run build` first")
-    port = _free_port()
+    port = port or _free_port()
     log_path = workdir / "server.log"
     cmd = [sys.executable, "-m", "sfu", "serve", "--host", host, "--port", str(port)]
     pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
@@ -203,7 +206,7 @@ def start_server(
     # creation rate (the limit itself is tested in tests/server/test_raw_protocol.py).
     env["SFU_ROOMS__CREATE_PER_MINUTE"] = "6000"
     env.update(env_overrides or {})
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:  # (a restarted server's log goes on)
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = ServerProcess(f"http://{host}:{port}", port, proc, log_path)
     deadline = time.monotonic() + 20

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from hypothesis import HealthCheck, settings
 
 from sfu.server import Server
 from sfu.settings import Settings, load_settings
+from tests.support.redis_server import RedisServer
 
 # Hypothesis profiles of the fuzz suites (tests/server/test_fuzz_*.py). "ci", the default: a fixed
 # budget, the same examples every run, no example database (no .hypothesis/ folder).
@@ -190,3 +193,13 @@ async def clients(server: RunningServer) -> AsyncIterator[Callable[[], Awaitable
     yield connect
     for client in made:
         await client.close()
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is needed (Debian package redis-server)")
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

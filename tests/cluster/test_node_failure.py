@@ -8,9 +8,10 @@ import signal
 import time
 import urllib.request
 
-from tests.cluster.conftest import LEASE, RedisServer, until
+from tests.cluster.conftest import LEASE, until
 from tests.conftest import Client
 from tests.server.test_shutdown import start_server
+from tests.support.redis_server import RedisServer
 
 
 async def test_a_killed_nodes_room_is_taken_over_and_its_participants_rejoin(

@@ -7,8 +7,9 @@ import json
 import urllib.request
 from collections.abc import Awaitable, Callable
 
-from tests.cluster.conftest import RedisServer, connect, stop, until
+from tests.cluster.conftest import connect, stop, until
 from tests.conftest import Client, RunningServer
+from tests.support.redis_server import RedisServer
 
 Node = Callable[..., Awaitable[RunningServer]]
 

@@ -9,9 +9,10 @@ import subprocess
 import sys
 import urllib.request
 
-from tests.cluster.conftest import RedisServer, until
+from tests.cluster.conftest import until
 from tests.conftest import Client, free_port
 from tests.server.test_shutdown import start_server
+from tests.support.redis_server import RedisServer
 
 
 def scrape(url: str) -> tuple[str, int]:

@@ -26,14 +26,13 @@ from tests.e2e.conftest import (
     stop_server,
     wait_until,
 )
+from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from tests.cluster.conftest import RedisServer
-
     redis = RedisServer(tmp_path_factory.mktemp("redis"))
     redis.start()
     yield redis.url

@@ -225,20 +225,32 @@ class World:
             await asyncio.gather(*(m.settle(0.3 if changed else 0) for m in self.media.values()))
 
 
-@pytest.fixture(params=["p2p", "sfu"])
+# "-nodes": two nodes on one Redis (#15); the room runs on the first, and the attacker's and
+# the stranger's sockets are on the second, so every event of theirs is relayed.
+@pytest.fixture(params=["p2p", "sfu", "p2p-nodes", "sfu-nodes"])
 async def world(request: pytest.FixtureRequest, make_server: Any, tmp_path: Path) -> Any:
-    mode: str = request.param
+    mode, _, nodes = str(request.param).partition("-")
     if mode == "sfu":
         request.getfixturevalue("netns")
-    running = await make_server(
-        limits=FUZZ_LIMITS,
-        rooms={"create_per_minute": HIGH},
-        recording=recording_settings(tmp_path / "recordings"),
+    server: dict[str, Any] = {}
+    if nodes:
+        server = {"redis_url": request.getfixturevalue("redis").url}
+    settings = {
+        "limits": FUZZ_LIMITS,
+        "rooms": {"create_per_minute": HIGH},
+        "recording": recording_settings(tmp_path / "recordings"),
         # No connection closes itself while the examples run.
-        sfu={"disconnected_timeout_seconds": 300, "negotiation_timeout_seconds": 300},
-    )
+        "sfu": {"disconnected_timeout_seconds": 300, "negotiation_timeout_seconds": 300},
+    }
+    running = await make_server(server={**server, "node_id": "a"} if nodes else {}, **settings)
+    edge = running
+    if nodes:
+        edge = await make_server(server={**server, "node_id": "b"}, **settings)
+        # On a, in the directory before anyone joins through b.
+        await running.server.cluster.enter(running.server.rooms.create(ROOM, mode))
     async with RawPool(running.url) as pool:
-        attacker, peer, stranger, bystander = [await pool.connect() for _ in range(4)]
+        attacker, stranger = [await pool.connect(edge.url) for _ in range(2)]
+        peer, bystander = [await pool.connect() for _ in range(2)]
         await attacker.join(ROOM, ATTACKER, "Mallory", mode=mode)
         await peer.join(ROOM, PEER, "Victim")
         await bystander.join(OTHER_ROOM, BYSTANDER, "Bystander", mode=mode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from pathlib import Path
@@ -181,6 +182,11 @@ def run(settings: Settings, worker: bool = False) -> int:
     if worker:
         server.signaling.sio.eio.transports = ["websocket"]
     app = server.build_app()
+    # What start-up made (modules, settings, the app) lives as long as the process: out of
+    # the collector's sight, so a full collection walks only what the meetings made (with
+    # Redis and ~1,000 sockets, join p99 170 -> 31 ms: docs/performance.md).
+    gc.collect()
+    gc.freeze()
     web.run_app(
         app,
         host=settings.server.host,

@@ -161,6 +161,20 @@ class Cluster:
         ]
         return sorted([*mine.values(), *others], key=lambda r: r.get("createdAt") or 0)
 
+    async def figures(self) -> dict[str, Any]:
+        """The cluster's figures from the living nodes' leases (each at most a heartbeat old)."""
+        try:
+            nodes = await self.directory.nodes()
+        except RedisError:
+            self.reachable = False
+            raise Refusal("service_unavailable", "the room directory is unreachable") from None
+        nodes[self.node_id] = self.load()  # this node's own, now
+        return {
+            "nodes": nodes,
+            "rooms": sum(n.get("rooms", 0) for n in nodes.values()),
+            "participants": sum(n.get("participants", 0) for n in nodes.values()),
+        }
+
     def _least_loaded(self, nodes: dict[str, dict[str, Any]]) -> str:
         if self.node_id not in nodes:
             return self.node_id

@@ -72,6 +72,7 @@ class Server:
             self.api.node_health = self._node_health
             self.api.on_created = self.cluster.enter
             self.api.cluster_rooms = self.cluster.listing
+            self.api.cluster_stats = self.cluster.figures
         self._sweeper: asyncio.Task[None] | None = None
 
     def _node_health(self) -> dict[str, Any]:

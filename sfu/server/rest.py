@@ -67,6 +67,8 @@ class Api:
         self.on_created: Callable[[Room], Awaitable[None]] | None = None
         # With a cluster: every node's rooms, each with its ``node`` (GET /api/rooms).
         self.cluster_rooms: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+        # With a cluster: every living node's figures (GET /stats).
+        self.cluster_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
@@ -113,6 +115,11 @@ class Api:
         body = {**self.rooms.stats(), "uptimeSeconds": self.uptime()}
         if self.node_health is not None:
             body["node"] = self.node_health()["node"]
+        if self.cluster_stats is not None:
+            try:
+                body["cluster"] = await self.cluster_stats()
+            except Refusal:  # Redis away: this node's figures only
+                body["cluster"] = None
         body["settingsChanges"] = self.settings_changes[-20:]
         return web.json_response(body)
 

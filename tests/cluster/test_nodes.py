@@ -14,12 +14,16 @@ from tests.support.redis_server import RedisServer
 Node = Callable[..., Awaitable[RunningServer]]
 
 
-async def health(node: RunningServer) -> dict:
+async def get_json(node: RunningServer, path: str) -> dict:
     def get() -> dict:
-        with urllib.request.urlopen(node.url + "/health", timeout=5) as response:
+        with urllib.request.urlopen(node.url + path, timeout=5) as response:
             return json.loads(response.read())
 
     return await asyncio.to_thread(get)
+
+
+async def health(node: RunningServer) -> dict:
+    return await get_json(node, "/health")
 
 
 async def test_a_p2p_room_spans_two_nodes(node: Node, made: list[Client]) -> None:
@@ -92,6 +96,13 @@ async def test_a_p2p_room_spans_two_nodes(node: Node, made: list[Client]) -> Non
     [role] = await dave.wait_for("role-changed")
     assert role["userId"] == "dave" and role["role"] == "moderator"
     assert (await health(a))["node"] == "a" and (await health(b))["redis"] == "ok"
+    await b.server.cluster.beat()  # (the figures of the last heartbeat)
+    stats = await get_json(a, "/stats")
+    assert stats["node"] == "a" and stats["participants"] == 1  # dave, on a's room
+    assert stats["cluster"]["nodes"] == {
+        "a": {"participants": 1, "rooms": 1},
+        "b": {"participants": 0, "rooms": 0},
+    }
 
 
 async def test_a_room_keeps_its_mode_access_chat_and_moderator_across_a_restart(

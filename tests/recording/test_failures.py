@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections import namedtuple
 from pathlib import Path
 
@@ -124,9 +125,24 @@ def test_sigkill_leaves_a_file_playable_until_shortly_before(tmp_path):
     store = RecordingStore(tmp_path)
     [meta] = store.list()
     assert meta["state"] == "interrupted" and meta["size"] > 0 and meta["duration"] is None
-    # At start-up the server closes the books: the playable duration goes into the sidecar.
-    assert store.recover() == [meta["id"]]
+    # At start-up the server closes the books: the playable duration goes into the sidecar,
+    # and the recordings list says so.
+    from tests.server.test_shutdown import start_server
+
+    env = {"SFU_RECORDING__DIRECTORY": str(tmp_path), "SFU_AUTH__ADMIN_TOKEN": "t"}
+    server, url = start_server(env=env)
+    try:
+        request = urllib.request.Request(
+            url + "/api/recordings", headers={"Authorization": "Bearer t"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            [listed] = json.loads(response.read())["recordings"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(15)
+    assert "recovered 1 interrupted recordings" in (server.stdout.read() if server.stdout else "")
     [meta] = store.list()
-    assert meta["state"] == "interrupted"
+    assert meta["state"] == "interrupted" and listed["id"] == meta["id"]
     assert abs(meta["duration"] - (out.times[-1] + 1 / 30)) < 0.1
+    assert abs(listed["duration"] - meta["duration"]) < 1e-6
     assert meta["end"] > meta["start"]

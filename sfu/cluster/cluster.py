@@ -161,6 +161,21 @@ class Cluster:
         ]
         return sorted([*mine.values(), *others], key=lambda r: r.get("createdAt") or 0)
 
+    async def elsewhere(self, room_id: str) -> dict[str, Any] | None:
+        """The document of ``room_id`` if a living node other than this one runs it, with
+        its ``owner``; None otherwise, and when Redis is unreachable."""
+        if room_id in self.rooms.rooms:
+            return None
+        try:
+            owner = await self.directory.owner(room_id)
+            if not owner or owner == self.node_id or owner not in await self.directory.nodes():
+                return None
+            doc = await self.directory.doc(room_id)
+        except RedisError:
+            self.reachable = False
+            return None
+        return {**doc, "owner": owner} if doc is not None else None
+
     async def figures(self) -> dict[str, Any]:
         """The cluster's figures from the living nodes' leases (each at most a heartbeat old)."""
         try:

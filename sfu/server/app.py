@@ -65,14 +65,16 @@ class Server:
         self.api.on_settings_changed.append(self.recordings.settings_changed)
         # Several nodes, one set of rooms (server.redis_url; docs/deployment.md).
         self.cluster: Cluster | None = None
+        self.cluster_events: ClusterEvents | None = None
         if settings.server.redis_url is not None:
             self.cluster = Cluster(settings, self.rooms)
             self.metrics.set_node(self.cluster.node_id)
-            ClusterEvents(self.cluster, self.rooms, self.signaling)
+            self.cluster_events = ClusterEvents(self.cluster, self.rooms, self.signaling)
             self.api.node_health = self._node_health
             self.api.on_created = self.cluster.enter
             self.api.cluster_rooms = self.cluster.listing
             self.api.cluster_stats = self.cluster.figures
+            self.api.elsewhere = self.cluster.elsewhere
         self._sweeper: asyncio.Task[None] | None = None
 
     def _node_health(self) -> dict[str, Any]:

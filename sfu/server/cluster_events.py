@@ -12,6 +12,7 @@ of this node's rooms.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sfu.cluster import Cluster
@@ -22,6 +23,15 @@ from sfu.server.signaling import Connection, Signaling
 log = logging.getLogger("sfu.server.cluster")
 
 
+@dataclass
+class Binding:
+    """A socket of this node in (``seated``) or knocking on a room of another node."""
+
+    owner: str
+    room_id: str
+    seated: bool
+
+
 class ClusterEvents:
     """Routes a node's client events to their rooms' nodes, and runs the relayed ones."""
 
@@ -29,7 +39,7 @@ class ClusterEvents:
         self.cluster = cluster
         self.rooms = rooms
         self.signaling = signaling
-        self.bound: dict[str, str] = {}  # sid of this node -> the node its room is on
+        self.bound: dict[str, Binding] = {}  # sid of this node -> where its room is
         signaling.forward = self.forward
         signaling.before_join = self.bring_here
         signaling.on_disconnect.append(self._local_gone)
@@ -50,33 +60,55 @@ class ClusterEvents:
     # -- this node's sockets -----------------------------------------------------------------
     async def forward(self, sid: str, event: str, data: Any) -> dict[str, Any] | None:
         """The answer of the room's node if it is another one; None to handle it here."""
-        owner = self.bound.get(sid)
-        if owner is None:
-            if event != "join-room" or not isinstance(data, dict) or "roomId" not in data:
+        bound = self.bound.get(sid)
+        if event != "join-room":
+            if bound is None:
                 return None
-            try:
-                room_id = self.signaling.limits.ident(str(data.get("roomId")), "roomId")
-            except Refusal:
-                return None  # refused here, with the same words
+            return await self._ask(bound.owner, sid, event, data)
+        room_id = self._room_of(data)
+        if room_id is None:
+            return None  # refused here, with the same words
+        if bound is not None and (bound.seated or bound.room_id == room_id):
+            owner = bound.owner  # it answers already_joined, or lets the knock in
+        else:
+            if bound is not None:  # knocking on another room: that knock is given up
+                del self.bound[sid]
+                await self.cluster.relay.tell(bound.owner, "gone", sid)
+            if self.rooms.locate(sid) is not None:
+                return None  # in a room of this node: already_joined, here
             owner = await self.cluster.owner_for(room_id)
             if owner == self.cluster.node_id:
                 return None
+            await self.signaling.cancel_knock(sid)  # a knock here is given up too
+        answer = await self._ask(owner, sid, event, data)
+        if answer.get("ok"):
+            self.bound[sid] = Binding(owner, room_id, seated=not answer.get("lobby"))
+        return answer
+
+    async def _ask(self, owner: str, sid: str, event: str, data: Any) -> dict[str, Any]:
         connection = self.signaling.connections.get(sid)
         address = connection.address if connection is not None else "?"
         answer = await self.cluster.relay.ask(owner, sid, address, event, data)
-        if event == "join-room" and answer.get("ok"):
-            self.bound[sid] = owner
-        elif event == "leave-room" and answer.get("ok"):
+        if event == "leave-room" and answer.get("ok"):
             self.bound.pop(sid, None)
         return answer
 
+    def _room_of(self, data: Any) -> str | None:
+        if not isinstance(data, dict) or not isinstance(data.get("roomId"), str):
+            return None
+        try:
+            return self.signaling.limits.ident(data["roomId"], "roomId")
+        except Refusal:
+            return None
+
     async def _local_gone(self, sid: str) -> None:
-        owner = self.bound.pop(sid, None)
-        if owner is not None:
-            await self.cluster.relay.tell(owner, "gone", sid)
+        bound = self.bound.pop(sid, None)
+        if bound is not None:
+            await self.cluster.relay.tell(bound.owner, "gone", sid)
 
     async def _departed(self, origin: str, sid: str) -> None:
-        if self.bound.get(sid) == origin:
+        bound = self.bound.get(sid)
+        if bound is not None and bound.owner == origin:
             del self.bound[sid]
 
     # -- the rooms this node runs ----------------------------------------------------------
@@ -125,11 +157,11 @@ class ClusterEvents:
     # -- nodes that died ---------------------------------------------------------------------
     def _watched(self) -> set[str]:
         remote = {c.node for c in self.signaling.connections.values() if c.node is not None}
-        return remote | set(self.bound.values())
+        return remote | {b.owner for b in self.bound.values()}
 
     async def _nodes_lost(self, lost: set[str]) -> None:
-        for sid, owner in list(self.bound.items()):
-            if owner in lost:  # the app reconnects and rejoins: the room is taken over
+        for sid, bound in list(self.bound.items()):
+            if bound.owner in lost:  # the app reconnects and rejoins: the room is taken over
                 del self.bound[sid]
                 await self.signaling.sio.disconnect(sid, ignore_queue=True)
         for sid, connection in list(self.signaling.connections.items()):

@@ -35,6 +35,7 @@ STATUS: dict[str, int] = {
     "recording_failed": 500,
     "too_many_rooms": 503,
     "service_unavailable": 503,
+    "other_node": 421,
 }
 
 

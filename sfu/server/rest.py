@@ -67,6 +67,9 @@ class Api:
         self.on_created: Callable[[Room], Awaitable[None]] | None = None
         # With a cluster: every node's rooms, each with its ``node`` (GET /api/rooms).
         self.cluster_rooms: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None
+        # With a cluster: the directory's document of a room another living node runs
+        # (``owner`` added), or None.
+        self.elsewhere: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
         # With a cluster: every living node's figures (GET /stats).
         self.cluster_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
@@ -181,11 +184,22 @@ class Api:
             body["maxParticipants"] = self.rooms.capacity(room)
         return web.json_response(body, status=201)
 
-    def _room(self, request: web.Request) -> Room:
-        room = self.rooms.get(request.match_info["room_id"])
+    async def _room(self, request: web.Request) -> Room:
+        room_id = request.match_info["room_id"]
+        room = self.rooms.get(room_id)
         if room is None:
+            doc = await self.elsewhere(room_id) if self.elsewhere is not None else None
+            if doc is not None:  # a room of another node: acted on there, not here
+                raise error(
+                    "other_node", f"room {room_id!r} runs on node {doc['owner']!r}: ask that node"
+                )
             raise error("unknown_room", "no such room")
         return room
+
+    async def _elsewhere(self, room_id: str) -> dict[str, Any] | None:
+        if self.elsewhere is None or self.rooms.get(room_id) is not None:
+            return None
+        return await self.elsewhere(room_id)
 
     def _allow_lookup(self, request: web.Request) -> bool:
         rate = self.settings.limits.room_lookups_per_minute / 60
@@ -198,7 +212,24 @@ class Api:
         # Each answer says whether a room exists: throttled, or room ids could be enumerated.
         if not admin and not self._allow_lookup(request):
             raise error("rate_limited", "too many room lookups from your address; wait a minute")
-        room = self._room(request)
+        elsewhere = await self._elsewhere(request.match_info["room_id"])
+        if elsewhere is not None:  # another node's room: what the directory knows of it
+            access = stricter(elsewhere.get("access", "open"), self.settings.rooms.access)
+            there: dict[str, Any] = {
+                "roomId": elsewhere["roomId"],
+                "mode": elsewhere["mode"],
+                "access": access,
+            }
+            if admin or access == "open":
+                there["participants"] = elsewhere.get("participants", 0)
+            if admin:
+                there.update(
+                    locked=elsewhere.get("locked", False),
+                    createdAt=elsewhere.get("createdAt"),
+                    node=elsewhere["owner"],
+                )
+            return web.json_response(there)
+        room = await self._room(request)
         access = stricter(room.access, self.settings.rooms.access)
         body: dict[str, Any] = {"roomId": room.room_id, "mode": room.mode, "access": access}
         if admin or access == "open":  # who is inside is for those who may enter
@@ -225,13 +256,13 @@ class Api:
 
     async def close_room(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        room = self._room(request)
+        room = await self._room(request)
         await self.signaling.close_room(room, reason="closed by the administrator")
         return web.json_response({"closed": True, "roomId": room.room_id})
 
     async def list_participants(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        room = self._room(request)
+        room = await self._room(request)
         people = [
             {
                 "userId": p.user_id,
@@ -245,7 +276,7 @@ class Api:
 
     async def remove_participant(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        room = self._room(request)
+        room = await self._room(request)
         reason = None
         if request.can_read_body:
             try:
@@ -266,7 +297,7 @@ class Api:
 
     async def lock_room(self, request: web.Request) -> web.Response:
         self._require_admin(request)
-        room = self._room(request)
+        room = await self._room(request)
         try:
             data = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

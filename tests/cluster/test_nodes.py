@@ -230,3 +230,75 @@ async def test_sfu_rooms_list_shows_every_rooms_node(node: Node, made: list[Clie
     )
     row = next(line for line in table.stdout.splitlines() if "on-a" in line)
     assert row.split("│")[-2].strip() == "a", table.stdout
+
+
+async def test_the_lobby_and_moderation_across_nodes(node: Node, made: list[Client]) -> None:
+    a, b = await node("a"), await node("b")
+    alice = await connect(a, made)
+    await alice.join("locked", "alice", "Alice")
+    assert (await alice.call("lock-room", {"locked": True}))["ok"]
+    bob = await connect(b, made)
+    knock = await bob.call("join-room", {"roomId": "locked", "userId": "bob", "userName": "Bob"})
+    assert knock["ok"] and knock["lobby"], knock
+    [seen] = await alice.wait_for("lobby-knock")
+    assert seen["userName"] == "Bob"
+    assert (await alice.call("lobby-admit", {"requestId": knock["requestId"]}))["ok"]
+    await bob.wait_for("lobby-admitted")
+    seated = await bob.join("locked", "bob", "Bob")
+    assert [p["userId"] for p in seated["participants"]] == ["alice"]
+
+    # A knock given up for another room: the moderator's list is told, the new room works.
+    carol = await connect(b, made)
+    second = await carol.call(
+        "join-room", {"roomId": "locked", "userId": "carol", "userName": "Carol"}
+    )
+    assert second["lobby"]
+    await alice.wait_for("lobby-knock", count=2)
+    elsewhere = await carol.join("open-room", "carol", "Carol")
+    assert elsewhere["participants"] == []
+    resolved = await alice.wait_for("lobby-resolved", count=2)
+    assert resolved[-1] == {"requestId": second["requestId"], "admitted": False, "by": None}
+    again = await carol.call("join-room", {"roomId": "locked", "userId": "c", "userName": "C"})
+    assert again["error"] == "already_joined"  # seated in open-room
+
+    # A moderator on a removes Bob, whose socket is on b: he is told, and b forgets him.
+    assert (await alice.call("remove-participant", {"userId": "bob", "reason": "test"}))["ok"]
+    [removed] = await bob.wait_for("removed")
+    assert removed["by"] == "alice"
+    await until(lambda: bob.sio.get_sid() not in b.server.cluster_events.bound, what="unbound")
+    assert bob.sio.get_sid() not in a.server.signaling.connections
+
+
+async def test_any_node_answers_a_room_lookup_and_sends_admin_actions_to_its_node(
+    node: Node, made: list[Client]
+) -> None:
+    admin = {"auth": {"admin_token": "cluster-admin"}}
+    a, b = await node("a", **admin), await node("b", **admin)
+    alice = await connect(a, made)
+    await alice.join("on-a", "alice", mode="sfu")
+    await a.server.cluster.beat()
+    public = await get_json(b, "/api/rooms/on-a")
+    assert public == {"roomId": "on-a", "mode": "sfu", "access": "open", "participants": 1}
+
+    def delete(url: str) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            url, method="DELETE", headers={"Authorization": "Bearer cluster-admin"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, body = await asyncio.to_thread(delete, b.url + "/api/rooms/on-a")
+    assert status == 421 and body["error"] == "other_node" and "'a'" in body["message"]
+    assert a.server.rooms.get("on-a") is not None  # nothing happened to it
+    status, body = await asyncio.to_thread(delete, a.url + "/api/rooms/on-a")
+    assert status == 200 and body["closed"]
+    await alice.wait_for("room-closed")
+    for _ in range(100):  # the directory entry goes right after the room
+        if await a.server.cluster.directory.owner("on-a") is None:
+            break
+        await asyncio.sleep(0.02)
+    status, body = await asyncio.to_thread(delete, b.url + "/api/rooms/on-a")
+    assert status == 404 and body["error"] == "unknown_room"

@@ -75,6 +75,8 @@ class Participant:
     # Given only to this participant (join answer): lets its next socket replace this one.
     rejoin_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     hand_raised_at: int | None = None  # ms since the epoch while the hand is up (#18)
+    # Recording the meeting in its own browser (the app's local recording), as it says (#18).
+    local_recording: bool = False
 
     @property
     def is_moderator(self) -> bool:
@@ -88,6 +90,7 @@ class Participant:
             "media": self.media.as_dict(),
             "role": self.role,
             "handRaisedAt": self.hand_raised_at,
+            "localRecording": self.local_recording,
         }
 
 

@@ -61,6 +61,10 @@ class RaiseHandIn(Payload):
     raised: StrictBool
 
 
+class LocalRecordingIn(Payload):
+    recording: StrictBool
+
+
 class CreateRoomIn(Payload):
     roomId: StrictStr | None = None
     mode: Literal["p2p", "sfu"] = "p2p"

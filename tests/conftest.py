@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, settings
 
 from sfu.server import Server
 from sfu.settings import Settings, load_settings
+from tests.support import hang
 from tests.support.redis_server import RedisServer
 
 # Hypothesis profiles of the fuzz suites (tests/server/test_fuzz_*.py). "ci", the default: a fixed
@@ -105,6 +106,7 @@ class RunningServer:
 async def make_server() -> AsyncIterator[Callable[..., Awaitable[RunningServer]]]:
     """Starts servers with setting overrides, e.g. ``await make_server(rooms={"max_rooms": 2})``."""
     started: list[RunningServer] = []
+    disarm = hang.arm()
 
     async def start(**sections: Any) -> RunningServer:
         port = free_port()
@@ -125,6 +127,7 @@ async def make_server() -> AsyncIterator[Callable[..., Awaitable[RunningServer]]
     yield start
     for running in started:
         await running.runner.cleanup()
+    disarm()
 
 
 @pytest.fixture

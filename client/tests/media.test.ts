@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { audioConstraints, describeMediaError, openLocalMedia, rmsLevel } from '../src/services/media'
 import { gridFor, pickMimeType } from '../src/hooks/useRecorder'
-import { gridColumns } from '../src/components/MeetingRoom'
+import { gridColumns } from '../src/state/layout'
 
 const fakeStream = (label: string) => ({ label }) as unknown as MediaStream
 const err = (name: string) => Object.assign(new Error(name), { name })

@@ -128,3 +128,26 @@ describe('raised hands', () => {
     expect(lowered.toasts).toHaveLength(2)
   })
 })
+
+describe('local recording', () => {
+  it('the others are told once per change; our own change is kept quietly', () => {
+    const dee = { userId: 'dee', userName: 'Dee', media: { audio: false, video: true, screen: false }, localRecording: true }
+    const s = run(
+      [
+        { type: 'user-joined', participant: dee },
+        { type: 'local-recording', userId: 'bob', recording: true },
+        { type: 'local-recording', userId: 'bob', recording: true },
+        { type: 'local-recording', userId: 'me', recording: true },
+        { type: 'local-recording', userId: 'ghost', recording: true },
+      ],
+      joined,
+    )
+    expect(s.participants.dee.localRecording).toBe(true) // a late joiner sees it from the list
+    expect(s.participants.bob.localRecording).toBe(true)
+    expect(s.participants.me.localRecording).toBe(true)
+    expect(s.toasts.map((t) => t.message)).toEqual(['Dee joined', 'Bob is recording this meeting on their computer'])
+    const stopped = run([{ type: 'local-recording', userId: 'bob', recording: false }], s)
+    expect(stopped.participants.bob.localRecording).toBe(false)
+    expect(stopped.toasts.at(-1)?.message).toBe('Bob stopped recording')
+  })
+})

@@ -40,6 +40,7 @@ from sfu.validation import (
     EmojiReactionIn,
     JoinRoomIn,
     Limits,
+    LocalRecordingIn,
     MediaIn,
     RaiseHandIn,
     SignalSendIn,
@@ -143,6 +144,7 @@ class Signaling:
             ("emoji-reaction", "emoji", self._emoji_reaction),
             ("media-state", "other", self._media_state),
             ("raise-hand", "other", self._raise_hand),
+            ("local-recording", "other", self._local_recording),
         ):
             self.register_event(name, bucket, handler)
 
@@ -854,6 +856,18 @@ class Signaling:
         event = {"userId": sender.user_id, "raised": raised, "at": sender.hand_raised_at}
         await self.sio.emit("hand-raised", event, room=room.room_id, skip_sid=sid)
         return {"raised": raised, "at": sender.hand_raised_at}
+
+    async def _local_recording(self, sid: str, data: Any) -> dict[str, Any]:
+        """A participant says it records the meeting in its browser, or stopped; the room is
+        told (#18). The server cannot check it: it is the app's courtesy to the others, and
+        a client that records without saying so is not stopped (docs/security.md)."""
+        room, sender = self._need(sid)
+        recording = parse(LocalRecordingIn, data).recording
+        if recording != sender.local_recording:
+            sender.local_recording = recording
+            event = {"userId": sender.user_id, "recording": recording}
+            await self.sio.emit("local-recording", event, room=room.room_id, skip_sid=sid)
+        return {"recording": recording}
 
     async def close_room(self, room: Room, reason: str, by: Participant | None = None) -> None:
         """Ends a meeting: everyone is told with ``room-closed`` and removed; the room goes."""

@@ -365,15 +365,23 @@ class Room:
 
 
 def create_room_on_start_page(launch: LaunchFn, mode: str) -> tuple[Participant, str]:
-    """Alice creates a room on the start page (``mode``: the "P2P" or "SFU" radio button);
-    returns her, joined, and the room's id."""
+    """Alice creates a room on the start page (``mode``: the "P2P" or "SFU" radio button),
+    passes the pre-join screen (her name filled in) and joins; returns her and the room's id."""
     alice = launch("Alice", path="/?raw_audio=1")
     alice.page.get_by_label("Your name").fill("Alice")
     alice.page.get_by_label(mode).check()
     alice.page.get_by_role("button", name="Create room").click()
-    alice.page.wait_for_url(re.compile(r"/room/[A-Za-z0-9_-]+\?name=Alice"))
-    alice.wait_joined()
+    alice.page.wait_for_url(re.compile(r"/room/[a-z-]+\?raw_audio=1$"))  # the link to share
+    join_from_prejoin(alice)
     return alice, alice.page.url.split("/room/")[1].split("?")[0]
+
+
+def join_from_prejoin(p: Participant) -> None:
+    """The pre-join screen (#18): its name filled in from the start page; press Join."""
+    p.page.get_by_test_id("prejoin").wait_for()
+    assert p.page.get_by_label("Your name").input_value() == p.name
+    p.page.get_by_test_id("prejoin-join").click()
+    p.wait_joined()
 
 
 def wait_until(

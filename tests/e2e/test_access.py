@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     ServerProcess,
     assert_hears,
     chromium_args,
+    join_from_prejoin,
     media_files,
     start_server,
     stop_server,
@@ -125,8 +126,8 @@ def test_password_room_wrong_then_right(netns: None, server: ServerProcess, laun
     alice.page.get_by_label("Your name").fill("Alice")
     alice.page.get_by_test_id("create-password").fill("open sesame")
     alice.page.get_by_role("button", name="Create room").click()
-    alice.page.wait_for_url(re.compile(r"/room/[A-Za-z0-9_-]+\?name=Alice"))
-    alice.wait_joined()
+    alice.page.wait_for_url(re.compile(r"/room/[a-z-]+\?raw_audio=1$"))
+    join_from_prejoin(alice)
     room = alice.page.url.split("/room/")[1].split("?")[0]
     assert "sesame" not in alice.page.url
 
@@ -337,7 +338,7 @@ def test_unknown_room_does_not_exist(
         # The start page still makes meetings (POST /api/rooms).
         dave.page.get_by_label("Your name").fill("Dave")
         dave.page.get_by_role("button", name="Create room").click()
-        dave.wait_joined()
+        join_from_prejoin(dave)
     finally:
         for p in made:
             p.close()

@@ -8,10 +8,15 @@ own (see conftest.PERSONAS), so pixels and frequencies tell whose media arrived 
 
 from __future__ import annotations
 
+import base64
+import math
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import av
 import pytest
 
 from tests.e2e.conftest import (
@@ -62,7 +67,7 @@ def test_three_participants_see_each_other(netns: None, room: Room) -> None:
         assert "mirrored" in (own.get_attribute("class") or "")
         assert own.evaluate("v => v.muted") is True
         assert viewer.page.get_by_test_id("mode-badge").inner_text() == "P2P"
-    assert room["Alice"].page.url.endswith(f"/room/{room.id}?name=Alice&raw_audio=1")
+    assert room["Alice"].page.url.endswith(f"/room/{room.id}?raw_audio=1")  # a link to share
 
 
 def test_screenshot_of_three_person_room(netns: None, room: Room) -> None:
@@ -229,13 +234,84 @@ def test_late_joiner_connects_then_leaves(netns: None, room: Room, launch: Launc
         assert len(connected_peers(p)) == 2
 
 
-def test_local_recording_gives_a_download(netns: None, room: Room) -> None:
-    bob = room["Bob"]
+def fetch_download(p: Participant, href: str) -> bytes:
+    """The bytes of a blob URL the page made (a download link)."""
+    encoded = p.eval(
+        """(href) => fetch(href).then(r => r.blob()).then(b => new Promise(done => {
+             const f = new FileReader(); f.onload = () => done(f.result.split(',')[1]);
+             f.readAsDataURL(b) }))""",
+        href,
+    )
+    return base64.b64decode(encoded)
+
+
+def decoded(path: Path) -> tuple[float, list[Any]]:
+    """(container duration in s, frames after a seek to the middle), decoded with PyAV."""
+    with av.open(str(path)) as container:
+        assert container.duration is not None, "no duration: players cannot seek"
+        duration = container.duration / av.time_base
+        container.seek(int(duration / 2 * av.time_base))
+        frames = []
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == 3:
+                break
+    return duration, frames
+
+
+def test_local_recording_is_announced_seekable_and_draws_a_camera_off_tile(
+    netns: None, room: Room, tmp_path: Path
+) -> None:
+    bob, alice, carol = room["Bob"], room["Alice"], room["Carol"]
+    carol.page.get_by_test_id("toggle-camera").click()  # her tile: initials, in the file too
     bob.page.get_by_test_id("record-button").click()
-    bob.page.wait_for_timeout(2500)
+    for p in (alice, carol):  # told: a badge on Bob's tile, and a toast
+        p.tile("Bob").get_by_test_id("local-rec-badge").wait_for()
+    alice.page.get_by_text("Bob is recording this meeting on their computer").wait_for()
+    bob.page.wait_for_timeout(3000)
     bob.page.get_by_test_id("record-button").click()
     link = bob.page.get_by_test_id("recording-download")
     link.wait_for()
-    assert re.match(r"meeting-.*\.(webm|mp4)$", link.get_attribute("download") or "")
-    size = link.evaluate("a => fetch(a.href).then(r => r.blob()).then(b => b.size)")
-    assert size > 10_000
+    name = link.get_attribute("download") or ""
+    assert re.match(r"meeting-.*\.webm$", name), name
+    alice.tile("Bob").get_by_test_id("local-rec-badge").wait_for(state="detached")
+    path = tmp_path / name
+    path.write_bytes(fetch_download(bob, link.get_attribute("href") or ""))
+    duration, frames = decoded(path)
+    assert 2.5 < duration < 15, duration
+    assert frames, "nothing decoded after a seek to the middle"
+    # The grid of the file: Carol's cell holds the placeholder colour, not black.
+    order = bob.eval(
+        "() => [...document.querySelectorAll('video[data-user-id]')].map(v => v.ariaLabel)"
+    )
+    frame = frames[-1]
+    height, width, _ = frame.shape
+    cols = math.ceil(math.sqrt(len(order)))
+    rows = math.ceil(len(order) / cols)
+    i = order.index("Carol")
+    x0, y0 = (i % cols) * width // cols, (i // cols) * height // rows
+    corner = frame[y0 + 12 : y0 + 28, x0 + 12 : x0 + 28].reshape(-1, 3).mean(axis=0)
+    assert all(abs(c - w) < 30 for c, w in zip(corner, (47, 58, 77), strict=True)), corner
+    carol.page.get_by_test_id("toggle-camera").click()
+    assert_sees(alice, "Carol")
+
+
+def test_leaving_while_recording_locally_asks_and_saves_the_file(
+    netns: None, room: Room, tmp_path: Path
+) -> None:
+    carol = room.people.pop("Carol")
+    carol.page.get_by_test_id("record-button").click()
+    carol.page.wait_for_timeout(2000)
+    carol.page.get_by_test_id("leave-button").click()
+    confirm = carol.page.get_by_test_id("leave-confirm")
+    confirm.wait_for()
+    carol.page.get_by_test_id("leave-stay").click()  # changed her mind: still in, still recording
+    assert carol.page.get_by_test_id("record-button").inner_text() == "Stop local recording"
+    carol.page.get_by_test_id("leave-button").click()
+    with carol.page.expect_download() as download:
+        carol.page.get_by_test_id("leave-save").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    carol.page.get_by_test_id("left-page").wait_for()
+    duration, frames = decoded(saved)
+    assert duration > 1.5 and frames

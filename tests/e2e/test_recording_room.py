@@ -99,6 +99,17 @@ FULL_SCALE = 1.0
 AAC_OVERSHOOT = 0.3  # single-sample codec ringing; an unlimited sum of 3 x 0.5 reaches 1.5
 
 
+JS_WATCH_REC = """() => {
+  window.__recTexts = [];
+  const seen = () => {
+    const el = document.querySelector('[data-testid=rec-indicator]');
+    if (el) window.__recTexts.push(el.textContent);
+  };
+  const all = {subtree: true, childList: true, characterData: true};
+  new MutationObserver(seen).observe(document.body, all);
+}"""
+
+
 @pytest.fixture(scope="module")
 def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """This module's own server (``launch`` uses it too), recording at RECORDING_ENV."""
@@ -253,9 +264,12 @@ def recorded(
 
     time.sleep(PHASE_3_SECONDS)
     wall["stop_click"] = time.time()
+    alice.eval(JS_WATCH_REC)  # every text the REC badge shows from now on
     record.click()
     alice.page.get_by_test_id("rec-indicator").wait_for(state="detached")
     wall["stopped"] = time.time()
+    # "Saving…" at once on Stop, while the server finishes the file (#18).
+    assert "Saving…" in alice.eval("() => window.__recTexts"), alice.eval("() => window.__recTexts")
     if mode == "p2p":
         # The uplinks close: the server's router and each browser's extra connection.
         wait_until(lambda: "media" not in room_view(e2e_server, room_id), what="the uplinks closed")

@@ -9,6 +9,7 @@ from tests.e2e.conftest import (
     LaunchFn,
     ServerProcess,
     colour_close,
+    join_from_prejoin,
     wait_until,
 )
 
@@ -46,7 +47,7 @@ def test_home_page_joins_a_room_by_link(
     bob.page.get_by_label("Your name").fill("Bob")
     bob.page.get_by_label("Room id or link").fill(f"{e2e_server.url}/room/{room}")
     bob.page.get_by_role("button", name="Join", exact=True).click()
-    bob.wait_joined()
-    assert bob.page.url.endswith(f"/room/{room}?name=Bob")
+    join_from_prejoin(bob)
+    assert bob.page.url.endswith(f"/room/{room}")
     assert bob.page.get_by_test_id("mode-badge").inner_text() == "P2P"
     bob.tile("Bob").wait_for()

@@ -9,6 +9,7 @@ import pytest
 
 from sfu.media.router import Router
 from sfu.settings import load_settings
+from tests.support import hang
 from tests.support.peers import SfuPeer
 
 
@@ -16,6 +17,7 @@ from tests.support.peers import SfuPeer
 async def make_router() -> AsyncIterator[Callable[..., Router]]:
     """Routers with ``sfu`` setting overrides; all closed at the end."""
     made: list[Router] = []
+    disarm = hang.arm()
 
     def make(**sfu: Any) -> Router:
         router = Router(load_settings(overrides={"sfu": sfu}), "room")
@@ -25,6 +27,7 @@ async def make_router() -> AsyncIterator[Callable[..., Router]]:
     yield make
     for router in made:
         await router.close()
+    disarm()
 
 
 @pytest.fixture

@@ -228,13 +228,14 @@ class World:
 # "-nodes": two nodes on one Redis (#15); the room runs on the first, and the attacker's and
 # the stranger's sockets are on the second, so every event of theirs is relayed.
 @pytest.fixture(params=["p2p", "sfu", "p2p-nodes", "sfu-nodes"])
-async def world(request: pytest.FixtureRequest, make_server: Any, tmp_path: Path) -> Any:
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     mode, _, nodes = str(request.param).partition("-")
     if mode == "sfu":
         request.getfixturevalue("netns")
     server: dict[str, Any] = {}
-    if nodes:
+    if nodes:  # Redis first, so that it stops after the nodes
         server = {"redis_url": request.getfixturevalue("redis").url}
+    make_server = request.getfixturevalue("make_server")
     settings = {
         "limits": FUZZ_LIMITS,
         "rooms": {"create_per_minute": HIGH},
@@ -315,6 +316,7 @@ SPECS: dict[str, Spec] = {
         at_least_one=True,
     ),
     "raise-hand": Spec({"raised": ("bool", True)}),
+    "local-recording": Spec({"recording": ("bool", True)}),
     "recording-start": Spec({"layout": ("layout", False)}, none_ok=True),
     "recording-stop": Spec({}, none_ok=True),
     "sfu-publish": Spec({"description": ("offer", True), "sources": ("sources", False)}),
@@ -352,6 +354,7 @@ def base_payload(event: str, w: World, sender: str) -> dict[str, Any]:
         "emoji-reaction": {"emoji": "\U0001f389"},
         "media-state": {"audio": True},
         "raise-hand": {"raised": True},
+        "local-recording": {"recording": True},
         "recording-start": {"layout": "grid"},
         "recording-stop": {},
         "sfu-publish": {
@@ -794,6 +797,11 @@ async def check_accepted(w: World, event: str) -> None:
         assert ack["ok"] and ack["raised"] is True and isinstance(ack["at"], int), ack
         [got] = await p.wait_event("hand-raised")
         assert got == {"userId": ATTACKER, "raised": True, "at": ack["at"]}
+    elif event == "local-recording":
+        ack = await a.call(event, {"recording": True})
+        assert ack["ok"] and ack["recording"] is True, ack
+        [got] = await p.wait_event("local-recording")
+        assert got == {"userId": ATTACKER, "recording": True}
     elif event == "recording-start":
         ack = await a.call(event, {"layout": "speaker"})
         assert ack["ok"] and ack["recordingId"], ack
@@ -900,6 +908,7 @@ def test_specs_follow_the_payload_models() -> None:
         "emoji-reaction": validation.EmojiReactionIn,
         "media-state": validation.MediaIn,
         "raise-hand": validation.RaiseHandIn,
+        "local-recording": validation.LocalRecordingIn,
     }
     for event, model in models.items():
         fields = {name: info.is_required() for name, info in model.model_fields.items()}

@@ -436,3 +436,25 @@ async def test_raised_hands_queue_in_order_and_leave_with_their_owner(clients, s
     assert {p["userId"] for p in people} == {"bob", "carol"}
     assert all(p["handRaisedAt"] is None for p in people)
     assert server.server.rooms.get("hands").participants["alice"].hand_raised_at is None
+
+
+async def test_a_local_recording_is_announced_and_kept_for_late_joiners(clients) -> None:
+    alice, bob = await clients(), await clients()
+    await alice.join("local", "alice", "Alice")
+    await bob.join("local", "bob", "Bob")
+    assert await bob.call("local-recording", {"recording": True}) == {"ok": True, "recording": True}
+    [told] = await alice.wait_for("local-recording")
+    assert told == {"userId": "bob", "recording": True}
+    assert (await bob.call("local-recording", {"recording": True}))["ok"]  # said already: quiet
+    carol = await clients()
+    await carol.join("local", "carol", "Carol")
+    [people] = await carol.wait_for("room-participants")
+    assert {p["userId"]: p["localRecording"] for p in people} == {"alice": False, "bob": True}
+    for bad in ({"recording": 1}, {}, None, "yes"):
+        assert (await bob.call("local-recording", bad))["error"] == "invalid_payload", bad
+    await bob.call("local-recording", {"recording": False})
+    [_, stopped] = await alice.wait_for("local-recording", count=2)
+    assert stopped == {"userId": "bob", "recording": False}
+    stranger = await clients()
+    refused = await stranger.call("local-recording", {"recording": True})
+    assert refused["error"] == "not_in_room"

@@ -1,19 +1,24 @@
 import { useEffect, useState } from 'react'
 import { listDevices, type Devices } from '../services/media'
 
-/** Camera and microphone choice (labels appear once permission is granted). */
+/** Camera, microphone and (where the browser allows) speaker choice (labels appear once
+ * permission is granted). The speaker list shows only when ``outputDeviceId`` is handled. */
 export function DeviceSelect({
   audioDeviceId,
   videoDeviceId,
+  outputDeviceId,
   onChange,
   refreshKey,
+  withOutput = true,
 }: {
   audioDeviceId?: string
   videoDeviceId?: string
-  onChange: (kind: 'audio' | 'video', deviceId: string) => void
+  outputDeviceId?: string
+  onChange: (kind: 'audio' | 'video' | 'output', deviceId: string) => void
   refreshKey?: unknown
+  withOutput?: boolean
 }) {
-  const [devices, setDevices] = useState<Devices>({ audioInputs: [], videoInputs: [] })
+  const [devices, setDevices] = useState<Devices>({ audioInputs: [], videoInputs: [], audioOutputs: [] })
   useEffect(() => {
     let alive = true
     const load = () => void listDevices().then((d) => alive && setDevices(d)).catch(() => undefined)
@@ -29,6 +34,7 @@ export function DeviceSelect({
   const mics = devices.audioInputs.filter((d) => d.deviceId)
   const camsHidden = cams.length === 0 && devices.videoInputs.length > 0
   const micsHidden = mics.length === 0 && devices.audioInputs.length > 0
+  const speakers = devices.audioOutputs.filter((d) => d.deviceId && d.deviceId !== 'default')
   return (
     <div className="device-select">
       <label>
@@ -67,6 +73,19 @@ export function DeviceSelect({
           ))}
         </select>
       </label>
+      {withOutput && speakers.length > 0 && (
+        <label>
+          Speakers
+          <select aria-label="Speakers" value={outputDeviceId ?? ''} onChange={(e) => onChange('output', e.target.value)} data-testid="output-select">
+            {!outputDeviceId && <option value="">Default</option>}
+            {speakers.map((d, i) => (
+              <option key={d.deviceId} value={d.deviceId}>
+                {d.label || `Speakers ${i + 1}`}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
     </div>
   )
 }

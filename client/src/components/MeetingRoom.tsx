@@ -9,6 +9,7 @@ import type { DeviceChoice } from '../services/media'
 import type { RoomAccess } from '../services/protocol'
 import { SHORTCUTS, shortcutFor } from '../lib/shortcuts'
 import { raisedHands } from '../state/room'
+import { arrange, gridColumns, type Layout } from '../state/layout'
 import { AccessGate } from './AccessGate'
 import { ChatPanel } from './ChatPanel'
 import { DeviceSelect } from './DeviceSelect'
@@ -41,12 +42,6 @@ export interface MeetingRoomProps {
 
 type Panel = 'chat' | 'participants' | 'settings' | null
 
-export function gridColumns(n: number): number {
-  if (n <= 1) return 1
-  if (n <= 4) return 2
-  if (n <= 9) return 3
-  return 4
-}
 
 export function MeetingRoom(props: MeetingRoomProps) {
   const room = useWebRTC({
@@ -77,6 +72,14 @@ export function MeetingRoom(props: MeetingRoomProps) {
   const [copied, setCopied] = useState(false)
   const [chosen, setChosen] = useState<DeviceChoice>(props.devices)
   const [soundBlocked, setSoundBlocked] = useState(false)
+  // Layout (#18): grid or speaker view, a pinned tile, whole pictures (letterboxed) or cropped.
+  const [layout, setLayout] = useState<Layout>('grid')
+  const [pinned, setPinned] = useState<string | null>(null)
+  const [crop, setCrop] = useState(false)
+  const [lastSpeaker, setLastSpeaker] = useState<string | null>(null)
+  const onSpeaking = useCallback((id: string, speaking: boolean) => {
+    if (speaking) setLastSpeaker(id)
+  }, [])
   useEffect(() => {
     const onBlocked = () => setSoundBlocked(true)
     window.addEventListener(AUTOPLAY_BLOCKED_EVENT, onBlocked)
@@ -126,10 +129,29 @@ export function MeetingRoom(props: MeetingRoomProps) {
       label: v.getAttribute('aria-label') ?? '',
       video: v,
       stream: (v.srcObject as MediaStream | null) ?? null,
-      mirrored: v.classList.contains('mirrored'),
+      showsVideo: !v.classList.contains('hidden-video'),
     }))
   }, [])
   const recorder = useRecorder(getSources)
+  const [confirmLeave, setConfirmLeave] = useState(false)
+  // The others are told while we record locally (and again after a rejoin).
+  const announced = useRef(false)
+  const { announceLocalRecording } = room
+  useEffect(() => {
+    if (room.joinStatus !== 'joined' || (!recorder.recording && !announced.current)) return
+    announced.current = recorder.recording
+    void announceLocalRecording(recorder.recording)
+  }, [recorder.recording, room.joinStatus, announceLocalRecording])
+  // Closing the tab while recording locally would lose the recording: the browser asks first.
+  useEffect(() => {
+    if (!recorder.recording) return
+    const warn = (e: BeforeUnloadEvent) => {
+      e.preventDefault()
+      e.returnValue = ''
+    }
+    window.addEventListener('beforeunload', warn)
+    return () => window.removeEventListener('beforeunload', warn)
+  }, [recorder.recording])
 
   const copyLink = async () => {
     const url = roomUrl(location.origin, props.roomId)
@@ -142,12 +164,33 @@ export function MeetingRoom(props: MeetingRoomProps) {
     setTimeout(() => setCopied(false), 2000)
   }
 
-  const leave = async () => {
-    if (recorder.recording) recorder.stop()
+  const leave = async (save = false) => {
+    if (recorder.recording) {
+      const file = await recorder.stop()
+      if (save && file) {
+        const a = document.createElement('a')
+        a.href = file.url
+        a.download = file.name
+        document.body.appendChild(a)
+        a.click()
+        a.remove()
+      }
+    }
     await room.leave()
     props.onLeft()
   }
+  // Leaving while recording locally asks first: the recording would be lost.
+  const askLeave = () => (recorder.recording ? setConfirmLeave(true) : void leave())
 
+  const byId = new Map(participants.map((p) => [p.userId, p]))
+  const arrangement = arrange({
+    layout,
+    ids: participants.map((p) => p.userId),
+    selfId: state.selfId ?? props.userId,
+    pinned,
+    screens: participants.filter((p) => (p.isLocal ? room.localMedia.screen : p.media.screen)).map((p) => p.userId),
+    lastSpeaker,
+  })
   const cols = gridColumns(participants.length)
   const rows = Math.ceil(participants.length / cols)
   const dismissToast = useCallback((id: number) => dispatch({ type: 'toast-dismiss', id }), [dispatch])
@@ -229,6 +272,9 @@ export function MeetingRoom(props: MeetingRoomProps) {
       <header className="room-head">
         <div className="room-title">
           <span className="room-id">Room {props.roomId}</span>
+          <span className="badge count-badge" data-testid="participant-count" title="People in the meeting" aria-label={`${participants.length} in the meeting`}>
+            👥 {participants.length}
+          </span>
           {state.mode && (
             <span className={`badge mode-badge mode-${state.mode}`} data-testid="mode-badge">
               {state.mode.toUpperCase()}
@@ -251,8 +297,14 @@ export function MeetingRoom(props: MeetingRoomProps) {
             </span>
           )}
           {serverRec.recording && (
-            <span className="badge rec-indicator" role="status" data-testid="rec-indicator" title="This meeting is being recorded">
-              REC
+            <span
+              className={`badge rec-indicator${serverRec.stopping ? ' saving' : ''}`}
+              role="status"
+              data-testid="rec-indicator"
+              data-state={serverRec.stopping ? 'saving' : 'recording'}
+              title={serverRec.stopping ? 'The server is finishing the recording file' : 'This meeting is being recorded'}
+            >
+              {serverRec.stopping ? 'Saving…' : 'REC'}
             </span>
           )}
           {serverRec.token && (
@@ -336,22 +388,42 @@ export function MeetingRoom(props: MeetingRoomProps) {
       )}
 
       <div className="room-body">
-        <section className="grid" style={{ gridTemplateColumns: `repeat(${cols}, minmax(0, 1fr))`, gridTemplateRows: `repeat(${rows}, minmax(0, 1fr))` }} aria-label="Participants' videos">
-          {participants.map((p) => (
-            <VideoTile
-              key={p.userId}
-              userId={p.userId}
-              name={p.userName}
-              isLocal={p.isLocal}
-              stream={p.isLocal ? localView : (room.remoteStreams[p.userId] ?? null)}
-              media={p.isLocal ? room.localMedia : p.media}
-              mirrored={p.isLocal && !room.screenStream}
-              reactions={state.reactions.filter((r) => r.userId === p.userId)}
-              health={p.isLocal ? undefined : health.tiles[p.userId]}
-              localStatus={p.isLocal && isSfu && room.recovering.publish ? 'Reconnecting…' : null}
-              hand={handPlace.get(p.userId) ?? null}
-            />
-          ))}
+        <section
+          className={`grid${arrangement.stage ? ' staged' : ''}`}
+          data-testid="tiles"
+          data-layout={layout}
+          data-stage={arrangement.stage ?? ''}
+          data-stage-reason={arrangement.reason ?? ''}
+          style={{ ['--cols' as string]: String(cols), ['--rows' as string]: String(rows) }}
+          aria-label="Participants' videos"
+        >
+          {(arrangement.stage ? [arrangement.stage, ...arrangement.others] : arrangement.others).map((id) => {
+            const p = byId.get(id)
+            if (!p) return null
+            const staged = id === arrangement.stage
+            return (
+              <VideoTile
+                key={p.userId}
+                userId={p.userId}
+                name={p.userName}
+                isLocal={p.isLocal}
+                stream={p.isLocal ? localView : (room.remoteStreams[p.userId] ?? null)}
+                media={p.isLocal ? room.localMedia : p.media}
+                mirrored={p.isLocal && !room.screenStream}
+                reactions={state.reactions.filter((r) => r.userId === p.userId)}
+                health={p.isLocal ? undefined : health.tiles[p.userId]}
+                localStatus={p.isLocal && isSfu && room.recovering.publish ? 'Reconnecting…' : null}
+                hand={handPlace.get(p.userId) ?? null}
+                place={arrangement.stage ? (staged ? 'stage' : 'strip') : 'grid'}
+                crop={crop}
+                pinned={pinned === p.userId}
+                onPin={() => setPinned((now) => (now === p.userId ? null : p.userId))}
+                outputId={chosen.audioOutputId}
+                recordingLocally={p.isLocal ? recorder.recording : p.localRecording === true}
+                onSpeaking={onSpeaking}
+              />
+            )
+          })}
         </section>
         {panel === 'chat' && (
           <ChatPanel messages={state.chat} selfId={state.selfId} onSend={room.sendChat} onClose={() => setPanel(null)} canSend={controls.chatInput} />
@@ -375,12 +447,21 @@ export function MeetingRoom(props: MeetingRoomProps) {
                 ✕
               </button>
             </header>
+            <label className="check">
+              <input type="checkbox" checked={crop} onChange={(e) => setCrop(e.target.checked)} data-testid="crop-toggle" />
+              Fill the tiles (crops the edges of the pictures)
+            </label>
             <DeviceSelect
               audioDeviceId={chosen.audioDeviceId}
               videoDeviceId={chosen.videoDeviceId}
+              outputDeviceId={chosen.audioOutputId}
               refreshKey={room.localStream}
               onChange={(kind, id) => {
                 if (!id) return
+                if (kind === 'output') {
+                  setChosen((d) => ({ ...d, audioOutputId: id }))
+                  return
+                }
                 setChosen((d) => (kind === 'audio' ? { ...d, audioDeviceId: id } : { ...d, videoDeviceId: id }))
                 void room.switchDevice(kind, id)
               }}
@@ -431,6 +512,16 @@ export function MeetingRoom(props: MeetingRoomProps) {
         >
           {selfHandUp ? 'Lower hand' : 'Raise hand'}
         </button>
+        <button
+          type="button"
+          className={layout === 'speaker' ? 'active' : ''}
+          onClick={() => setLayout((l) => (l === 'grid' ? 'speaker' : 'grid'))}
+          aria-pressed={layout === 'speaker'}
+          data-testid="layout-toggle"
+          title="Show the person speaking large (or everyone the same size)"
+        >
+          {layout === 'speaker' ? 'Grid view' : 'Speaker view'}
+        </button>
         <div className="emoji-wrap">
           <button type="button" onClick={() => setEmojiOpen((o) => !o)} aria-expanded={emojiOpen} data-testid="emoji-button">
             React
@@ -460,10 +551,10 @@ export function MeetingRoom(props: MeetingRoomProps) {
             aria-pressed={serverRec.recording}
             data-testid="server-record-button"
           >
-            {serverRec.recording ? 'Stop recording' : 'Record'}
+            {serverRec.stopping ? 'Saving…' : serverRec.recording ? 'Stop recording' : 'Record'}
           </button>
         )}
-        <button type="button" className={recorder.recording ? 'recording' : ''} onClick={() => (recorder.recording ? recorder.stop() : recorder.start())} data-testid="record-button">
+        <button type="button" className={recorder.recording ? 'recording' : ''} onClick={() => (recorder.recording ? void recorder.stop() : recorder.start())} data-testid="record-button">
           {recorder.recording ? 'Stop local recording' : 'Record locally'}
         </button>
         {recorder.download && !recorder.recording && (
@@ -471,10 +562,41 @@ export function MeetingRoom(props: MeetingRoomProps) {
             Download recording
           </a>
         )}
-        <button type="button" className="leave" onClick={() => void leave()} data-testid="leave-button">
+        <button type="button" className="leave" onClick={askLeave} data-testid="leave-button">
           Leave
         </button>
       </footer>
+      {confirmLeave && (
+        <div className="notice leave-confirm" role="alertdialog" aria-label="Leave the meeting?" data-testid="leave-confirm">
+          <strong>You are recording this meeting on this computer.</strong> Leaving stops the recording. Save it first?
+          <div className="consent-actions">
+            <button
+              type="button"
+              autoFocus
+              onClick={() => {
+                setConfirmLeave(false)
+                void leave(true)
+              }}
+              data-testid="leave-save"
+            >
+              Save the recording and leave
+            </button>
+            <button
+              type="button"
+              onClick={() => {
+                setConfirmLeave(false)
+                void leave()
+              }}
+              data-testid="leave-discard"
+            >
+              Leave without saving
+            </button>
+            <button type="button" onClick={() => setConfirmLeave(false)} data-testid="leave-stay">
+              Stay
+            </button>
+          </div>
+        </div>
+      )}
       {recorder.error && (
         <div className="notice notice-error" role="alert">
           {recorder.error}

@@ -31,6 +31,18 @@ export interface VideoTileProps {
   localStatus?: string | null
   /** Place in the raised-hands queue (1 = first), or null when the hand is down. */
   hand?: number | null
+  /** Where the layout puts the tile: the one grid, or the large stage and the strip beside it. */
+  place?: 'grid' | 'stage' | 'strip'
+  /** Fill the tile (crop the picture) instead of showing it whole (letterboxed). */
+  crop?: boolean
+  pinned?: boolean
+  onPin?: () => void
+  /** Told when this tile's person starts or stops speaking (speaker view). */
+  onSpeaking?: (userId: string, speaking: boolean) => void
+  /** The speakers a remote tile's sound plays on (setSinkId); unset: the default. */
+  outputId?: string
+  /** This person records the meeting in their browser (as their app says). */
+  recordingLocally?: boolean
 }
 
 function initials(name: string): string {
@@ -42,7 +54,25 @@ function initials(name: string): string {
     .join('')
 }
 
-export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reactions, health, localStatus, hand = null }: VideoTileProps) {
+export function VideoTile({
+  userId,
+  name,
+  stream,
+  media,
+  isLocal,
+  mirrored,
+  reactions,
+  health,
+  localStatus,
+  hand = null,
+  place = 'grid',
+  crop = false,
+  pinned = false,
+  onPin,
+  onSpeaking,
+  outputId,
+  recordingLocally = false,
+}: VideoTileProps) {
   const videoRef = useRef<HTMLVideoElement>(null)
   const [speaking, setSpeaking] = useState(false)
 
@@ -60,6 +90,12 @@ export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reac
       window.dispatchEvent(new Event(AUTOPLAY_BLOCKED_EVENT))
     })
   }, [stream, isLocal])
+
+  useEffect(() => {
+    const v = videoRef.current as (HTMLVideoElement & { setSinkId?: (id: string) => Promise<void> }) | null
+    if (!v || isLocal || !outputId || !v.setSinkId) return
+    v.setSinkId(outputId).catch(() => undefined) // a device unplugged meanwhile: the default plays
+  }, [outputId, isLocal])
 
   const audioTrackId = stream?.getAudioTracks()[0]?.id
   useEffect(() => {
@@ -79,13 +115,19 @@ export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reac
   }, [stream, audioTrackId])
 
   const isSpeaking = speaking && media.audio
+  useEffect(() => {
+    onSpeaking?.(userId, isSpeaking)
+  }, [onSpeaking, userId, isSpeaking])
   const showVideo = (media.video || media.screen) && !!stream?.getVideoTracks().length
   const status = isLocal ? (localStatus ?? null) : (health?.message ?? null)
 
   return (
     <div
-      className={`tile${isSpeaking ? ' speaking' : ''}${media.screen ? ' screen' : ''}`}
+      className={`tile tile-${place}${isSpeaking ? ' speaking' : ''}${media.screen ? ' screen' : ''}${crop && !media.screen ? ' cropped' : ''}`}
       data-testid="video-tile"
+      data-place={place}
+      data-pinned={pinned ? 'yes' : 'no'}
+      onDoubleClick={onPin}
       data-user-id={userId}
       data-name={name}
       data-audio={media.audio ? 'on' : 'off'}
@@ -117,6 +159,24 @@ export function VideoTile({ userId, name, stream, media, isLocal, mirrored, reac
           {isLocal ? ' (you)' : ''}
         </span>
         {media.screen && <span className="badge screen-badge">Screen</span>}
+        {recordingLocally && (
+          <span className="badge local-rec-badge" data-testid="local-rec-badge" title="Recording this meeting on their computer">
+            ● Recording
+          </span>
+        )}
+        {onPin && (
+          <button
+            type="button"
+            className={`pin-btn${pinned ? ' active' : ''}`}
+            onClick={onPin}
+            aria-pressed={pinned}
+            aria-label={pinned ? `Unpin ${name}` : `Pin ${name}`}
+            title={pinned ? 'Unpin' : 'Pin: show large for you'}
+            data-testid="pin-button"
+          >
+            📌
+          </button>
+        )}
         {hand !== null && (
           <span className="badge hand-badge" data-testid="hand-badge" role="img" aria-label={`Hand raised, number ${hand} in line`} title="Hand raised">
             ✋ {hand}

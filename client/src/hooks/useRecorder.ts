@@ -1,6 +1,10 @@
 // Local recording: a MediaRecorder over a canvas that composites every tile's video in a grid,
 // plus a WebAudio mix of every audio track (local and remote). Stopping gives a file to
-// download; nothing leaves the browser.
+// download; nothing leaves the browser. The WebM gets its duration written into it
+// (fix-webm-duration: MediaRecorder leaves it out, so players cannot seek), pictures are drawn
+// as they are (never mirrored: the mirror is only for one's own preview) and a tile without
+// video is drawn as its name's initials, as the meeting shows it.
+import fixWebmDuration from 'fix-webm-duration'
 import { useCallback, useEffect, useRef, useState } from 'react'
 import { audioContext } from '../services/media'
 
@@ -8,12 +12,31 @@ export interface RecordingSource {
   label: string
   video: HTMLVideoElement | null
   stream: MediaStream | null
-  mirrored?: boolean
+  /** Whether the tile shows a picture (camera or screen on); else initials are drawn. */
+  showsVideo?: boolean
+}
+
+export interface LocalRecordingFile {
+  url: string
+  name: string
+  size: number
+}
+
+export function initialsOf(name: string): string {
+  return (
+    name
+      .split(/\s+/)
+      .filter(Boolean)
+      .slice(0, 2)
+      .map((w) => [...w][0]?.toUpperCase() ?? '')
+      .join('') || '?'
+  )
 }
 
 export const RECORDING_WIDTH = 1280
 export const RECORDING_HEIGHT = 720
 const FPS = 25
+const PLACEHOLDER = '#2f3a4d' // the avatar colour of a tile without video (styles.css)
 
 /** Grid layout: columns/rows for n tiles on a 16:9 canvas. */
 export function gridFor(n: number): { cols: number; rows: number } {
@@ -31,9 +54,9 @@ export function pickMimeType(isSupported: (t: string) => boolean): string {
 
 export function useRecorder(getSources: () => RecordingSource[]) {
   const [recording, setRecording] = useState(false)
-  const [download, setDownload] = useState<{ url: string; name: string; size: number } | null>(null)
+  const [download, setDownload] = useState<LocalRecordingFile | null>(null)
   const [error, setError] = useState<string | null>(null)
-  const cleanup = useRef<(() => void) | null>(null)
+  const cleanup = useRef<(() => Promise<LocalRecordingFile | null>) | null>(null)
   const sourcesRef = useRef(getSources)
   sourcesRef.current = getSources
 
@@ -63,19 +86,22 @@ export function useRecorder(getSources: () => RecordingSource[]) {
         const x = (i % cols) * w
         const y = Math.floor(i / cols) * h
         const v = s.video
-        if (v && v.readyState >= 2 && v.videoWidth > 0) {
+        if (s.showsVideo !== false && v && v.readyState >= 2 && v.videoWidth > 0) {
           const scale = Math.min(w / v.videoWidth, h / v.videoHeight)
           const dw = v.videoWidth * scale
           const dh = v.videoHeight * scale
-          g.save()
-          if (s.mirrored) {
-            g.translate(x + w, 0)
-            g.scale(-1, 1)
-            g.drawImage(v, (w - dw) / 2, y + (h - dh) / 2, dw, dh)
-          } else {
-            g.drawImage(v, x + (w - dw) / 2, y + (h - dh) / 2, dw, dh)
-          }
-          g.restore()
+          g.drawImage(v, x + (w - dw) / 2, y + (h - dh) / 2, dw, dh)
+        } else {
+          // No picture: the tile's placeholder, its initials on the avatar colour.
+          g.fillStyle = PLACEHOLDER
+          g.fillRect(x + 4, y + 4, w - 8, h - 8)
+          g.fillStyle = '#fff'
+          g.font = `600 ${Math.round(Math.min(w, h) / 5)}px sans-serif`
+          g.textAlign = 'center'
+          g.textBaseline = 'middle'
+          g.fillText(initialsOf(s.label), x + w / 2, y + h / 2)
+          g.textAlign = 'start'
+          g.textBaseline = 'alphabetic'
         }
         g.fillStyle = 'rgba(0,0,0,0.5)'
         g.fillRect(x + 8, y + h - 36, Math.min(w - 16, 12 + s.label.length * 11), 28)
@@ -121,33 +147,51 @@ export function useRecorder(getSources: () => RecordingSource[]) {
     recorder.ondataavailable = (e) => {
       if (e.data.size > 0) chunks.push(e.data)
     }
-    recorder.onstop = () => {
+    const startedAt = performance.now()
+    let finished: (file: LocalRecordingFile | null) => void = () => undefined
+    const done = new Promise<LocalRecordingFile | null>((resolve) => (finished = resolve))
+    recorder.onstop = async () => {
       clearInterval(timer)
       for (const node of mixed.values()) node.disconnect()
       video.forEach((t) => t.stop())
       const type = recorder.mimeType || mimeType || 'video/webm'
-      const blob = new Blob(chunks, { type })
+      let blob = new Blob(chunks, { type })
+      if (type.includes('webm')) {
+        // Seekable: the duration MediaRecorder cannot know in advance goes into the header.
+        blob = await fixWebmDuration(blob, performance.now() - startedAt, { logger: false }).catch(() => blob)
+      }
       const ext = type.includes('mp4') ? 'mp4' : 'webm'
       const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)
+      const file = { url: URL.createObjectURL(blob), name: `meeting-${stamp}.${ext}`, size: blob.size }
       setDownload((old) => {
         if (old) URL.revokeObjectURL(old.url)
-        return { url: URL.createObjectURL(blob), name: `meeting-${stamp}.${ext}`, size: blob.size }
+        return file
       })
       setRecording(false)
+      finished(file)
     }
     recorder.start(1000)
     setRecording(true)
     cleanup.current = () => {
       if (recorder.state !== 'inactive') recorder.stop()
+      else finished(null)
+      return done
     }
   }, [recording])
 
-  const stop = useCallback(() => {
-    cleanup.current?.()
+  /** Stops; resolves to the finished file (null when nothing was recording). */
+  const stop = useCallback((): Promise<LocalRecordingFile | null> => {
+    const finish = cleanup.current
     cleanup.current = null
+    return finish ? finish() : Promise.resolve(null)
   }, [])
 
-  useEffect(() => () => cleanup.current?.(), [])
+  useEffect(
+    () => () => {
+      void cleanup.current?.()
+    },
+    [],
+  )
 
   return { recording, start, stop, download, error }
 }

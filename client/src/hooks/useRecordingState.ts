@@ -1,7 +1,7 @@
 // Server recording (SFU and P2P rooms): follows `recording-state` and the join answer's `recording`
 // and `recordingToken` on the signaling client that useWebRTC owns (found through the
 // socket service's registry), and offers start/stop with their acknowledgements.
-import { useCallback, useEffect, useReducer, useRef } from 'react'
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react'
 import type { JoinAnswer, RecordingStateEvent } from '../services/protocol'
 import { onSignalingClient, type SignalingClient } from '../services/socket'
 import { initialRecordingState, recordingReducer, recordingToast, type RecordingUiState } from '../state/recording'
@@ -27,6 +27,8 @@ export function useRecordingState(opts: UseRecordingStateOptions) {
   const optsRef = useRef(opts)
   optsRef.current = opts
   const clientRef = useRef<SignalingClient | null>(null)
+  // Stop pressed and not yet answered: the server is finishing the file (can take a while).
+  const [stopping, setStopping] = useState(false)
 
   useEffect(() => {
     let offs: (() => void)[] = []
@@ -65,8 +67,10 @@ export function useRecordingState(opts: UseRecordingStateOptions) {
     const client = clientRef.current
     if (!client) return
     dispatch({ type: 'pending', pending: true })
+    if (what === 'stop') setStopping(true)
     const ack = what === 'start' ? await client.startRecording() : await client.stopRecording()
     dispatch({ type: 'pending', pending: false })
+    setStopping(false)
     if (!ack.ok) {
       const text = ERROR_TEXT[ack.error] ?? ack.message ?? ack.error
       const detail = ack.message && ack.message !== text ? ` (${ack.message})` : ''
@@ -76,6 +80,7 @@ export function useRecordingState(opts: UseRecordingStateOptions) {
 
   return {
     ...state,
+    stopping: stopping && state.recording,
     start: useCallback(() => request('start'), [request]),
     stop: useCallback(() => request('stop'), [request]),
   }

@@ -425,6 +425,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       }),
       signaling.on('media-state', ({ userId, media }) => dispatch({ type: 'media-state', userId, media })),
       signaling.on('hand-raised', ({ userId, at }) => dispatch({ type: 'hand', userId, at: at ?? null })),
+      signaling.on('local-recording', ({ userId, recording }) => dispatch({ type: 'local-recording', userId, recording: recording === true })),
       // -- access and moderation --------------------------------------------------------
       signaling.on('lobby-admitted', () => void join()),
       signaling.on('lobby-denied', ({ reason, message }) =>
@@ -711,6 +712,12 @@ export function useWebRTC(opts: UseWebRTCOptions) {
     [toast],
   )
 
+  /** Tells the others whether we record the meeting in this browser. */
+  const announceLocalRecording = useCallback(async (recording: boolean) => {
+    const ack = await signalingRef.current?.localRecording(recording)
+    if (ack?.ok && selfIdRef.current) dispatch({ type: 'local-recording', userId: selfIdRef.current, recording })
+  }, [])
+
   const leave = useCallback(async () => {
     leftRef.current = true
     const signaling = signalingRef.current
@@ -808,6 +815,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
     sendChat,
     sendEmoji,
     raiseHand,
+    announceLocalRecording,
     leave,
   }
 }

@@ -35,7 +35,11 @@ export function Home() {
     let live = true
     fetch('/api/config')
       .then((r) => (r.ok ? (r.json() as Promise<ServerConfig>) : null))
-      .then((c) => live && setConfig(c))
+      .then((c) => {
+        if (!live || !c) return
+        setConfig(c)
+        if (c.defaultMode === 'sfu' || c.defaultMode === 'p2p') setMode(c.defaultMode) // the operator's choice
+      })
       .catch(() => undefined)
     return () => {
       live = false
@@ -55,7 +59,7 @@ export function Home() {
   return (
     <main className="page home">
       <h1>Meetings</h1>
-      <p className="muted">Video meetings in the browser: peer-to-peer for small groups, or through the server (SFU).</p>
+      <p className="muted">Video meetings in the browser: a small call goes straight between the browsers; a meeting goes through this server.</p>
       <label className="field">
         Your name
         <input aria-label="Your name" value={name} maxLength={64} onChange={(e) => setName(e.target.value)} placeholder="e.g. Ada" />
@@ -71,14 +75,19 @@ export function Home() {
       <section className="card">
         <h2>New meeting</h2>
         <fieldset className="mode-choice">
-          <legend>Mode</legend>
+          <legend>Kind of meeting</legend>
           <label>
             <input type="radio" name="mode" value="p2p" checked={mode === 'p2p'} onChange={() => setMode('p2p')} />
-            P2P <span className="muted small">(direct between browsers, best for 2–4 people; recording on the server adds one upload each)</span>
+            Small call, direct (P2P){' '}
+            <span className="muted small">
+              — video goes straight between the browsers; best for 2–4 people. It can still be recorded on the server (each person then also
+              sends their video to it).
+            </span>
           </label>
           <label>
             <input type="radio" name="mode" value="sfu" checked={mode === 'sfu'} onChange={() => setMode('sfu')} />
-            SFU <span className="muted small">(media through the server, for larger groups)</span>
+            Meeting, through the server (SFU){' '}
+            <span className="muted small">— everyone sends their video once and the server passes it on; for larger groups and weaker connections.</span>
           </label>
         </fieldset>
         <label className="field">
@@ -108,7 +117,8 @@ export function Home() {
             try {
               const room = await createRoom(mode, password)
               if (password) rememberRoomPassword(room.roomId, password)
-              navigate(roomPath(room.roomId, n, rawAudio))
+              // The name is remembered: the pre-join screen has it (the creator sees it too).
+              navigate(roomPath(room.roomId, null, rawAudio))
             } catch (err) {
               setError(`Could not create a room: ${(err as Error).message}`)
             } finally {
@@ -134,7 +144,7 @@ export function Home() {
             }
             const n = validName()
             if (!n) return
-            navigate(roomPath(id, n, rawAudio))
+            navigate(roomPath(id, null, rawAudio))
           }}
         >
           <input aria-label="Room id or link" value={joinId} onChange={(e) => setJoinId(e.target.value)} placeholder="Room id or link" />

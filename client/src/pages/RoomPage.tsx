@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { DeviceSelect } from '../components/DeviceSelect'
+import { PreJoin } from '../components/PreJoin'
 import { MeetingRoom } from '../components/MeetingRoom'
 import { adoptUrlToken, EMBED_READY_MESSAGE, embedTokenOf, roomPassword, saveJoinToken, tokenHints } from '../lib/access'
 import { getUserId, rememberName, rememberedName } from '../lib/identity'
@@ -7,7 +7,8 @@ import { cleanName } from '../lib/url'
 import type { DeviceChoice } from '../services/media'
 import { navigate } from '../router'
 
-/** /room/<id>: asks for a name (unless ?name= or a join token gave one), then joins. */
+/** /room/<id>: the pre-join screen (name, camera preview, microphone level, devices), then the
+ * meeting. A ``?name=`` or a join token skips it (links made for one person, embedding). */
 export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; initialName: string | null; rawAudio: boolean }) {
   // A token in the address is taken out of it at once (lib/access.ts).
   const [token, setToken] = useState<string | null>(() => adoptUrlToken(roomId))
@@ -84,6 +85,7 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
       <h1>Join room {roomId}</h1>
       <form
         className="card join-form"
+        data-testid="prejoin-form"
         onSubmit={(e) => {
           e.preventDefault()
           const n = cleanName(draft)
@@ -99,25 +101,23 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
           Your name
           <input aria-label="Your name" autoFocus value={draft} maxLength={64} onChange={(e) => setDraft(e.target.value)} />
         </label>
-        <DeviceSelect
-          audioDeviceId={devices.audioDeviceId}
-          videoDeviceId={devices.videoDeviceId}
-          onChange={(kind, id) =>
-            setDevices((d) => (kind === 'audio' ? { ...d, audioDeviceId: id || undefined } : { ...d, videoDeviceId: id || undefined }))
-          }
+        <PreJoin
+          rawAudio={rawAudio}
+          devices={devices}
+          onDevices={setDevices}
+          startAudio={startAudio}
+          startVideo={startVideo}
+          onStartAudio={setStartAudio}
+          onStartVideo={setStartVideo}
         />
-        <label className="check">
-          <input type="checkbox" checked={startAudio} onChange={(e) => setStartAudio(e.target.checked)} /> Join with the microphone on
-        </label>
-        <label className="check">
-          <input type="checkbox" checked={startVideo} onChange={(e) => setStartVideo(e.target.checked)} /> Join with the camera on
-        </label>
         {error && (
           <p className="error" role="alert">
             {error}
           </p>
         )}
-        <button type="submit">Join</button>
+        <button type="submit" data-testid="prejoin-join">
+          Join
+        </button>
       </form>
     </main>
   )

@@ -4,12 +4,16 @@
 export interface DeviceChoice {
   audioDeviceId?: string
   videoDeviceId?: string
+  /** Where the others' sound plays (HTMLMediaElement.setSinkId), where the browser can. */
+  audioOutputId?: string
 }
 
 export interface LocalMediaResult {
   stream: MediaStream | null
   /** A message for the user when some or all media could not be opened. */
   problem: string | null
+  /** The DOMException name when opening failed (NotAllowedError: denied). */
+  errorName?: string
 }
 
 export function audioConstraints(rawAudio: boolean, deviceId?: string): MediaTrackConstraints {
@@ -73,7 +77,7 @@ export async function openLocalMedia(
   } catch (err) {
     const name = (err as { name?: string })?.name
     if (name === 'NotAllowedError' || name === 'SecurityError' || !(audio && video)) {
-      return { stream: null, problem: describeMediaError(err) }
+      return { stream: null, problem: describeMediaError(err), errorName: name }
     }
     // One of the two devices may exist: try them one at a time.
     for (const [c, missing] of [
@@ -87,7 +91,7 @@ export async function openLocalMedia(
         /* try the next */
       }
     }
-    return { stream: null, problem: describeMediaError(err) }
+    return { stream: null, problem: describeMediaError(err), errorName: name }
   }
 }
 
@@ -99,15 +103,22 @@ function defaultGetUserMedia(): GetUserMedia | null {
 export interface Devices {
   audioInputs: MediaDeviceInfo[]
   videoInputs: MediaDeviceInfo[]
+  /** Empty where the page cannot choose the output (no setSinkId: Firefox before 116, Safari). */
+  audioOutputs: MediaDeviceInfo[]
+}
+
+export function canChooseOutput(): boolean {
+  return typeof HTMLMediaElement !== 'undefined' && 'setSinkId' in HTMLMediaElement.prototype
 }
 
 export async function listDevices(): Promise<Devices> {
-  if (!navigator.mediaDevices?.enumerateDevices) return { audioInputs: [], videoInputs: [] }
+  if (!navigator.mediaDevices?.enumerateDevices) return { audioInputs: [], videoInputs: [], audioOutputs: [] }
   const all = await navigator.mediaDevices.enumerateDevices()
   // Before permission is granted, browsers list devices without ids or labels.
   return {
     audioInputs: all.filter((d) => d.kind === 'audioinput'),
     videoInputs: all.filter((d) => d.kind === 'videoinput'),
+    audioOutputs: canChooseOutput() ? all.filter((d) => d.kind === 'audiooutput') : [],
   }
 }
 

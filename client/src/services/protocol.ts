@@ -19,6 +19,8 @@ export interface ParticipantInfo {
   role?: Role
   /** When the hand went up (ms since the epoch), or null/absent when it is down. */
   handRaisedAt?: number | null
+  /** Recording the meeting in their own browser, as their app says (#18). */
+  localRecording?: boolean
 }
 
 /** What a participant may do (the join answer's `grants`; docs/security.md). */

@@ -28,6 +28,7 @@ export interface ServerEvents {
   'emoji-reaction': (r: EmojiReaction) => void
   'media-state': (p: { userId: string; media: MediaState }) => void
   'hand-raised': (p: { userId: string; raised: boolean; at: number | null }) => void
+  'local-recording': (p: { userId: string; recording: boolean }) => void
   'server-shutdown': (p: { reason?: string }) => void
   'recording-state': (p: RecordingStateEvent) => void
   'room-closed': (p: { roomId: string; reason?: string; by?: string | null; byName?: string | null }) => void
@@ -231,6 +232,11 @@ export class SignalingClient {
 
   sendMediaState(media: Partial<MediaState>): Promise<Ack<{ media: MediaState }>> {
     return this.request('media-state', media)
+  }
+
+  /** Tells the room we record it in this browser, or stopped (#18). */
+  localRecording(recording: boolean): Promise<Ack<{ recording: boolean }>> {
+    return this.request('local-recording', { recording })
   }
 
   /** Our own hand up or down (#18). */

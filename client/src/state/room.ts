@@ -78,6 +78,7 @@ export type RoomAction =
   | { type: 'user-left'; userId: string }
   | { type: 'media-state'; userId: string; media: Partial<MediaState> }
   | { type: 'hand'; userId: string; at: number | null }
+  | { type: 'local-recording'; userId: string; recording: boolean }
   | { type: 'chat-message'; message: ChatMessage }
   | { type: 'chat-open'; open: boolean }
   | { type: 'emoji'; reaction: EmojiReaction }
@@ -103,6 +104,7 @@ function addParticipant(s: RoomState, p: ParticipantInfo, isLocal: boolean): Roo
     isLocal,
     role: p.role === 'moderator' ? 'moderator' : 'participant',
     handRaisedAt: typeof p.handRaisedAt === 'number' ? p.handRaisedAt : null,
+    localRecording: p.localRecording === true,
   }
   const order = s.order.includes(p.userId) ? s.order : [...s.order, p.userId]
   return { ...s, participants: { ...s.participants, [p.userId]: participant }, order }
@@ -176,6 +178,13 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
       if (!p || (p.handRaisedAt ?? null) === a.at) return s
       const next = { ...s, participants: { ...s.participants, [a.userId]: { ...p, handRaisedAt: a.at } } }
       return a.at !== null && !p.isLocal ? withToast(next, 'info', `${p.userName} raised their hand`) : next
+    }
+    case 'local-recording': {
+      const p = s.participants[a.userId]
+      if (!p || (p.localRecording ?? false) === a.recording) return s
+      const next = { ...s, participants: { ...s.participants, [a.userId]: { ...p, localRecording: a.recording } } }
+      if (p.isLocal) return next
+      return withToast(next, 'info', a.recording ? `${p.userName} is recording this meeting on their computer` : `${p.userName} stopped recording`)
     }
     case 'chat-message': {
       if (s.chat.some((m) => m.id === a.message.id)) return s

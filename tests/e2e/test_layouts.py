@@ -112,6 +112,18 @@ def test_speaker_view_and_a_screen_share_take_the_stage(
     alice.page.set_viewport_size({"width": 390, "height": 844})  # a phone
     wait_until(lambda: box(alice, "Carol")["width"] > 300, what="the screen across a phone")
     alice.page.screenshot(path=str(OUT / "layout-screen-phone.png"))
+    # The phone's toolbar: microphone, camera, chat, More and Leave in one row; More shows the rest.
+    page = alice.page
+    assert page.get_by_test_id("more-button").is_visible()
+    assert not page.get_by_test_id("raise-hand").is_visible()
+    row = {page.get_by_test_id(t).bounding_box()["y"] for t in ("toggle-mic", "leave-button")}
+    assert len(row) == 1, row
+    page.get_by_test_id("more-button").click()
+    page.get_by_test_id("raise-hand").wait_for(state="visible")
+    page.screenshot(path=str(OUT / "layout-phone-more.png"))
+    page.get_by_test_id("more-button").click()
     alice.page.set_viewport_size({"width": 1280, "height": 800})
+    assert not page.get_by_test_id("more-button").is_visible()
+    assert page.get_by_test_id("raise-hand").is_visible()
     carol.page.get_by_test_id("toggle-screen").click()
     wait_until(lambda: tiles(alice).get_attribute("data-stage") == "", what="grid after the share")

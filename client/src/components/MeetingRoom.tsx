@@ -134,6 +134,9 @@ export function MeetingRoom(props: MeetingRoomProps) {
   }, [])
   const recorder = useRecorder(getSources)
   const [confirmLeave, setConfirmLeave] = useState(false)
+  // On a phone the toolbar keeps the microphone, camera, chat and Leave; the rest is in More.
+  const [moreOpen, setMoreOpen] = useState(false)
+  const more = `more-group${moreOpen ? ' open' : ''}`
   // The others are told while we record locally (and again after a rejoin).
   const announced = useRef(false)
   const { announceLocalRecording } = room
@@ -280,7 +283,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
               {state.mode.toUpperCase()}
             </span>
           )}
-          <button type="button" className="small-btn" onClick={() => setHelpOpen(true)} data-testid="shortcuts-button" title="Keyboard shortcuts (?)">
+          <button type="button" className="small-btn shortcuts-btn" onClick={() => setHelpOpen(true)} data-testid="shortcuts-button" title="Keyboard shortcuts (?)">
             Shortcuts
           </button>
           <button type="button" className="small-btn" onClick={copyLink} data-testid="copy-link">
@@ -493,40 +496,42 @@ export function MeetingRoom(props: MeetingRoomProps) {
         >
           {room.localMedia.video ? 'Stop video' : 'Start video'}
         </button>
-        <button
-          type="button"
-          className={room.localMedia.screen ? 'active' : ''}
-          onClick={() => void (room.localMedia.screen ? room.stopScreenShare() : room.startScreenShare())}
-          disabled={!controls.screen && !room.localMedia.screen}
-          title={controls.screen ? undefined : 'You may not share your screen in this meeting'}
-          data-testid="toggle-screen"
-        >
-          {room.localMedia.screen ? 'Stop sharing' : 'Share screen'}
-        </button>
-        <button
-          type="button"
-          className={selfHandUp ? 'active' : ''}
-          onClick={() => void room.raiseHand(!selfHandUp)}
-          aria-pressed={selfHandUp}
-          data-testid="raise-hand"
-        >
-          {selfHandUp ? 'Lower hand' : 'Raise hand'}
-        </button>
-        <button
-          type="button"
-          className={layout === 'speaker' ? 'active' : ''}
-          onClick={() => setLayout((l) => (l === 'grid' ? 'speaker' : 'grid'))}
-          aria-pressed={layout === 'speaker'}
-          data-testid="layout-toggle"
-          title="Show the person speaking large (or everyone the same size)"
-        >
-          {layout === 'speaker' ? 'Grid view' : 'Speaker view'}
-        </button>
-        <div className="emoji-wrap">
-          <button type="button" onClick={() => setEmojiOpen((o) => !o)} aria-expanded={emojiOpen} data-testid="emoji-button">
-            React
+        <div className={more} id="more-controls-1">
+          <button
+            type="button"
+            className={room.localMedia.screen ? 'active' : ''}
+            onClick={() => void (room.localMedia.screen ? room.stopScreenShare() : room.startScreenShare())}
+            disabled={!controls.screen && !room.localMedia.screen}
+            title={controls.screen ? undefined : 'You may not share your screen in this meeting'}
+            data-testid="toggle-screen"
+          >
+            {room.localMedia.screen ? 'Stop sharing' : 'Share screen'}
           </button>
-          {emojiOpen && <EmojiPicker onPick={(e) => void room.sendEmoji(e)} onClose={() => setEmojiOpen(false)} />}
+          <button
+            type="button"
+            className={selfHandUp ? 'active' : ''}
+            onClick={() => void room.raiseHand(!selfHandUp)}
+            aria-pressed={selfHandUp}
+            data-testid="raise-hand"
+          >
+            {selfHandUp ? 'Lower hand' : 'Raise hand'}
+          </button>
+          <button
+            type="button"
+            className={layout === 'speaker' ? 'active' : ''}
+            onClick={() => setLayout((l) => (l === 'grid' ? 'speaker' : 'grid'))}
+            aria-pressed={layout === 'speaker'}
+            data-testid="layout-toggle"
+            title="Show the person speaking large (or everyone the same size)"
+          >
+            {layout === 'speaker' ? 'Grid view' : 'Speaker view'}
+          </button>
+          <div className="emoji-wrap">
+            <button type="button" onClick={() => setEmojiOpen((o) => !o)} aria-expanded={emojiOpen} data-testid="emoji-button">
+              React
+            </button>
+            {emojiOpen && <EmojiPicker onPick={(e) => void room.sendEmoji(e)} onClose={() => setEmojiOpen(false)} />}
+          </div>
         </div>
         <button type="button" className={panel === 'chat' ? 'active' : ''} onClick={() => setPanel(panel === 'chat' ? null : 'chat')} data-testid="chat-button">
           Chat
@@ -536,32 +541,44 @@ export function MeetingRoom(props: MeetingRoomProps) {
             </span>
           )}
         </button>
-        <button type="button" className={panel === 'participants' ? 'active' : ''} onClick={() => setPanel(panel === 'participants' ? null : 'participants')} data-testid="participants-button">
-          People ({participants.length})
-        </button>
-        <button type="button" className={panel === 'settings' ? 'active' : ''} onClick={() => setPanel(panel === 'settings' ? null : 'settings')} data-testid="settings-button">
-          Devices
-        </button>
-        {controls.record && (
-          <button
-            type="button"
-            className={serverRec.recording ? 'recording' : ''}
-            disabled={serverRec.pending}
-            onClick={() => void (serverRec.recording ? serverRec.stop() : serverRec.start())}
-            aria-pressed={serverRec.recording}
-            data-testid="server-record-button"
-          >
-            {serverRec.stopping ? 'Saving…' : serverRec.recording ? 'Stop recording' : 'Record'}
+        <div className={more} id="more-controls-2">
+          <button type="button" className={panel === 'participants' ? 'active' : ''} onClick={() => setPanel(panel === 'participants' ? null : 'participants')} data-testid="participants-button">
+            People ({participants.length})
           </button>
-        )}
-        <button type="button" className={recorder.recording ? 'recording' : ''} onClick={() => (recorder.recording ? void recorder.stop() : recorder.start())} data-testid="record-button">
-          {recorder.recording ? 'Stop local recording' : 'Record locally'}
+          <button type="button" className={panel === 'settings' ? 'active' : ''} onClick={() => setPanel(panel === 'settings' ? null : 'settings')} data-testid="settings-button">
+            Devices
+          </button>
+          {controls.record && (
+            <button
+              type="button"
+              className={serverRec.recording ? 'recording' : ''}
+              disabled={serverRec.pending}
+              onClick={() => void (serverRec.recording ? serverRec.stop() : serverRec.start())}
+              aria-pressed={serverRec.recording}
+              data-testid="server-record-button"
+            >
+              {serverRec.stopping ? 'Saving…' : serverRec.recording ? 'Stop recording' : 'Record'}
+            </button>
+          )}
+          <button type="button" className={recorder.recording ? 'recording' : ''} onClick={() => (recorder.recording ? void recorder.stop() : recorder.start())} data-testid="record-button">
+            {recorder.recording ? 'Stop local recording' : 'Record locally'}
+          </button>
+          {recorder.download && !recorder.recording && (
+            <a className="download" href={recorder.download.url} download={recorder.download.name} data-testid="recording-download">
+              Download recording
+            </a>
+          )}
+        </div>
+        <button
+          type="button"
+          className={`more-btn${moreOpen ? ' active' : ''}`}
+          onClick={() => setMoreOpen((o) => !o)}
+          aria-expanded={moreOpen}
+          aria-controls="more-controls-1 more-controls-2"
+          data-testid="more-button"
+        >
+          More
         </button>
-        {recorder.download && !recorder.recording && (
-          <a className="download" href={recorder.download.url} download={recorder.download.name} data-testid="recording-download">
-            Download recording
-          </a>
-        )}
         <button type="button" className="leave" onClick={askLeave} data-testid="leave-button">
           Leave
         </button>

@@ -92,7 +92,7 @@ export function PreJoin(props: PreJoinProps) {
     <div className="prejoin" data-testid="prejoin">
       <div className="prejoin-preview">
         <video ref={videoRef} className={`mirrored${hasVideo ? '' : ' hidden-video'}`} autoPlay playsInline muted data-testid="preview-video" aria-label="Your camera preview" />
-        {!hasVideo && <div className="avatar prejoin-off">{startVideo ? 'No camera' : 'Camera is off'}</div>}
+        {!hasVideo && <div className="avatar prejoin-off">{!startVideo ? 'Camera is off' : denied ? 'Camera blocked' : 'No camera'}</div>}
       </div>
       <div className="mic-meter" aria-hidden="true">
         <span style={{ width: `${Math.round(level * 100)}%` }} />

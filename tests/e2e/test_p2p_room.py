@@ -238,7 +238,8 @@ def fetch_download(p: Participant, href: str) -> bytes:
     """The bytes of a blob URL the page made (a download link)."""
     encoded = p.eval(
         """(href) => fetch(href).then(r => r.blob()).then(b => new Promise(done => {
-             const f = new FileReader(); f.onload = () => done(f.result.split(',')[1]);
+             const f = new FileReader();
+             f.onload = () => done(f.result.slice(f.result.indexOf('base64,') + 7));
              f.readAsDataURL(b) }))""",
         href,
     )

@@ -27,6 +27,7 @@ import logging
 import re
 import string
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from tests.conftest import RunningServer
 from tests.server.test_recording_events import recording_settings
 from tests.support.checks import assert_refusal, server_snapshot, tracebacks
 from tests.support.raw_socketio import AckTimeout, Raw, RawPool, RawSocketIO, dumps
+from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.webrtc  # the SFU rooms' aiortc connections (netns-run)
 
@@ -227,15 +229,32 @@ class World:
 
 # "-nodes": two nodes on one Redis (#15); the room runs on the first, and the attacker's and
 # the stranger's sockets are on the second, so every event of theirs is relayed.
+@pytest.fixture
+def world_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer | None]:
+    """A redis-server for the "-nodes" worlds; set up before make_server, so it stops after
+    the nodes."""
+    if "nodes" not in str(request.node.callspec.params.get("world", "")):
+        yield None
+        return
+    redis = RedisServer(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()
+
+
 @pytest.fixture(params=["p2p", "sfu", "p2p-nodes", "sfu-nodes"])
-async def world(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+async def world(
+    request: pytest.FixtureRequest,
+    world_redis: RedisServer | None,
+    make_server: Any,
+    tmp_path: Path,
+) -> Any:
     mode, _, nodes = str(request.param).partition("-")
     if mode == "sfu":
         request.getfixturevalue("netns")
     server: dict[str, Any] = {}
-    if nodes:  # Redis first, so that it stops after the nodes
-        server = {"redis_url": request.getfixturevalue("redis").url}
-    make_server = request.getfixturevalue("make_server")
+    if world_redis is not None:
+        server = {"redis_url": world_redis.url}
     settings = {
         "limits": FUZZ_LIMITS,
         "rooms": {"create_per_minute": HIGH},

@@ -69,6 +69,13 @@ class Cluster:
         self._tasks: set[asyncio.Task[Any]] = set()
         rooms.on_room_deleted.append(self._room_deleted)
 
+    def _unreachable(self) -> Refusal:
+        """Redis did not answer: noted (emits stay local), and the refusal a client gets."""
+        self.reachable = False
+        return Refusal(
+            "service_unavailable", "the meeting directory is unreachable; try again in a moment"
+        )
+
     @property
     def lease_seconds(self) -> float:
         return self.settings.server.node_lease_seconds
@@ -116,11 +123,7 @@ class Cluster:
                 return owner
             return await self.directory.claim(room_id, self._least_loaded(nodes))
         except RedisError:
-            self.reachable = False
-            raise Refusal(
-                "service_unavailable",
-                "the meeting directory is unreachable; try again in a moment",
-            ) from None
+            raise self._unreachable() from None
 
     async def enter(self, room: Room) -> None:
         """A room made on this node (POST /api/rooms) goes into the directory now, or is
@@ -132,9 +135,7 @@ class Cluster:
                 return
         except RedisError:
             self.rooms.delete(room.room_id)
-            raise Refusal(
-                "service_unavailable", "the meeting directory is unreachable; try again"
-            ) from None
+            raise self._unreachable() from None
         self._foreign.add(room.room_id)  # deleted here only, not in the directory
         self.rooms.delete(room.room_id)
         raise Refusal("room_exists", f"room {room.room_id!r} already exists")
@@ -145,8 +146,7 @@ class Cluster:
         try:
             stored = await self.directory.rooms()
         except RedisError:
-            self.reachable = False
-            raise Refusal("service_unavailable", "the room directory is unreachable") from None
+            raise self._unreachable() from None
         mine = {r.room_id: {**r.summary(), "node": self.node_id} for r in self.rooms.rooms.values()}
         others = [
             {
@@ -181,8 +181,7 @@ class Cluster:
         try:
             nodes = await self.directory.nodes()
         except RedisError:
-            self.reachable = False
-            raise Refusal("service_unavailable", "the room directory is unreachable") from None
+            raise self._unreachable() from None
         nodes[self.node_id] = self.load()  # this node's own, now
         return {
             "nodes": nodes,
@@ -200,11 +199,7 @@ class Cluster:
         try:
             return await self.directory.doc(room_id)
         except RedisError:
-            self.reachable = False
-            raise Refusal(
-                "service_unavailable",
-                "the meeting directory is unreachable; try again in a moment",
-            ) from None
+            raise self._unreachable() from None
 
     def _room_deleted(self, room: Room) -> None:
         self._written.pop(room.room_id, None)
@@ -237,7 +232,7 @@ class Cluster:
                 if self._written.get(room.room_id) == doc:
                     unchanged.append(room.room_id)
                     continue
-                if await self.directory.save(self.node_id, json.loads(doc)):
+                if await self.directory.save_text(self.node_id, room.room_id, doc):
                     self._written[room.room_id] = doc
                 else:  # another node took it over (this one was taken for dead)
                     log.warning("room %s is owned by another node now", room.room_id)

@@ -70,9 +70,12 @@ class RoomDirectory:
 
     async def save(self, node_id: str, doc: dict[str, Any], release: bool = False) -> bool:
         """Stores an owned room's document; ``release`` gives the room up (its node stops)."""
+        return await self.save_text(node_id, doc["roomId"], json.dumps(doc), release)
+
+    async def save_text(self, node_id: str, room_id: str, doc: str, release: bool = False) -> bool:
+        """:meth:`save` with the document already serialised (the heartbeat compares it)."""
         written = await self._save(
-            keys=[ROOM + doc["roomId"]],
-            args=[node_id, json.dumps(doc), "" if release else node_id, self._keep()],
+            keys=[ROOM + room_id], args=[node_id, doc, "" if release else node_id, self._keep()]
         )
         return bool(written)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from tests.conftest import Client, RunningServer
+from tests.server.test_recording_events import until  # noqa: F401  (the cluster tests' poll)
 from tests.support.redis_server import RedisServer
 
 MakeServer = Callable[..., Awaitable[RunningServer]]
@@ -52,12 +52,3 @@ async def connect(node: RunningServer, made: list[Client]) -> Client:
     client = await Client(node.url).connect()
     made.append(client)
     return client
-
-
-async def until(condition: Callable[[], Any], timeout: float = 10, what: str = "") -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (value := condition()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        await asyncio.sleep(0.05)
-    return value

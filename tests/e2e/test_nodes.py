@@ -102,11 +102,6 @@ def test_three_people_on_two_nodes_see_and_hear_each_other(
             p.close()
 
 
-@pytest.mark.xfail(
-    reason="open (#15): in the clean-clone CI run Bob's tile of Carol stayed without video after "
-    "the restart although the server forwarded all six tracks; passed locally twice",
-    strict=False,
-)
 def test_an_sfu_rooms_node_restarts_and_the_room_comes_back_as_an_sfu_room(
     netns: None,
     launch: LaunchFn,

@@ -231,6 +231,16 @@ export function useWebRTC(opts: UseWebRTCOptions) {
     let joinedOnce = false
     let rejoinTries = 0
     let rejoinTimer: ReturnType<typeof setTimeout> | null = null
+    // While a join-room request is answered, participant events are held back: the answer's
+    // list is the room as it was when we entered it, and anyone who came, went or changed
+    // while the server finished our join is told before the answer arrives. Applied after
+    // the answer, they are not lost when the answer rebuilds the list.
+    let joining = false
+    const early: (() => void)[] = []
+    const afterJoin = (apply: () => void) => {
+      if (joining) early.push(apply)
+      else apply()
+    }
 
     /** A participant who left or joins again: their tracks and connection are new. */
     const forgetPeer = (userId: string) => {
@@ -327,6 +337,8 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       const o = optsRef.current
       setJoinStatus('joining')
       const password = passwordRef.current ?? undefined
+      joining = true
+      early.length = 0
       const ack = await signaling.join({
         roomId: o.roomId,
         userId: selfIdRef.current ?? o.userId,
@@ -337,6 +349,8 @@ export function useWebRTC(opts: UseWebRTCOptions) {
         password,
         access: password && o.createAccess ? o.createAccess : undefined,
       })
+      joining = false
+      const held = early.splice(0)
       if (cancelled || leftRef.current) return
       if (!ack.ok) {
         // After a reconnect the server may not have dropped our old socket yet.
@@ -367,6 +381,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       setGate(null)
       dropUngranted(ack)
       dispatch({ type: 'joined', answer: ack, userName: name, media: mediaRef.current })
+      held.forEach((apply) => apply())
       recordedRef.current = !!ack.recording?.recording
       const consent = await askConsent(ack)
       if (!consent) return
@@ -398,17 +413,21 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       signaling.onRaw('connect_error', () => {
         if (!leftRef.current) setConnection(joinedOnce ? 'reconnecting' : 'connecting')
       }),
-      signaling.on('room-participants', (list) => dispatch({ type: 'participants', list })),
-      signaling.on('user-joined', (p) => {
-        dispatch({ type: 'user-joined', participant: p })
-        forgetPeer(p.userId)
-        transportRef.current?.userJoined(p)
-      }),
-      signaling.on('user-left', ({ userId }) => {
-        dispatch({ type: 'user-left', userId })
-        forgetPeer(userId)
-        transportRef.current?.userLeft(userId)
-      }),
+      signaling.on('room-participants', (list) => afterJoin(() => dispatch({ type: 'participants', list }))),
+      signaling.on('user-joined', (p) =>
+        afterJoin(() => {
+          dispatch({ type: 'user-joined', participant: p })
+          forgetPeer(p.userId)
+          transportRef.current?.userJoined(p)
+        }),
+      ),
+      signaling.on('user-left', ({ userId }) =>
+        afterJoin(() => {
+          dispatch({ type: 'user-left', userId })
+          forgetPeer(userId)
+          transportRef.current?.userLeft(userId)
+        }),
+      ),
       signaling.on('signal-receive', ({ userId, signal }) => {
         const t = transportRef.current
         if (t) t.signal(userId, signal)
@@ -423,9 +442,11 @@ export function useWebRTC(opts: UseWebRTCOptions) {
         dispatch({ type: 'emoji', reaction })
         setTimeout(() => dispatch({ type: 'emoji-expired', id: reaction.id }), EMOJI_LIFETIME_MS)
       }),
-      signaling.on('media-state', ({ userId, media }) => dispatch({ type: 'media-state', userId, media })),
-      signaling.on('hand-raised', ({ userId, at }) => dispatch({ type: 'hand', userId, at: at ?? null })),
-      signaling.on('local-recording', ({ userId, recording }) => dispatch({ type: 'local-recording', userId, recording: recording === true })),
+      signaling.on('media-state', ({ userId, media }) => afterJoin(() => dispatch({ type: 'media-state', userId, media }))),
+      signaling.on('hand-raised', ({ userId, at }) => afterJoin(() => dispatch({ type: 'hand', userId, at: at ?? null }))),
+      signaling.on('local-recording', ({ userId, recording }) =>
+        afterJoin(() => dispatch({ type: 'local-recording', userId, recording: recording === true })),
+      ),
       // -- access and moderation --------------------------------------------------------
       signaling.on('lobby-admitted', () => void join()),
       signaling.on('lobby-denied', ({ reason, message }) =>
@@ -448,13 +469,15 @@ export function useWebRTC(opts: UseWebRTCOptions) {
         void stopShareRef.current?.()
         toast(`${byName || 'A moderator'} stopped your screen share`, 'info')
       }),
-      signaling.on('role-changed', ({ userId, role, by, grants }) => {
-        dispatch({ type: 'role-changed', userId, role, grants })
-        // A hand-over has no moderation event: say why we now hold the right.
-        if (by === null && userId === selfIdRef.current && role === 'moderator') {
-          toast('You are now a moderator: the last moderator left', 'info')
-        }
-      }),
+      signaling.on('role-changed', ({ userId, role, by, grants }) =>
+        afterJoin(() => {
+          dispatch({ type: 'role-changed', userId, role, grants })
+          // A hand-over has no moderation event: say why we now hold the right.
+          if (by === null && userId === selfIdRef.current && role === 'moderator') {
+            toast('You are now a moderator: the last moderator left', 'info')
+          }
+        }),
+      ),
       signaling.on('room-locked', ({ locked }) => dispatch({ type: 'room-locked', locked })),
       signaling.on('lobby-knock', (request) => {
         dispatch({ type: 'lobby-knock', request })

@@ -6,6 +6,7 @@
 // video is drawn as its name's initials, as the meeting shows it.
 import fixWebmDuration from 'fix-webm-duration'
 import { useCallback, useEffect, useRef, useState } from 'react'
+import { t } from '../i18n'
 import { audioContext } from '../services/media'
 
 export interface RecordingSource {
@@ -63,7 +64,7 @@ export function useRecorder(getSources: () => RecordingSource[]) {
   const start = useCallback(() => {
     if (recording) return
     if (typeof MediaRecorder === 'undefined') {
-      setError('Recording is not supported by this browser')
+      setError(t('recording.localUnsupported'))
       return
     }
     setError(null)
@@ -140,7 +141,7 @@ export function useRecorder(getSources: () => RecordingSource[]) {
       recorder = new MediaRecorder(new MediaStream([...video, ...audio]), mimeType ? { mimeType } : undefined)
     } catch (err) {
       clearInterval(timer)
-      setError(`Could not start recording: ${(err as Error).message}`)
+      setError(t('recording.localCouldNotStart', { reason: (err as Error).message }))
       return
     }
     const chunks: Blob[] = []

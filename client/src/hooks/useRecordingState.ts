@@ -2,6 +2,7 @@
 // and `recordingToken` on the signaling client that useWebRTC owns (found through the
 // socket service's registry), and offers start/stop with their acknowledgements.
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react'
+import { t } from '../i18n'
 import type { JoinAnswer, RecordingStateEvent } from '../services/protocol'
 import { onSignalingClient, type SignalingClient } from '../services/socket'
 import { initialRecordingState, recordingReducer, recordingToast, type RecordingUiState } from '../state/recording'
@@ -13,12 +14,9 @@ export interface UseRecordingStateOptions {
   nameOf: (userId: string) => string | null
 }
 
-const ERROR_TEXT: Record<string, string> = {
-  forbidden: 'Only moderators (or holders of the record grant) can start or stop recording',
-  already_recording: 'The room is already being recorded',
-  not_recording: 'The room is not being recorded',
-  not_sfu_room: 'Only SFU rooms can be recorded on the server',
-}
+const ERROR_CODES = ['forbidden', 'already_recording', 'not_recording', 'not_sfu_room'] as const
+const errorText = (code: string): string | undefined =>
+  (ERROR_CODES as readonly string[]).includes(code) ? t(`recording.${code as (typeof ERROR_CODES)[number]}`) : undefined
 
 export function useRecordingState(opts: UseRecordingStateOptions) {
   const [state, dispatch] = useReducer(recordingReducer, initialRecordingState)
@@ -72,9 +70,9 @@ export function useRecordingState(opts: UseRecordingStateOptions) {
     dispatch({ type: 'pending', pending: false })
     setStopping(false)
     if (!ack.ok) {
-      const text = ERROR_TEXT[ack.error] ?? ack.message ?? ack.error
+      const text = errorText(ack.error) ?? ack.message ?? ack.error
       const detail = ack.message && ack.message !== text ? ` (${ack.message})` : ''
-      optsRef.current.toast(`Could not ${what} recording: ${text}${detail}`, 'error')
+      optsRef.current.toast(t(what === 'start' ? 'recording.couldNotStart' : 'recording.couldNotStop', { reason: `${text}${detail}` }), 'error')
     }
   }, [])
 

@@ -13,6 +13,7 @@ import {
   forgetJoinToken,
   tokenHints,
 } from '../lib/access'
+import { t } from '../i18n'
 import { RecordedMeshTransport } from '../services/recordedMesh'
 import { openLocalMedia, type DeviceChoice } from '../services/media'
 import type { Ack, JoinAnswer, MediaState, Role, RoomAccess, RoomMode, Signal } from '../services/protocol'
@@ -329,7 +330,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       }
       setJoinStatus('failed')
       setJoinError(ack.message ?? ack.error)
-      toast(`Could not join: ${ack.message ?? ack.error}`, 'error')
+      toast(t('meeting.couldNotJoin', { reason: ack.message ?? ack.error }), 'error')
     }
 
     const join = async () => {
@@ -394,7 +395,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       transport.setRecorded?.(recordedRef.current)
       for (const p of pendingSignals.current.splice(0)) transport.signal(p.userId, p.signal)
       setJoinStatus('joined')
-      if (joinedOnce) toast('Reconnected', 'success')
+      if (joinedOnce) toast(t('meeting.reconnected'), 'success')
       joinedOnce = true
     }
     joinRef.current = join
@@ -450,15 +451,15 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       // -- access and moderation --------------------------------------------------------
       signaling.on('lobby-admitted', () => void join()),
       signaling.on('lobby-denied', ({ reason, message }) =>
-        end('lobby-denied', reason === 'room_closed' ? 'The meeting has ended' : 'You were not let in', lobbyDeniedText(reason, message)),
+        end('lobby-denied', reason === 'room_closed' ? t('meeting.endedTitle') : t('meeting.notLetInTitle'), lobbyDeniedText(reason, message)),
       ),
       signaling.on('removed', ({ byName, reason }) => {
         forgetJoinToken(optsRef.current.roomId)
-        end('removed', 'You were removed from the meeting', removedText(byName, reason))
+        end('removed', t('meeting.removedTitle'), removedText(byName, reason))
       }),
       signaling.on('room-closed', ({ reason, by, byName }) => {
         const mine = !!by && by === selfIdRef.current
-        end('ended', 'The meeting has ended', mine ? 'You ended the meeting for everyone.' : endedText(byName, reason))
+        end('ended', t('meeting.endedTitle'), mine ? t('meeting.youEnded') : endedText(byName, reason))
       }),
       signaling.on('mute-requested', ({ kind, byName }) => {
         if (kind !== 'audio' && kind !== 'video') return
@@ -467,21 +468,21 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       }),
       signaling.on('screen-share-stop-requested', ({ byName }) => {
         void stopShareRef.current?.()
-        toast(`${byName || 'A moderator'} stopped your screen share`, 'info')
+        toast(t('meeting.screenShareStopped', { who: byName || t('access.aModerator') }), 'info')
       }),
       signaling.on('role-changed', ({ userId, role, by, grants }) =>
         afterJoin(() => {
           dispatch({ type: 'role-changed', userId, role, grants })
           // A hand-over has no moderation event: say why we now hold the right.
           if (by === null && userId === selfIdRef.current && role === 'moderator') {
-            toast('You are now a moderator: the last moderator left', 'info')
+            toast(t('meeting.nowModerator'), 'info')
           }
         }),
       ),
       signaling.on('room-locked', ({ locked }) => dispatch({ type: 'room-locked', locked })),
       signaling.on('lobby-knock', (request) => {
         dispatch({ type: 'lobby-knock', request })
-        toast(`${request.userName} is waiting to join`, 'info')
+        toast(t('meeting.waitingToJoin', { name: request.userName }), 'info')
       }),
       signaling.on('lobby-resolved', ({ requestId }) => dispatch({ type: 'lobby-resolved', requestId })),
       signaling.on('moderation', (e) => {
@@ -489,7 +490,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
         if (text) toast(text, 'info')
       }),
       signaling.on('server-shutdown', ({ reason }) =>
-        toast(`The server is shutting down${reason ? `: ${reason}` : ''}`, 'error'),
+        toast(reason ? t('meeting.shuttingDownBecause', { reason }) : t('meeting.shuttingDown'), 'error'),
       ),
       // Fresh TURN credentials before the last ones expire: replaced in place, so the
       // transports (which hold this array) use them for every connection made from now on.
@@ -604,7 +605,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
         videoDeviceId: kind === 'video' ? deviceId : undefined,
       })
       if (!res.stream) {
-        toast(res.problem ?? `Could not open the ${kind === 'audio' ? 'microphone' : 'camera'}`, 'error')
+        toast(res.problem ?? (kind === 'audio' ? t('meeting.couldNotOpenMicrophone') : t('meeting.couldNotOpenCamera')), 'error')
         return null
       }
       const track = kind === 'audio' ? res.stream.getAudioTracks()[0] : res.stream.getVideoTracks()[0]
@@ -676,7 +677,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   const startScreenShare = useCallback(async () => {
     if (screenRef.current || !stateRef.current.grants.publish.screen) return
     if (!navigator.mediaDevices?.getDisplayMedia) {
-      toast('Screen sharing is not supported by this browser', 'error')
+      toast(t('meeting.screenShareUnsupported'), 'error')
       return
     }
     let display: MediaStream
@@ -684,7 +685,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       display = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false })
     } catch (err) {
       const name = (err as { name?: string })?.name
-      if (name !== 'NotAllowedError' && name !== 'AbortError') toast('Could not share the screen', 'error')
+      if (name !== 'NotAllowedError' && name !== 'AbortError') toast(t('meeting.couldNotShare'), 'error')
       return
     }
     const track = display.getVideoTracks()[0]
@@ -705,7 +706,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       if (!text) return false
       const ack = await signalingRef.current?.sendChat(text)
       if (ack && !ack.ok) {
-        toast(`Message not sent: ${ack.message ?? ack.error}`, 'error')
+        toast(t('meeting.messageNotSent', { reason: ack.message ?? ack.error }), 'error')
         return false
       }
       return true
@@ -716,7 +717,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
   const sendEmoji = useCallback(
     async (emoji: string) => {
       const ack = await signalingRef.current?.sendEmoji(emoji)
-      if (ack && !ack.ok) toast(`Reaction not sent: ${ack.message ?? ack.error}`, 'error')
+      if (ack && !ack.ok) toast(t('meeting.reactionNotSent', { reason: ack.message ?? ack.error }), 'error')
     },
     [toast],
   )
@@ -727,7 +728,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       const ack = await signalingRef.current?.raiseHand(raised)
       if (!ack) return
       if (!ack.ok) {
-        toast(`Could not ${raised ? 'raise' : 'lower'} your hand: ${ack.message ?? ack.error}`, 'error')
+        toast(t(raised ? 'meeting.couldNotRaise' : 'meeting.couldNotLower', { reason: ack.message ?? ack.error }), 'error')
         return
       }
       if (selfIdRef.current) dispatch({ type: 'hand', userId: selfIdRef.current, at: ack.at })
@@ -779,7 +780,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
       const c = signalingRef.current
       if (!c) return false
       const ack = await send(c)
-      if (!ack.ok) toast(`Could not ${what}: ${ack.message ?? ack.error}`, 'error')
+      if (!ack.ok) toast(t('meeting.couldNot', { what, reason: ack.message ?? ack.error }), 'error')
       return ack.ok
     },
     [toast],

@@ -1,6 +1,7 @@
 // Who may enter and what they may do, as the app sees it (docs/security.md has the server's
 // side): the join token handed to the app, the messages of every access refusal, and which
 // controls a participant's grants and role show. Pure functions, so they are unit-tested.
+import { t } from '../i18n'
 import type { Grants, ModerationEvent, Role } from '../services/protocol'
 
 // -- the join token ----------------------------------------------------------------------------
@@ -144,33 +145,9 @@ export type JoinProblem =
   | { kind: 'password'; error: 'password_required' | 'wrong_password' | 'rate_limited'; text: string | null }
   | { kind: 'page'; error: string; title: string; text: string; home: boolean }
 
-const PAGES: Record<string, { title: string; text: string }> = {
-  unknown_room: {
-    title: 'This meeting does not exist',
-    text: 'Check the link you were given: it may be mistyped, or the meeting has ended.',
-  },
-  token_required: {
-    title: 'This meeting needs an invitation link',
-    text: 'Only people with a personal invitation link can join. Ask the organiser for one.',
-  },
-  invalid_token: {
-    title: 'This invitation link is not valid',
-    text: 'The link is incomplete, was changed, or is for another meeting. Ask the organiser for a new one.',
-  },
-  token_expired: {
-    title: 'This invitation link has expired',
-    text: 'Ask the organiser for a new link.',
-  },
-  removed: {
-    title: 'You were removed from this meeting',
-    text: 'You cannot rejoin it for now.',
-  },
-  forbidden: {
-    title: 'You may not join this meeting',
-    text: 'Your invitation does not allow it.',
-  },
-  room_full: { title: 'This meeting is full', text: 'A seat frees up when someone leaves: try again in a moment.' },
-}
+// The refusals that get a full page (their texts in the catalogue under access.<error>).
+const PAGES = ['unknown_room', 'token_required', 'invalid_token', 'token_expired', 'removed', 'forbidden', 'room_full'] as const
+type PageError = (typeof PAGES)[number]
 
 /** The answer to a join refusal `error` (with the server's `message`); null: not an access
  * refusal (the room shows it as before: "Could not join: ..."). */
@@ -179,42 +156,44 @@ export function joinProblem(error: string, message?: string | null): JoinProblem
     case 'password_required':
       return { kind: 'password', error, text: null }
     case 'wrong_password':
-      return { kind: 'password', error, text: 'Wrong password. Try again.' }
+      return { kind: 'password', error, text: t('access.wrongPassword') }
     case 'rate_limited':
       return {
         kind: 'password',
         error,
-        text: `Too many attempts. Wait a minute, then try again.${message ? ` (${message})` : ''}`,
+        text: `${t('access.tooManyAttempts')}${message ? ` (${message})` : ''}`,
       }
   }
-  const page = PAGES[error]
-  if (!page) return null
+  if (!(PAGES as readonly string[]).includes(error)) return null
+  const page = error as PageError
+  const title = t(`access.${page}.title`)
+  const base = t(`access.${page}.text`)
   // The server's message says what exactly (which grant is missing, how long a ban lasts).
-  const text = message && !['unknown_room', 'room_full'].includes(error) ? `${page.text} (${message})` : page.text
-  return { kind: 'page', error, title: page.title, text, home: true }
+  const text = message && !['unknown_room', 'room_full'].includes(error) ? `${base} (${message})` : base
+  return { kind: 'page', error, title, text, home: true }
 }
 
 /** Why a knock on a locked meeting was not answered with a seat. */
 export function lobbyDeniedText(reason: string | undefined, message?: string | null): string {
   switch (reason) {
     case 'timeout':
-      return 'No one let you in. Try again later.'
+      return t('access.lobbyTimeout')
     case 'room_closed':
-      return 'The meeting has ended.'
+      return t('access.lobbyClosed')
     default:
       // The server's message names who declined, and why if they said.
-      return message || 'A moderator declined your request to join.'
+      return message || t('access.lobbyDeclined')
   }
 }
 
 export function removedText(byName: string | null | undefined, reason: string | null | undefined): string {
-  const who = byName || 'A moderator'
-  return reason ? `${who} removed you from the meeting: ${reason}` : `${who} removed you from the meeting.`
+  const who = byName || t('access.aModerator')
+  return reason ? t('access.removedByBecause', { who, reason }) : t('access.removedBy', { who })
 }
 
 export function endedText(byName: string | null | undefined, reason: string | null | undefined): string {
-  if (reason === 'ended') return byName ? `${byName} ended the meeting for everyone.` : 'The meeting was ended for everyone.'
-  return 'The meeting was closed.'
+  if (reason === 'ended') return byName ? t('access.endedBy', { who: byName }) : t('access.endedForEveryone')
+  return t('access.closed')
 }
 
 // -- grants and controls -----------------------------------------------------------------------
@@ -283,28 +262,29 @@ export function controlsFor(grants: Grants, role: Role, mode: 'p2p' | 'sfu' | nu
  * the kind muted, the new role, the removal's reason. */
 export function moderationText(e: ModerationEvent, selfId: string | null): string | null {
   const self = (id: string | null | undefined) => !!id && id === selfId
-  const by = self(e.by) ? 'You' : e.byName || (e.by === null ? 'The administrator' : 'A moderator')
-  const target = self(e.target) ? 'you' : e.targetName || 'a participant'
-  const targets = self(e.target) ? 'your' : `${e.targetName || 'a participant'}'s`
+  const by = self(e.by) ? t('moderation.you') : e.byName || (e.by === null ? t('moderation.theAdministrator') : t('moderation.aModerator'))
+  const target = self(e.target) ? t('moderation.youObject') : e.targetName || t('moderation.aParticipant')
+  const targets = self(e.target) ? t('moderation.your') : t('moderation.possessive', { name: e.targetName || t('moderation.aParticipant') })
+  const someone = e.targetName || t('moderation.someone')
   const detail = typeof e.detail === 'string' ? e.detail : null
   if (self(e.target) && ['mute', 'stop-screen-share', 'remove'].includes(e.action)) return null
   switch (e.action) {
     case 'mute':
-      return detail === 'video' ? `${by} turned off ${targets} camera` : `${by} muted ${target}`
+      return detail === 'video' ? t('moderation.cameraOff', { by, target, targets }) : t('moderation.mute', { by, target })
     case 'stop-screen-share':
-      return `${by} stopped ${targets} screen share`
+      return t('moderation.stopScreenShare', { by, target, targets })
     case 'remove':
-      return `${by} removed ${target} from the meeting${detail ? `: ${detail}` : ''}`
+      return detail ? t('moderation.removeBecause', { by, target, reason: detail }) : t('moderation.remove', { by, target })
     case 'set-role':
-      return detail === 'participant' ? `${by} removed ${targets} moderator role` : `${by} made ${target} a moderator`
+      return detail === 'participant' ? t('moderation.demote', { by, target, targets }) : t('moderation.promote', { by, target })
     case 'lock':
-      return `${by} locked the meeting: newcomers wait to be let in`
+      return t('moderation.lock', { by })
     case 'unlock':
-      return `${by} unlocked the meeting`
+      return t('moderation.unlock', { by })
     case 'lobby-admit':
-      return `${by} let ${e.targetName || 'someone'} in`
+      return t('moderation.admit', { by, target: someone })
     case 'lobby-deny':
-      return `${by} did not let ${e.targetName || 'someone'} in`
+      return t('moderation.deny', { by, target: someone })
     case 'end-meeting':
       return null // everyone gets room-closed
     default:
@@ -313,6 +293,6 @@ export function moderationText(e: ModerationEvent, selfId: string | null): strin
 }
 
 export function muteRequestText(kind: 'audio' | 'video', byName: string | null | undefined): string {
-  const who = byName || 'A moderator'
-  return kind === 'audio' ? `${who} muted you. You can unmute yourself when you need to speak.` : `${who} turned off your camera.`
+  const who = byName || t('access.aModerator')
+  return kind === 'audio' ? t('access.muteRequested', { who }) : t('access.cameraOffRequested', { who })
 }

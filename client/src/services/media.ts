@@ -1,6 +1,8 @@
 // Local media: getUserMedia with fallbacks and clear messages, device lists, and the
 // audio-level meter behind the speaking indicator.
 
+import { t } from '../i18n'
+
 export interface DeviceChoice {
   audioDeviceId?: string
   videoDeviceId?: string
@@ -39,17 +41,17 @@ export function describeMediaError(err: unknown): string {
   switch (name) {
     case 'NotAllowedError':
     case 'SecurityError':
-      return 'Camera and microphone permission was denied. You can still join to watch and listen, and use the chat.'
+      return t('media.denied')
     case 'NotFoundError':
     case 'OverconstrainedError':
-      return 'No camera or microphone was found. You can still join to watch and listen, and use the chat.'
+      return t('media.notFound')
     case 'NotReadableError':
     case 'AbortError':
-      return 'The camera or microphone is in use by another program or could not be started.'
+      return t('media.inUse')
     case 'TypeError':
-      return 'This page cannot use the camera or microphone (it needs HTTPS or localhost).'
+      return t('media.insecure')
     default:
-      return `Could not open the camera or microphone${name ? ` (${name})` : ''}.`
+      return name ? t('media.couldNotOpenNamed', { name }) : t('media.couldNotOpen')
   }
 }
 

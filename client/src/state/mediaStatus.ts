@@ -2,6 +2,7 @@
 // and connection quality, and the room's banner when media cannot be established at all.
 // Pure functions of stats samples (MediaTransport.remoteStats(), polled every POLL_MS) and a
 // clock, so they are table-tested; hooks/useMediaHealth.ts keeps the trackers between polls.
+import { t } from '../i18n'
 import type { PeerState, RemoteMediaStats } from '../services/transport'
 
 export const POLL_MS = 2000
@@ -104,14 +105,14 @@ export interface TileStatus {
   message: string | null
 }
 
-function kindsText(kinds: MediaKind[]): string {
-  return kinds.length === 2 ? 'video and audio' : kinds[0]
+function cannotPlayText(kinds: MediaKind[]): string {
+  return kinds.length === 2 ? t('tile.cannotPlay.both') : t(`tile.cannotPlay.${kinds[0]}`)
 }
 
 export function tileStatus(i: TileInput): TileStatus {
   const bound = i.boundMs ?? UNREACHABLE_MS
   const cannot = (['video', 'audio'] as const).filter((k) => i.expected[k] && i.unsupported.includes(k))
-  if (cannot.length) return { status: 'unsupported', message: `Your browser can't play this person's ${kindsText(cannot)}` }
+  if (cannot.length) return { status: 'unsupported', message: cannotPlayText(cannot) }
   const kind = i.tracker.expect
   if (!kind) return { status: 'idle', message: null }
   const at = kind === 'video' ? i.tracker.videoAt : i.tracker.audioAt
@@ -119,12 +120,12 @@ export function tileStatus(i: TileInput): TileStatus {
   // Flowed since we started waiting for this kind, then stopped.
   const flowed = at !== null && at >= i.tracker.since
   const waitingSince = flowed ? at : i.tracker.since
-  if (i.offline) return flowed ? { status: 'reconnecting', message: 'Reconnecting…' } : { status: 'connecting', message: 'Connecting…' }
+  if (i.offline) return flowed ? { status: 'reconnecting', message: t('tile.reconnecting') } : { status: 'connecting', message: t('tile.connecting') }
   if (i.now - waitingSince >= bound || (i.connection === 'failed' && !i.recovering)) {
-    return { status: 'unreachable', message: `Can't reach this person's ${kind}: the network may block it` }
+    return { status: 'unreachable', message: t(`tile.unreachable.${kind}`) }
   }
-  if (i.recovering || flowed) return { status: 'reconnecting', message: 'Reconnecting…' }
-  return { status: 'connecting', message: 'Connecting…' }
+  if (i.recovering || flowed) return { status: 'reconnecting', message: t('tile.reconnecting') }
+  return { status: 'connecting', message: t('tile.connecting') }
 }
 
 // ---- connection quality -------------------------------------------------------------------
@@ -207,11 +208,11 @@ export function quality(
 
 /** The indicator's tooltip: the numbers behind the grade. */
 export function qualityTooltip(r: QualityReading, candidateType?: string): string {
-  const label = { good: 'Good connection', fair: 'Fair connection', poor: 'Poor connection', unknown: 'Connection quality unknown' }[r.quality]
+  const label = t(`tile.quality.${r.quality}`)
   const parts = [
-    r.lossPct !== null ? `loss ${r.lossPct.toFixed(1)} %` : null,
-    r.rttMs !== null ? `round trip ${Math.round(r.rttMs)} ms` : null,
-    r.fps !== null ? `${Math.round(r.fps)} fps` : null,
+    r.lossPct !== null ? t('tile.loss', { pct: r.lossPct.toFixed(1) }) : null,
+    r.rttMs !== null ? t('tile.roundTrip', { ms: Math.round(r.rttMs) }) : null,
+    r.fps !== null ? t('tile.fps', { fps: Math.round(r.fps) }) : null,
     candidateType === 'relay' ? 'via TURN relay' : null,
   ].filter(Boolean)
   return parts.length ? `${label}: ${parts.join(', ')}` : label

@@ -601,12 +601,14 @@ def rooms_list(
         return
     table = Table(title=f"Rooms on {server}", title_justify="left")
     clustered = any("node" in room for room in rooms)  # several nodes: where each runs
-    columns = ("room", "mode", "participants", "created") + (("node",) if clustered else ())
+    columns: tuple[str, ...] = ("room", "name", "mode", "participants", "created")
+    columns += ("node",) if clustered else ()
     for column in columns:
         table.add_column(column, no_wrap=column == "room")
     for room in rooms:
         cells = [
             str(room.get("roomId")),
+            str(room.get("roomName") or ""),  # a display name; blank when unnamed
             str(room.get("mode")),
             str(room.get("participants")),
             _when(room.get("createdAt")),
@@ -635,7 +637,9 @@ def rooms_show(
     out = console()
     out.print(
         Text(
-            f"room {answer.get('roomId')}: {answer.get('mode')}, "
+            f"room {answer.get('roomId')}"
+            + (f" ({answer['roomName']})" if answer.get("roomName") else "")
+            + f": {answer.get('mode')}, "
             f"{answer.get('participants')} participant(s)"
             + (f", created {_when(answer['createdAt'])}" if "createdAt" in answer else "")
         )

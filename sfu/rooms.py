@@ -116,6 +116,8 @@ class Room:
     room_id: str
     mode: Mode
     chat_history: deque[dict[str, Any]]
+    # The meeting's display name ("Weekly design review"), given when it is made; None: unnamed.
+    name: str | None = None
     created_at: float = field(default_factory=time.time)
     # Whether the creator's moderator role has been given: once, to the first joiner.
     creator_assigned: bool = False
@@ -161,6 +163,7 @@ class Room:
         tokens = [*self.moderator_tokens, *(p.rejoin_token for p in self.moderators())]
         return {
             "roomId": self.room_id,
+            "name": self.name,
             "mode": self.mode,
             "createdAt": self.created_at,
             "creatorAssigned": self.creator_assigned,
@@ -178,6 +181,7 @@ class Room:
     def summary(self) -> dict[str, Any]:
         return {
             "roomId": self.room_id,
+            "roomName": self.name,
             "mode": self.mode,
             "participants": len(self.participants),
             "createdAt": self.created_at,
@@ -223,8 +227,11 @@ class RoomRegistry:
         access: Access = "open",
         password_hash: str | None = None,
         max_participants: int | None = None,
+        name: str | None = None,
     ) -> Room:
         """Create an empty room; ``expires`` gives it the empty-room grace period.
+
+        ``name``: its display name, already validated (``Limits.room_name``).
 
         ``access`` is made no looser than ``rooms.access``; a password room needs its hash.
 
@@ -252,6 +259,7 @@ class RoomRegistry:
             room_id=room_id,
             mode=mode,
             chat_history=deque(maxlen=self.settings.rooms.chat_history),
+            name=name,
             access=access,
             password_hash=password_hash,
             max_participants=max_participants,
@@ -274,6 +282,7 @@ class RoomRegistry:
             access=doc.get("access", "open"),
             password_hash=doc.get("passwordHash"),
             max_participants=doc.get("maxParticipants"),
+            name=doc["name"] if isinstance(doc.get("name"), str) else None,
         )
         room.created_at = float(doc.get("createdAt", room.created_at))
         room.creator_assigned = bool(doc.get("creatorAssigned", False))

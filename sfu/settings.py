@@ -422,6 +422,9 @@ class LimitsSettings(Section):
     )
     id_max_length: int = Field(64, ge=8, le=256, description="Longest room or user id.")
     name_max_length: int = Field(64, ge=1, le=256, description="Longest display name.")
+    room_name_max_length: int = Field(
+        100, ge=1, le=256, description="Longest meeting display name (roomName)."
+    )
     chat_max_length: int = Field(2000, ge=1, le=100000, description="Longest chat message.")
     emoji_max_length: int = Field(16, ge=1, le=64, description="Longest emoji reaction string.")
     chat_per_second: float = Field(2, gt=0, description="Chat messages per second per socket.")

@@ -41,6 +41,8 @@ class JoinRoomIn(Payload):
     token: StrictStr | None = None
     password: StrictStr | None = None
     access: Literal["open", "password", "token"] | None = None
+    # The meeting's display name, used only when this join creates the room.
+    roomName: StrictStr | None = None
 
 
 class SignalSendIn(Payload):
@@ -71,6 +73,7 @@ class CreateRoomIn(Payload):
     access: Literal["open", "password", "token"] | None = None
     password: StrictStr | None = None
     maxParticipants: StrictInt | None = Field(None, ge=1)
+    name: StrictStr | None = None  # the meeting's display name (roomName)
 
 
 # -- moderation (docs/protocol.md "Moderation") ----------------------------------------------
@@ -144,6 +147,19 @@ class Limits:
 
     def name(self, value: str) -> str:
         return self.text(value, "userName", self.s.name_max_length)
+
+    def room_name(self, value: str | None, what: str = "roomName") -> str | None:
+        """A meeting's display name ("Weekly design review"): text like a user name, shown
+        as text by the app; None (or only blanks) means unnamed."""
+        if value is None:
+            return None
+        # Refused, not stripped like a user name's: a name with a control character (a tab,
+        # a newline included) is not what anyone typed into the form's one line.
+        if any(unicodedata.category(ch) in ("Cc", "Cf") and ch != "\u200d" for ch in value):
+            raise Refusal("invalid_payload", f"{what} must not contain control characters")
+        if not value.strip():
+            return None  # an empty form field
+        return self.text(value, what, self.s.room_name_max_length)
 
     def chat(self, value: str) -> str:
         # Chat keeps newlines; other control characters go.

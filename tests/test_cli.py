@@ -477,10 +477,11 @@ def live() -> Iterator[str]:
             proc.wait()
 
 
-def create_room(url: str, room: str, mode: str = "p2p") -> None:
+def create_room(url: str, room: str, mode: str = "p2p", name: str | None = None) -> None:
+    body = {"roomId": room, "mode": mode, **({"name": name} if name else {})}
     request = urllib.request.Request(
         url + "/api/rooms",
-        data=json.dumps({"roomId": room, "mode": mode}).encode(),
+        data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -537,7 +538,7 @@ def test_settings_show_and_set(live: str) -> None:
 
 async def test_rooms_list_show_close(live: str) -> None:
     auth = ["--server", live, "--token", TOKEN]
-    create_room(live, "cli-empty", "sfu")
+    create_room(live, "cli-empty", "sfu", name="Weekly design review")
     alice = await Client(live).connect()
     try:
         await alice.join("cli-room", "alice", "Alice", media={"audio": True})
@@ -547,9 +548,14 @@ async def test_rooms_list_show_close(live: str) -> None:
         rooms = {r["roomId"]: r for r in json.loads(result.stdout)["rooms"]}
         assert rooms["cli-room"]["participants"] == 1 and rooms["cli-room"]["mode"] == "p2p"
         assert rooms["cli-empty"]["mode"] == "sfu"
+        assert rooms["cli-empty"]["roomName"] == "Weekly design review"
+        assert rooms["cli-room"]["roomName"] is None
         table = sfu("rooms", "list", *auth).stdout
         row = next(line for line in table.splitlines() if "cli-room" in line)
         assert "p2p" in row and "UTC" in row
+        assert "Weekly design" in table  # the name column (rich may wrap it)
+        shown = sfu("rooms", "show", "cli-empty", *auth).stdout
+        assert "room cli-empty (Weekly design review): sfu" in shown
 
         result = sfu("rooms", "show", "cli-room", *auth)
         assert result.exit_code == 0, result.output

@@ -151,6 +151,7 @@ class Cluster:
         others = [
             {
                 "roomId": doc["roomId"],
+                "roomName": doc.get("name"),
                 "mode": doc["mode"],
                 "participants": doc.get("participants", 0),
                 "createdAt": doc.get("createdAt"),

@@ -159,6 +159,7 @@ class Api:
             msg = parse(CreateRoomIn, data)
             limits = self.signaling.limits
             room_id = limits.ident(msg.roomId, "roomId") if msg.roomId is not None else None
+            name = limits.room_name(msg.name, "name")
             access = msg.access or ("password" if msg.password is not None else "open")
             access = stricter(access, self.settings.rooms.access)
             hashed = None
@@ -174,12 +175,18 @@ class Api:
                 access=access,
                 password_hash=hashed,
                 max_participants=msg.maxParticipants,
+                name=name,
             )
             if self.on_created is not None:
                 await self.on_created(room)
         except Refusal as exc:
             raise error(exc.code, exc.message) from exc
-        body: dict[str, Any] = {"roomId": room.room_id, "mode": room.mode, "access": room.access}
+        body: dict[str, Any] = {
+            "roomId": room.room_id,
+            "roomName": room.name,
+            "mode": room.mode,
+            "access": room.access,
+        }
         if room.max_participants:
             body["maxParticipants"] = self.rooms.capacity(room)
         return web.json_response(body, status=201)
@@ -217,6 +224,7 @@ class Api:
             access = stricter(elsewhere.get("access", "open"), self.settings.rooms.access)
             there: dict[str, Any] = {
                 "roomId": elsewhere["roomId"],
+                "roomName": elsewhere.get("name"),
                 "mode": elsewhere["mode"],
                 "access": access,
             }
@@ -231,7 +239,12 @@ class Api:
             return web.json_response(there)
         room = await self._room(request)
         access = stricter(room.access, self.settings.rooms.access)
-        body: dict[str, Any] = {"roomId": room.room_id, "mode": room.mode, "access": access}
+        body: dict[str, Any] = {
+            "roomId": room.room_id,
+            "roomName": room.name,
+            "mode": room.mode,
+            "access": access,
+        }
         if admin or access == "open":  # who is inside is for those who may enter
             body["participants"] = len(room.participants)
         if admin:

@@ -391,6 +391,8 @@ class Signaling:
     async def _join_room(self, sid: str, data: Any) -> dict[str, Any]:
         msg = parse(JoinRoomIn, data)
         room_id = self.limits.ident(msg.roomId, "roomId")
+        # Checked on every join (refused alike whether it would create the room or not).
+        self.limits.room_name(msg.roomName)
         connection = self.connections[sid]
         if self.rooms.locate(sid) is not None:
             raise Refusal("already_joined", "this connection is already in a room")
@@ -455,6 +457,7 @@ class Signaling:
         ice_servers, expires = turn.participant_ice_servers(self.settings.ice, user_id)
         answer = {
             "roomId": room.room_id,
+            "roomName": room.name,
             "userId": user_id,
             "userName": name,
             "mode": room.mode,
@@ -560,7 +563,11 @@ class Signaling:
         if access == "password" and password is None:
             raise Refusal("password_required", "this meeting needs a password")
         cap = given.max_participants if given else None
-        create: dict[str, Any] = {"access": access, "max_participants": cap}
+        create: dict[str, Any] = {
+            "access": access,
+            "max_participants": cap,
+            "name": self.limits.room_name(msg.roomName),
+        }
         if access == "password" and password is not None:
             create["password_hash"] = await passwords.hash_password(self.limits.password(password))
         if given is not None and given.mode is not None and msg.mode is None:

@@ -317,6 +317,7 @@ SPECS: dict[str, Spec] = {
             "token": ("token", False),
             "password": ("password", False),
             "access": ("access", False),
+            "roomName": ("room_name", False),
         }
     ),
     # "any payload is ignored": only what JSON cannot carry, and size, can fault it.
@@ -366,6 +367,7 @@ def base_payload(event: str, w: World, sender: str) -> dict[str, Any]:
             "userName": joiner.title(),
             "mode": w.mode,
             "media": {"audio": True, "video": False},
+            "roomName": "Weekly design review",
         },
         "leave-room": {},
         "signal-send": {"targetUserId": PEER, "userId": ATTACKER, "signal": dict(SIGNAL)},
@@ -478,6 +480,21 @@ def bad_text(max_length: int) -> st.SearchStrategy[str]:
     )
 
 
+def bad_room_name() -> st.SearchStrategy[str]:
+    """A meeting name with a control character anywhere (refused, not stripped), or longer
+    than ``limits.room_name_max_length`` (100). Blank is fine: unnamed."""
+    return st.one_of(
+        CONTROL_ONLY,
+        st.builds(
+            lambda a, c, b: a + c + b,
+            st.text(PLAIN, max_size=8),
+            CONTROL_ONLY,
+            st.text(PLAIN, max_size=8),
+        ),
+        st.text(PLAIN, min_size=101, max_size=300),
+    )
+
+
 def not_one_of(allowed: tuple[str, ...]) -> st.SearchStrategy[Any]:
     return st.text(max_size=12).filter(lambda s: s not in allowed) | NON_STR
 
@@ -528,6 +545,7 @@ def bad_value(kind: str, w: World) -> st.SearchStrategy[Any] | None:
     return {
         "ident": bad_ident(),
         "name": bad_text(64),
+        "room_name": bad_room_name(),
         "chat": bad_text(2000),
         "emoji": bad_text(16),
         "mode": not_one_of(("p2p", "sfu")),

@@ -196,6 +196,7 @@ ROUTES = [
     "/api/recordings",
     "/api/recordings/{a}",
     "/api/recordings/{a}/file",
+    "/api/recordings/{a}/thumbnail",
     "/api/recordings/{a}/tracks/{b}",
     "/api/recordings/prune",
     "/api/{a}",
@@ -254,6 +255,11 @@ BODIES = st.one_of(
         lambda room, mode: json.dumps({"roomId": room, "mode": mode}).encode(),
         st.text(string.ascii_letters, min_size=1, max_size=10) | st.text(max_size=10),
         st.sampled_from(["p2p", "sfu", "P2P", "", "mesh"]),
+    ),
+    # A meeting's display name (#18): any text (control characters, too long), or no string.
+    st.builds(
+        lambda name: json.dumps({"mode": "p2p", "name": name}).encode(),
+        st.text(max_size=12) | st.text(min_size=101, max_size=120) | JSON_VALUES,
     ),
     # Setting changes whose value no setting takes: refused, nothing applied.
     st.builds(

@@ -7,6 +7,8 @@ import re
 import aiohttp
 import pytest
 
+from sfu.rooms import RoomRegistry
+from sfu.settings import load_settings
 from tests.conftest import Client
 
 TOKEN = "s3cret-admin-token"
@@ -51,7 +53,13 @@ async def test_create_room_then_join_keeps_its_mode(server) -> None:
     assert re.fullmatch(r"[a-hj-km-np-z]{4}-[a-hj-km-np-z]{4}-[a-hj-km-np-z]{4}", body["roomId"])
     room_id = body["roomId"]
     status, info = await request("GET", f"{server.url}/api/rooms/{room_id}")
-    assert info == {"roomId": room_id, "mode": "sfu", "participants": 0, "access": "open"}
+    assert info == {
+        "roomId": room_id,
+        "roomName": None,
+        "mode": "sfu",
+        "participants": 0,
+        "access": "open",
+    }
     client = await Client(server.url).connect()
     try:
         ack = await client.join(room_id, "u", mode="p2p")
@@ -61,7 +69,12 @@ async def test_create_room_then_join_keeps_its_mode(server) -> None:
     status, body = await request(
         "POST", server.url + "/api/rooms", json={"roomId": "named-room", "mode": "p2p"}
     )
-    assert status == 201 and body == {"roomId": "named-room", "mode": "p2p", "access": "open"}
+    assert status == 201 and body == {
+        "roomId": "named-room",
+        "roomName": None,
+        "mode": "p2p",
+        "access": "open",
+    }
     status, body = await request(
         "POST", server.url + "/api/rooms", json={"roomId": "named-room", "mode": "sfu"}
     )
@@ -83,6 +96,33 @@ async def test_create_room_refuses_bad_bodies(server, body) -> None:
     )
     assert status == 400
     assert server.server.rooms.stats()["rooms"] == 0
+
+
+async def test_a_room_made_with_a_display_name_keeps_it(make_server) -> None:
+    server = await make_server(auth={"admin_token": TOKEN})
+    url = server.url + "/api/rooms"
+    body = {"roomId": "review", "mode": "sfu", "name": "  Weekly design review  "}
+    status, made = await request("POST", url, json=body)
+    assert status == 201 and made["roomName"] == "Weekly design review", made  # trimmed
+    status, info = await request("GET", url + "/review")
+    assert info["roomName"] == "Weekly design review"
+    status, listed = await request("GET", url, **admin())
+    assert [r["roomName"] for r in listed["rooms"]] == ["Weekly design review"]
+    # The name is in the room's durable document: another node (or a restart) keeps it.
+    doc = server.server.rooms.get("review").durable()
+    assert doc["name"] == "Weekly design review"
+    assert RoomRegistry(load_settings()).restore(doc).name == "Weekly design review"
+    # An empty field is no name.
+    status, made = await request("POST", url, json={"mode": "p2p", "name": ""})
+    assert status == 201 and made["roomName"] is None
+    # Hostile names change nothing: refused with invalid_payload, naming the field.
+    for bad in ["a" * 101, "Weekly\nreview", "x\u0000", "\u202eevil", 7, ["x"], {"a": 1}]:
+        status, answer = await request(
+            "POST", url, json={"roomId": "bad", "mode": "p2p", "name": bad}
+        )
+        assert status == 400 and answer["error"] == "invalid_payload", (bad, answer)
+        assert "name" in answer["message"], answer
+        assert server.server.rooms.get("bad") is None
 
 
 async def test_create_room_is_rate_limited(make_server) -> None:

@@ -195,6 +195,12 @@ BAD_JOINS = [
     {"roomId": "r", "userId": "u", "userName": "N" * 65},
     {"roomId": "r", "userId": "u", "userName": "U", "mode": "mesh"},
     {"roomId": "r", "userId": "u", "userName": "U", "media": {"audio": "yes"}},
+    # The meeting's display name (#18): a string without control characters, 1..100.
+    {"roomId": "r", "userId": "u", "userName": "U", "roomName": 5},
+    {"roomId": "r", "userId": "u", "userName": "U", "roomName": ["Review"]},
+    {"roomId": "r", "userId": "u", "userName": "U", "roomName": "R" * 101},
+    {"roomId": "r", "userId": "u", "userName": "U", "roomName": "Weekly\treview"},
+    {"roomId": "r", "userId": "u", "userName": "U", "roomName": "\u200bhidden"},
 ]
 
 
@@ -204,6 +210,25 @@ async def test_malformed_join_is_refused_and_changes_nothing(server, clients, pa
     ack = await client.call("join-room", payload)
     assert ack["ok"] is False and ack["error"] == "invalid_payload" and ack["message"]
     assert server.server.rooms.stats()["rooms"] == 0
+
+
+async def test_a_creating_join_names_the_meeting(server, clients) -> None:
+    alice, bob = await clients(), await clients()
+    ack = await alice.join("review", "alice", "Alice", roomName=" Weekly design review ")
+    assert ack["roomName"] == "Weekly design review"
+    assert server.server.rooms.get("review").name == "Weekly design review"
+    # Only the join that creates the room names it: a later joiner's name is not used...
+    ack = await bob.join("review", "bob", "Bob", roomName="Something else")
+    assert ack["roomName"] == "Weekly design review"
+    # ...but a bad one is refused all the same, and changes nothing.
+    carol = await clients()
+    ack = await carol.call(
+        "join-room", {"roomId": "review", "userId": "carol", "userName": "C", "roomName": "x\n"}
+    )
+    assert ack["error"] == "invalid_payload" and "roomName" in ack["message"], ack
+    assert sorted(server.server.rooms.get("review").participants) == ["alice", "bob"]
+    # Unnamed rooms answer null.
+    assert (await carol.join("plain", "carol", "Carol"))["roomName"] is None
 
 
 async def test_events_before_joining_are_refused(clients) -> None:

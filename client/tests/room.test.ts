@@ -29,6 +29,15 @@ describe('roomReducer', () => {
     expect(joined.unread).toBe(0)
   })
 
+  it('join takes the meeting display name from the answer, null when unnamed', () => {
+    expect(joined.roomName).toBeNull()
+    const named = run([{ type: 'joined', answer: { ...answer, roomName: 'Weekly design review' }, userName: 'Me', media: joined.participants.me.media }])
+    expect(named.roomName).toBe('Weekly design review')
+    const blank = run([{ type: 'joined', answer: { ...answer, roomName: '' }, userName: 'Me', media: joined.participants.me.media }])
+    expect(blank.roomName).toBeNull()
+    expect(run([{ type: 'left' }], named).roomName).toBeNull()
+  })
+
   it('user-joined adds a tile and a toast; a repeat join does not toast again', () => {
     const p = { userId: 'cy', userName: 'Cy', media: { audio: false, video: true, screen: false } }
     const s = run([{ type: 'user-joined', participant: p }], joined)

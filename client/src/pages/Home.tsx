@@ -5,16 +5,23 @@ import { cleanName, extractRoomId, roomPath } from '../lib/url'
 import type { RoomMode, ServerConfig } from '../services/protocol'
 import { navigate } from '../router'
 
-/** POST /api/rooms: a new room, with a password when one is given. */
-export function createRoomBody(mode: RoomMode, password: string): Record<string, unknown> {
-  return password ? { mode, access: 'password', password } : { mode }
+/** The server's limit of a meeting's display name (limits.room_name_max_length). */
+export const ROOM_NAME_MAX = 100
+
+/** POST /api/rooms: a new room, with a password when one is given and a display name when one
+ * is typed (blank: unnamed, the server shows the id). */
+export function createRoomBody(mode: RoomMode, password: string, meetingName = ''): Record<string, unknown> {
+  const body: Record<string, unknown> = password ? { mode, access: 'password', password } : { mode }
+  const name = meetingName.trim()
+  if (name) body.name = name
+  return body
 }
 
-async function createRoom(mode: RoomMode, password: string): Promise<{ roomId: string; mode: RoomMode }> {
+async function createRoom(mode: RoomMode, password: string, meetingName: string): Promise<{ roomId: string; mode: RoomMode }> {
   const res = await fetch('/api/rooms', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(createRoomBody(mode, password)),
+    body: JSON.stringify(createRoomBody(mode, password, meetingName)),
   })
   const body = (await res.json().catch(() => ({}))) as { roomId?: string; mode?: RoomMode; message?: string; error?: string }
   if (!res.ok || !body.roomId) throw new Error(body.message ?? body.error ?? `HTTP ${res.status}`)
@@ -30,6 +37,7 @@ export function Home() {
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
   const [password, setPassword] = useState('')
+  const [meetingName, setMeetingName] = useState('')
   const [config, setConfig] = useState<ServerConfig | null>(null)
   useEffect(() => {
     let live = true
@@ -91,6 +99,17 @@ export function Home() {
           </label>
         </fieldset>
         <label className="field">
+          Meeting name (optional)
+          <input
+            aria-label="Meeting name"
+            value={meetingName}
+            maxLength={ROOM_NAME_MAX}
+            onChange={(e) => setMeetingName(e.target.value)}
+            placeholder="e.g. Weekly design review"
+            data-testid="create-meeting-name"
+          />
+        </label>
+        <label className="field">
           {needsPassword ? 'Password' : 'Password (optional)'}
           <input
             type="password"
@@ -115,7 +134,7 @@ export function Home() {
             }
             setBusy(true)
             try {
-              const room = await createRoom(mode, password)
+              const room = await createRoom(mode, password, meetingName)
               if (password) rememberRoomPassword(room.roomId, password)
               // The name is remembered: the pre-join screen has it (the creator sees it too).
               navigate(roomPath(room.roomId, null, rawAudio))

@@ -76,6 +76,8 @@ export type Ack<T = Record<string, unknown>> = ({ ok: true } & T) | AckError
 
 export interface JoinAnswer {
   roomId: string
+  /** The meeting's display name ("Weekly design review"); null or absent: unnamed (#18). */
+  roomName?: string | null
   userId: string
   mode: RoomMode
   participants: ParticipantInfo[]

@@ -29,6 +29,8 @@ export interface Toast {
 
 export interface RoomState {
   roomId: string | null
+  /** The meeting's display name from the join answer; null when unnamed (show the id). */
+  roomName: string | null
   mode: RoomMode | null
   selfId: string | null
   joined: boolean
@@ -54,6 +56,7 @@ export const MAX_TOASTS = 5
 
 export const initialRoomState: RoomState = {
   roomId: null,
+  roomName: null,
   mode: null,
   selfId: null,
   joined: false,
@@ -126,6 +129,7 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
       let next: RoomState = {
         ...s,
         roomId: answer.roomId,
+        roomName: typeof answer.roomName === 'string' && answer.roomName.trim() ? answer.roomName : null,
         mode: answer.mode,
         selfId: answer.userId,
         joined: true,

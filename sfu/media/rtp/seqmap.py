@@ -63,6 +63,15 @@ class SeqMap:
             self.started = True
         return self._advance(seq_in, ts_in)
 
+    def switch(self, seq_in: int, ts_in: int, ts_step: int) -> tuple[int, int]:
+        """Like :meth:`restart`, for a packet of another encoding (another simulcast layer:
+        its own numbers and timestamp origin): the numbers follow on without a gap, and its
+        timestamp comes ``ts_step`` after the last one sent (the time since, in the
+        clock's units), so the subscriber's stream shows neither a jump nor a step back."""
+        if self.started:
+            self.ts_offset = (self.last_timestamp + ts_step - ts_in) & 0xFFFFFFFF
+        return self.restart(seq_in, ts_in)
+
     def in_order(self, seq_in: int, ts_in: int) -> tuple[int, int] | None:
         """The common case: the packet right after the newest. Its (seq, timestamp), or None
         (then :meth:`map` decides). Only once a segment has begun (:meth:`restart`)."""

@@ -9,10 +9,12 @@ import pytest
 from sfu.media.rtp.seqmap import MAX_GAP, SeqMap, seq_after
 
 # (operation, producer seq, producer timestamp, expected subscriber (seq, ts) or None)
-# "restart": a (re)start at a keyframe; "next": any later packet (map / in_order).
+# "restart": a (re)start at a keyframe; "next": any later packet (map / in_order);
+# "switch": a keyframe of another encoding (a simulcast layer), STEP timestamp units on.
 Row = tuple[str, int, int, tuple[int, int] | None]
 
 FIRST, ORIGIN = 100, 5000  # the subscriber's random origins
+STEP = 3000  # 1/30 s at 90 kHz
 
 TABLES: dict[str, list[Row]] = {
     "in order": [
@@ -61,6 +63,25 @@ TABLES: dict[str, list[Row]] = {
         ("next", 10, 0, None),
         ("restart", 11, 0, (100, 5000)),
     ],
+    # (The consumer hands the map only packets of the encoding it forwards: a late packet of
+    # the previous one never reaches it.)
+    "a switch to another encoding: numbers and timestamps go on": [
+        ("restart", 20, 900, (100, 5000)),
+        ("next", 21, 3900, (101, 8000)),
+        ("switch", 40000, 7_000_000, (102, 11000)),
+        ("next", 40001, 7_000_000, (103, 11000)),
+        ("next", 40002, 7_003_000, (104, 14000)),
+        ("switch", 23, 9900, (105, 17000)),  # and back
+        ("next", 24, 12900, (106, 20000)),
+    ],
+    "a first switch is a start": [
+        ("switch", 40000, 7_000_000, (100, 5000)),
+        ("next", 40001, 7_003_000, (101, 8000)),
+    ],
+    "a switch across the timestamp wrap": [
+        ("restart", 1, 0xFFFFFFFF - 1000, (100, 5000)),
+        ("switch", 9, 123, (101, 8000)),
+    ],
     "timestamps wrap": [
         ("restart", 1, 0xFFFFFFFF - 1000, (100, 5000)),
         ("next", 2, 2000, (101, 8001)),
@@ -71,7 +92,10 @@ TABLES: dict[str, list[Row]] = {
 def run(rows: list[Row], first: int = FIRST, origin: int = ORIGIN) -> SeqMap:
     numbering = SeqMap(first, origin)
     for i, (op, seq, ts, want) in enumerate(rows):
-        got = numbering.restart(seq, ts) if op == "restart" else numbering.map(seq, ts)
+        if op == "switch":
+            got = numbering.switch(seq, ts, STEP)
+        else:
+            got = numbering.restart(seq, ts) if op == "restart" else numbering.map(seq, ts)
         assert got == want, f"row {i}: {op} {seq}/{ts}: got {got}, want {want}"
     return numbering
 
@@ -93,6 +117,9 @@ def test_in_order_agrees_with_map(name: str) -> None:
     for op, seq, ts, _ in TABLES[name]:
         if op == "restart":
             assert a.restart(seq, ts) == b.restart(seq, ts)
+            continue
+        if op == "switch":
+            assert a.switch(seq, ts, STEP) == b.switch(seq, ts, STEP)
             continue
         fast = a.in_order(seq, ts) if a.started else None
         slow = b.map(seq, ts)

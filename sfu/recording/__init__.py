@@ -3,7 +3,8 @@
 Layers: ``recorder`` (consumes the router's packets, one worker thread per recording),
 ``compositor`` (layouts, drawing), ``text`` (names with FreeType and the installed fonts),
 ``font`` (the bitmap fallback), ``mixer`` (audio), ``writer`` (PyAV container), ``raw``
-(per-track remux), ``store`` (files, metadata, retention), ``rooms`` (a room's recordings),
+(per-track remux), ``thumbnail`` (a JPEG from the middle of a finished file), ``store``
+(files, metadata, retention), ``rooms`` (a room's recordings),
 ``webhook`` and ``finalize`` (telling the operator's system that a file is ready).
 """
 

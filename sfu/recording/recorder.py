@@ -30,6 +30,7 @@ import numpy as np
 from sfu.media.rtp.codecs import guess_video_codec, is_keyframe
 from sfu.media.speaker import ActiveSpeaker
 from sfu.recording import store as store_mod
+from sfu.recording import thumbnail as thumbnail_mod
 from sfu.recording.compositor import Compositor, Tile, parse_colour
 from sfu.recording.mixer import RATE, Mixer
 from sfu.recording.raw import RawTrackWriter
@@ -131,6 +132,8 @@ class Recorder:
         now_utc: wall-clock start time for names and metadata.
         latency: how far the output runs behind the clock, so jitter does not lose packets.
         loop: event loop to deliver callbacks on.
+        info: what the caller knows of the recording that the recorder does not, put into the
+            metadata as is (the room layer's ``roomName``, ``startedBy``, ``startedByName``).
     """
 
     def __init__(
@@ -145,8 +148,10 @@ class Recorder:
         latency: float | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         max_queue: int = 5000,
+        info: dict[str, Any] | None = None,
     ) -> None:
         self.room = room
+        self.info: dict[str, Any] = dict(info or {})
         self.settings = settings
         self.on_stopped = on_stopped
         self.request_keyframe = request_keyframe
@@ -163,6 +168,10 @@ class Recorder:
         self.path: Path | None = None
         self.dropped_packets = 0
         self.frames_written = 0
+        # Seconds of the timeline written to the file so far (video and audio): after a stop,
+        # how far the worker is in finishing it.
+        self.written_seconds = 0.0
+        self.thumbnail: str | None = None  # the thumbnail's file name, once made
         self._queue: queue.SimpleQueue[_Packet | _Event] = queue.SimpleQueue()
         self._needs_keyframe: set[tuple[str, str]] = set()
         self._announced: set[str] = set()  # caller side: user ids already joined by name
@@ -247,6 +256,25 @@ class Recorder:
         self._stop_at = self._now()
         self.stop_reason = reason
         self._stop_event.set()
+
+    def stopped_by(self, user_id: str | None, name: str | None) -> None:
+        """Who stops it (None: the administrator, or no one: the room closed, a failure); for
+        the metadata. Call before :meth:`request_stop`; after it, the first stop stands."""
+        if self.state == "recording" and not self._stop_event.is_set():
+            self.info.update(stoppedBy=user_id, stoppedByName=name)
+
+    def live_status(self) -> dict[str, Any]:
+        """``status`` for a recordings list: ``recording``, ``finishing`` (stopped, the file
+        not complete yet; ``progress`` 0..1 of the timeline written), ``ready`` or ``failed``."""
+        if self.state == "error":
+            return {"status": "failed", "progress": None}
+        if self.state == "stopped":
+            return {"status": "ready", "progress": None}
+        if self.state != "recording" or not self._stop_event.is_set() or self._stop_at is None:
+            return {"status": "recording", "progress": None}
+        total = self._stop_at
+        done = min(1.0, self.written_seconds / total) if total > 0 else 1.0
+        return {"status": "finishing", "progress": round(done, 3), "duration": round(total, 3)}
 
     def stop(self, reason: str = "stopped", timeout: float | None = 30) -> None:
         """End the recording and wait until the file is complete (blocking)."""
@@ -404,6 +432,9 @@ class Recorder:
             if track.raw is not None:
                 with contextlib.suppress(Exception):
                     track.raw.close()
+        if self.frames_written and self.path is not None:
+            self._make_thumbnail(self.path)
+        self.written_seconds = self._stop_at
         if failed:
             self.state, self.error = "error", reason
         else:
@@ -414,6 +445,16 @@ class Recorder:
             log.warning("metadata for %s: %s", self.id, exc)
         if self.on_stopped is not None:
             self._callback(self.on_stopped, reason)
+
+    def _make_thumbnail(self, path: Path) -> None:
+        """The picture from the middle of the complete file (a failed one's fragments too);
+        a file that cannot be read gets none, and the recording is not failed for it."""
+        try:
+            made = thumbnail_mod.make(path, (self._stop_at or 0) / 2)
+        except (OSError, av.error.FFmpegError, ValueError) as exc:
+            log.warning("thumbnail of %s: %s", self.id, exc)
+            return
+        self.thumbnail = made.name if made is not None else None
 
     def _check_disk(self) -> None:
         min_free = self.settings.min_free_mb
@@ -605,11 +646,13 @@ class Recorder:
             if audio_t is not None and (video_t is None or audio_t <= video_t):
                 pos = self._mixer.cursor
                 self._writer.write_audio(self._mixer.take(size), pos)
+                self.written_seconds = max(self.written_seconds, audio_t)
             else:
                 assert video_t is not None
                 self._writer.write_video(self._compose(video_t), self._frame_index)
                 self._frame_index += 1
                 self.frames_written = self._frame_index
+                self.written_seconds = max(self.written_seconds, video_t)
 
     def _compose(self, t: float) -> av.VideoFrame:
         tiles: list[Tile] = []
@@ -744,6 +787,10 @@ class Recorder:
             "end": stamp(end),
             "duration": None if end is None else round(end, 3),
             "participants": participants,
+            # Everyone who took part, by name, in order of arrival (a rejoin counted once).
+            "participantNames": list(dict.fromkeys(p["name"] for p in participants)),
+            "thumbnail": self.thumbnail,
+            **self.info,
             "layout": s.layout,
             "container": self.container,
             "width": None if self.audio_only else s.width,

@@ -58,6 +58,7 @@ class Active:
     room_id: str
     recorder: Recorder
     started_by: str | None
+    started_by_name: str | None
     started_at: int  # ms since the epoch
     layout: str
     remove_sink: Callable[[], None]
@@ -71,6 +72,7 @@ class Active:
             "recording": True,
             "recordingId": self.recorder.id,
             "startedBy": self.started_by,
+            "startedByName": self.started_by_name,
             "startedAt": self.started_at,
             "layout": self.layout,
         }
@@ -103,7 +105,11 @@ class RoomRecordings:
         self.uplinks = uplinks
         self._send_state = broadcast  # (room id, recording-state) to the room
         self.store = RecordingStore.from_settings(settings.recording)
+        self.store.live = self._live
         self.active: dict[str, Active] = {}
+        # Recording id -> its recorder, from start until its file may be deleted: what a
+        # recordings list shows of it while it records and while it is finished.
+        self._recorders: dict[str, Recorder] = {}
         # recording id -> digest of the token of the room it was made in (downloads by
         # participants), and how many recordings each digest grants (a token stays known
         # while its room exists or while it grants something).
@@ -191,6 +197,14 @@ class RoomRecordings:
         settings = base.model_copy(update={"layout": chosen})
         loop = asyncio.get_running_loop()
         holder: list[Active] = []
+        starter = room.participants.get(started_by) if started_by is not None else None
+        info = {
+            "roomName": room.name,
+            "startedBy": started_by,
+            "startedByName": starter.user_name if starter is not None else None,
+            "stoppedBy": None,
+            "stoppedByName": None,
+        }
 
         def on_stopped(reason: str) -> None:
             if holder:  # set once the recording is active
@@ -202,6 +216,7 @@ class RoomRecordings:
             on_stopped=on_stopped,
             request_keyframe=lambda user_id, source: self._keyframe(router, user_id, source),
             loop=loop,
+            info=info,
         )
         # Those in the room now are in the recording from its first picture; who comes or
         # goes while the file opens is told below.
@@ -220,6 +235,7 @@ class RoomRecordings:
             raise Refusal("unknown_room", "the room is gone")
         assert recorder.id is not None
         self.store.active.add(recorder.id)
+        self._recorders[recorder.id] = recorder
         token = room.recording_token
         if isinstance(token, str):
             self._grant(recorder.id, token)
@@ -233,6 +249,7 @@ class RoomRecordings:
             room_id=room_id,
             recorder=recorder,
             started_by=started_by,
+            started_by_name=info["startedByName"],
             started_at=int(time.time() * 1000),
             layout=chosen,
             # The router's EncodedFrame as is: no av.Packet and no copy per frame on the loop.
@@ -250,11 +267,17 @@ class RoomRecordings:
             self._stopped(active, recorder.stop_reason or "stopped")
         return active
 
-    async def stop(self, room_id: str, reason: str = "stopped") -> dict[str, Any]:
-        """Stop a room's recording and wait until its file is complete; returns its metadata."""
+    async def stop(
+        self, room_id: str, reason: str = "stopped", by: Participant | None = None
+    ) -> dict[str, Any]:
+        """Stop a room's recording and wait until its file is complete; returns its metadata.
+
+        ``by``: the participant who stops it (None: the administrator)."""
         active = self.active.get(room_id)
         if active is None:
             raise Refusal("not_recording", "this room is not being recorded")
+        if by is not None:
+            active.recorder.stopped_by(by.user_id, by.user_name)
         active.recorder.request_stop(reason)
         await self._finish(active)
         return active.recorder.metadata()
@@ -311,6 +334,15 @@ class RoomRecordings:
         """The file may be deleted (by the API or retention) from now on."""
         if recorder.id is not None:
             self.store.active.discard(recorder.id)
+            self._recorders.pop(recorder.id, None)
+
+    def _live(self, recording_id: str) -> dict[str, Any] | None:
+        """A running recorder's status (and, finishing, its progress) for the store; once
+        its file is complete the store's own answer (``finishing`` while still active)."""
+        recorder = self._recorders.get(recording_id)
+        if recorder is None or recorder.state != "recording":
+            return None
+        return recorder.live_status()
 
     def _notify_end(self, recorder: Recorder, meta: dict[str, Any]) -> None:
         self.webhooks.notify("failed" if recorder.state == "error" else "ended", meta)

@@ -16,11 +16,14 @@ import secrets
 import stat
 import string
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import av
+
+from sfu.recording import thumbnail as thumbnail_mod
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")  # fullmatch: no trailing newline
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
@@ -78,6 +81,8 @@ class RecordingStore:
         retention_days: delete recordings that ended longer ago than this (0: keep).
         max_total_mb: delete the oldest while the total is above this (0: no cap).
         active: ids still being written; never deleted by retention, shown as recording.
+        live: a recording's live ``status`` (and ``progress``, ``duration``) while its
+            recorder runs, by id; None for one no recorder of this process holds.
     """
 
     def __init__(
@@ -91,6 +96,7 @@ class RecordingStore:
         self.retention_days = retention_days
         self.max_total_mb = max_total_mb
         self.active: set[str] = active if active is not None else set()
+        self.live: Callable[[str], dict[str, Any] | None] = lambda recording_id: None
 
     @classmethod
     def from_settings(cls, settings: Any) -> RecordingStore:
@@ -113,6 +119,8 @@ class RecordingStore:
         if meta.get("state") == "recording" and meta["id"] not in self.active:
             # Written by a process that died: the fragments on disk are still playable.
             meta["state"] = "interrupted"
+        meta.update(status_of(meta, meta["id"] in self.active))
+        meta.update(self.live(meta["id"]) or {})
         return meta
 
     def _media_path(self, meta: dict[str, Any]) -> Path | None:
@@ -146,6 +154,17 @@ class RecordingStore:
         path = self._media_path(meta)
         return path if path is not None and regular_file(path) is not None else None
 
+    def thumbnail_path(self, recording_id: str) -> Path | None:
+        """A recording's thumbnail JPEG, once made (sfu/recording/thumbnail.py)."""
+        meta = self.get(recording_id)
+        media = self._media_path(meta) if meta is not None else None
+        if meta is None or media is None:
+            return None
+        path = thumbnail_mod.path_for(media)
+        if meta.get("thumbnail") != path.name:  # named in the sidecar once complete
+            return None
+        return path if regular_file(path) is not None else None
+
     def raw_track_path(self, recording_id: str, index: int) -> Path | None:
         """The file of a recording's raw track number ``index`` (see ``raw_tracks``)."""
         meta = self.get(recording_id)
@@ -176,6 +195,7 @@ class RecordingStore:
             ):
                 (self.directory / name).unlink(missing_ok=True)
         if media is not None:
+            thumbnail_mod.path_for(media).unlink(missing_ok=True)
             media.unlink(missing_ok=True)
         (self.directory / f"{recording_id}.json").unlink(missing_ok=True)
         return True
@@ -231,6 +251,23 @@ class RecordingStore:
                     deleted.append(meta["id"])
                     total -= meta["size"]
         return deleted
+
+
+def status_of(meta: dict[str, Any], active: bool) -> dict[str, Any]:
+    """What a recordings list shows of a recording no recorder of this process tells about
+    (``RecordingStore.live`` does for the others): ``recording`` while it is written,
+    ``finishing`` while it is being completed (the finalize command, a thumbnail), ``ready``
+    (an interrupted one's fragments play too) or ``failed``."""
+    state = meta.get("state")
+    if state == "error":
+        status = "failed"
+    elif state == "recording":
+        status = "recording"
+    elif active:
+        status = "finishing"
+    else:
+        status = "ready"
+    return {"status": status, "progress": None}
 
 
 def probe_duration(path: Path) -> float:

@@ -65,7 +65,9 @@ class RecordingEvents:
         if data is not None and not isinstance(data, dict):
             raise Refusal("invalid_payload", "payload must be an object")
         room, participant = self._who(sid)
-        meta = await self.recordings.stop(room.room_id, reason=f"stopped by {participant.user_id}")
+        meta = await self.recordings.stop(
+            room.room_id, reason=f"stopped by {participant.user_id}", by=participant
+        )
         return {"recordingId": meta["id"]}
 
     # -- REST ------------------------------------------------------------------------------

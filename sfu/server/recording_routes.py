@@ -1,4 +1,5 @@
-"""REST handlers for recordings: list, metadata, downloads (with HTTP Range), delete.
+"""REST handlers for recordings: list, metadata, downloads (with HTTP Range), thumbnails,
+delete.
 
 Access is the caller's policy: ``authorize(request)`` says whom the request's credentials (an
 ``Authorization`` header or a ``token`` query parameter) name, as a :class:`Grant`, or None
@@ -80,6 +81,16 @@ def add_routes(app: web.Application, store: RecordingStore, authorize: Authorize
             path, headers={"Content-Disposition": f'attachment; filename="{path.name}"'}
         )
 
+    async def thumbnail(request: web.Request) -> web.StreamResponse:
+        meta = lookup(request)
+        path = store.thumbnail_path(meta["id"])
+        if path is None:  # made when the file is complete (or never: audio only, no picture)
+            raise error("not_found", "the recording has no thumbnail (yet)")
+        # Inline (an <img>), private: it shows the meeting, like the file it is taken from.
+        return web.FileResponse(
+            path, headers={"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
+        )
+
     async def download_raw(request: web.Request) -> web.StreamResponse:
         meta = lookup(request)
         index = request.match_info["index"]
@@ -102,5 +113,6 @@ def add_routes(app: web.Application, store: RecordingStore, authorize: Authorize
     app.router.add_get("/api/recordings", list_recordings)
     app.router.add_get("/api/recordings/{id}", get_recording)
     app.router.add_get("/api/recordings/{id}/file", download)
+    app.router.add_get("/api/recordings/{id}/thumbnail", thumbnail)
     app.router.add_get("/api/recordings/{id}/tracks/{index}", download_raw)
     app.router.add_delete("/api/recordings/{id}", delete)

@@ -108,7 +108,7 @@ async def test_socket_start_stop_permission_and_state(
 ) -> None:
     server = await start_server(make_server, tmp_path)
     alice, bob = await connect(server, made), await connect(server, made)
-    ack = await alice.join("team", "alice", "Alice", mode="sfu")
+    ack = await alice.join("team", "alice", "Alice", mode="sfu", roomName="Team sync")
     assert ack["recording"] == {"recording": False}
     assert isinstance(ack["recordingToken"], str) and len(ack["recordingToken"]) >= 20
     bob_ack = await bob.join("team", "bob", "Bob")
@@ -131,6 +131,7 @@ async def test_socket_start_stop_permission_and_state(
         [state] = await client.wait_for("recording-state")
         assert state["recording"] is True and state["recordingId"] == recording_id
         assert state["startedBy"] == "alice" and state["layout"] == "speaker"
+        assert state["startedByName"] == "Alice"
         assert isinstance(state["startedAt"], int)
     assert (await alice.call("recording-start", {}))["error"] == "already_recording"
 
@@ -155,6 +156,12 @@ async def test_socket_start_stop_permission_and_state(
     meta = server.server.recordings.store.get(recording_id)
     assert meta is not None and meta["state"] == "stopped" and meta["layout"] == "speaker"
     assert [p["name"] for p in meta["participants"]] == ["Alice", "Bob", "Carol"]
+    # By name, for the recordings page (#18): the meeting, who started and stopped it, who
+    # took part; ready, with its thumbnail (placeholders: nobody published).
+    assert meta["roomName"] == "Team sync" and meta["participantNames"] == ["Alice", "Bob", "Carol"]
+    assert (meta["startedBy"], meta["startedByName"]) == ("alice", "Alice")
+    assert (meta["stoppedBy"], meta["stoppedByName"]) == ("alice", "Alice")
+    assert meta["status"] == "ready" and meta["thumbnail"] == f"{recording_id}.thumb.jpg"
     pictures, _, duration = decode(tmp_path / meta["file"])
     assert pictures[0][1].shape == (240, 320, 3)
     assert abs(duration - meta["duration"]) < 0.2
@@ -223,6 +230,9 @@ async def test_rest_start_stop_and_room_token_downloads(
         stopped = await answer.json()
         assert stopped["recordingId"] == recording_id and stopped["state"] == "stopped"
         assert stopped["duration"] > 1.0
+        # The administrator stopped it: no participant's name.
+        assert stopped["startedByName"] is None and stopped["stoppedByName"] is None
+        assert stopped["thumbnail"] == f"{recording_id}.thumb.jpg"
         answer = await http.delete(f"{base}/r1/recording", headers=ADMIN)
         assert answer.status == 409 and (await answer.json())["error"] == "not_recording"
         assert (await http.delete(f"{base}/nowhere/recording", headers=ADMIN)).status == 404
@@ -243,8 +253,16 @@ async def test_rest_start_stop_and_room_token_downloads(
         wrong = token[:-1] + ("y" if token.endswith("x") else "x")
         assert (await http.get(url, params={"token": wrong})).status == 401
         assert (await http.get(url)).status == 401
+        # The thumbnail: as the file, with the room's token (an <img> sends it in the query).
+        thumb = f"{server.url}/api/recordings/{recording_id}/thumbnail"
+        answer = await http.get(thumb, params={"token": token})
+        assert answer.status == 200 and answer.content_type == "image/jpeg"
+        assert (await answer.read())[:3] == b"\xff\xd8\xff"
+        assert (await http.get(thumb, params={"token": other_token})).status == 404
+        assert (await http.get(thumb)).status == 401
         listed = await (await http.get(f"{server.url}/api/recordings?token={token}")).json()
         assert [m["id"] for m in listed["recordings"]] == [recording_id]
+        assert listed["recordings"][0]["status"] == "ready"
         listed = await (await http.get(f"{server.url}/api/recordings?token={other_token}")).json()
         assert listed["recordings"] == []
         # Participants may not delete; the administrator may.
@@ -472,6 +490,11 @@ async def test_recording_holds_every_publishers_colour_and_tone(
     pictures, audio, duration = decode(tmp_path / meta["file"])
     assert abs(duration - meta["duration"]) < 0.3
     assert 5.5 < duration < 9, duration  # about the 6 s between start and stop
+    # The thumbnail, from the middle of the file: alice's and bob's cameras (#18).
+    with av.open(str(tmp_path / meta["thumbnail"])) as jpeg:
+        thumb = next(jpeg.decode(video=0)).to_ndarray(format="rgb24")
+    assert colour_share(thumb, COLOURS["alice"]) > 0.05, "alice not in the thumbnail"
+    assert colour_share(thumb, COLOURS["bob"]) > 0.05, "bob not in the thumbnail"
 
     # Pictures: all three colours while carol is there; alice and bob only after she left.
     def shares(t0: float, t1: float) -> dict[str, float]:

@@ -53,3 +53,43 @@ export function gridColumns(n: number): number {
   if (n <= 16) return 4
   return 5
 }
+
+/**
+ * How many tiles one page of the grid holds (#18), past which the grid pages ("1/2" with
+ * previous and next buttons). On a laptop-sized window 25 (a 5x5 grid: at 1280x800 a tile is
+ * still about 240x130 px, enough for a face and a readable name); on a phone (the app's
+ * narrow layout, up to 700 px wide, where the tiles stack in one scrolling column) 6, so a
+ * page is a few swipes long and a phone decodes at most six videos at once. The stage layouts
+ * (pin, screen share, speaker view) never page: their strip of small tiles scrolls.
+ */
+export const TILES_PER_PAGE = { wide: 25, narrow: 6 } as const
+
+export function tilesPerPage(narrow: boolean): number {
+  return narrow ? TILES_PER_PAGE.narrow : TILES_PER_PAGE.wide
+}
+
+export interface GridPage {
+  /** The tiles shown on this page, in room order (ourselves included on every page). */
+  ids: string[]
+  /** 0-based, clamped to the pages there are. */
+  page: number
+  pages: number
+}
+
+/**
+ * One page of the grid. All tiles fit: one page. Else we keep our own tile on every page (one
+ * of its places) and the others fill the rest, in room order; ``page`` out of range (people
+ * left) is clamped to the last page.
+ */
+export function paginate(ids: string[], selfId: string | null, perPage: number, page: number): GridPage {
+  const per = Math.max(1, Math.floor(perPage))
+  if (ids.length <= per) return { ids, page: 0, pages: 1 }
+  const self = selfId !== null && ids.includes(selfId) ? selfId : null
+  const others = self === null ? ids : ids.filter((id) => id !== self)
+  const slots = self === null ? per : Math.max(1, per - 1)
+  const pages = Math.ceil(others.length / slots)
+  const at = Math.min(Math.max(0, Math.floor(page)), pages - 1)
+  const shown = new Set(others.slice(at * slots, (at + 1) * slots))
+  if (self !== null) shown.add(self)
+  return { ids: ids.filter((id) => shown.has(id)), page: at, pages }
+}

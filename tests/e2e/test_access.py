@@ -310,7 +310,7 @@ def test_last_moderator_leaves_during_recording(
     bob.page.get_by_test_id("self-role").wait_for()
     button = bob.page.get_by_test_id("server-record-button")
     button.wait_for()
-    assert button.inner_text() == "Stop recording"
+    assert button.get_attribute("aria-label") == "Stop recording"  # an icon button (#18)
     button.click()
     for p in (bob, carol):
         p.page.get_by_test_id("rec-indicator").wait_for(state="detached", timeout=40_000)

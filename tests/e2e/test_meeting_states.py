@@ -148,7 +148,7 @@ def test_raised_hands_show_their_place_in_line(
     bob.wait_joined()
     bob.page.get_by_test_id("raise-hand").click()
     wait_until(
-        lambda: bob.page.get_by_test_id("raise-hand").inner_text() == "Lower hand",
+        lambda: bob.page.get_by_test_id("raise-hand").get_attribute("aria-label") == "Lower hand",
         what="Bob's button to say Lower hand",
     )  # once the server's answer is in
     badge = alice.tile("Bob").get_by_test_id("hand-badge")

@@ -157,7 +157,7 @@ def test_screen_share_reaches_the_others(netns: None, room: Room) -> None:
     for p in room.others("Alice"):
         p.page.wait_for_selector('[data-testid=video-tile][data-name="Alice"][data-screen="on"]')
     alice.eval("() => window.__sfuDebug.endScreenShareFromBrowser()")
-    alice.page.get_by_test_id("toggle-screen").filter(has_text="Share screen").wait_for()
+    alice.page.locator('[data-testid=toggle-screen][aria-label="Share screen"]').wait_for()
     for p in room.others("Alice"):
         p.page.wait_for_selector('[data-testid=video-tile][data-name="Alice"][data-screen="off"]')
         assert_sees(p, "Alice")
@@ -307,7 +307,7 @@ def test_leaving_while_recording_locally_asks_and_saves_the_file(
     confirm = carol.page.get_by_test_id("leave-confirm")
     confirm.wait_for()
     carol.page.get_by_test_id("leave-stay").click()  # changed her mind: still in, still recording
-    assert carol.page.get_by_test_id("record-button").inner_text() == "Stop local recording"
+    assert carol.page.get_by_test_id("record-button").get_attribute("aria-label") == "Stop local recording"
     carol.page.get_by_test_id("leave-button").click()
     with carol.page.expect_download() as download:
         carol.page.get_by_test_id("leave-save").click()

@@ -34,7 +34,7 @@ export function ChatPanel({
     <aside className="panel chat-panel" aria-label="Chat">
       <header className="panel-head">
         <h2>Chat</h2>
-        <button type="button" className="icon-btn" onClick={onClose} aria-label="Close chat">
+        <button type="button" className="icon-btn" onClick={onClose} aria-label="Close chat" autoFocus={!canSend}>
           ✕
         </button>
       </header>
@@ -78,6 +78,7 @@ export function ChatPanel({
       >
         <input
           aria-label="Message"
+          autoFocus
           placeholder="Type a message"
           value={text}
           maxLength={maxLength}

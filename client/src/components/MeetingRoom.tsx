@@ -9,7 +9,7 @@ import type { DeviceChoice } from '../services/media'
 import type { RoomAccess } from '../services/protocol'
 import { SHORTCUTS, shortcutFor } from '../lib/shortcuts'
 import { raisedHands } from '../state/room'
-import { arrange, gridColumns, type Layout } from '../state/layout'
+import { arrange, gridColumns, paginate, tilesPerPage, type Layout } from '../state/layout'
 import { AccessGate } from './AccessGate'
 import { ChatPanel } from './ChatPanel'
 import { DeviceSelect } from './DeviceSelect'
@@ -17,6 +17,23 @@ import { EmojiPicker } from './EmojiPicker'
 import { LobbyPanel } from './LobbyPanel'
 import { ParticipantsPanel } from './ParticipantsPanel'
 import { ScreenShareWarning } from './ScreenShareWarning'
+import { ToolbarButton } from './ToolbarButton'
+import {
+  CameraIcon,
+  ChatIcon,
+  GearIcon,
+  HandIcon,
+  KeyboardIcon,
+  LayoutIcon,
+  LeaveIcon,
+  LocalRecordIcon,
+  MicIcon,
+  MoreIcon,
+  PeopleIcon,
+  RecordIcon,
+  ScreenIcon,
+  SmileIcon,
+} from './Icons'
 import { Toasts } from './Toast'
 import { AUTOPLAY_BLOCKED_EVENT, enableRemoteSound, VideoTile } from './VideoTile'
 import { audioContext } from '../services/media'
@@ -41,6 +58,8 @@ export interface MeetingRoomProps {
 }
 
 type Panel = 'chat' | 'participants' | 'settings' | null
+/** The phone layout's breakpoint (styles.css). */
+const NARROW = '(max-width: 700px)'
 
 
 export function MeetingRoom(props: MeetingRoomProps) {
@@ -77,6 +96,16 @@ export function MeetingRoom(props: MeetingRoomProps) {
   const [pinned, setPinned] = useState<string | null>(null)
   const [crop, setCrop] = useState(false)
   const [lastSpeaker, setLastSpeaker] = useState<string | null>(null)
+  // Past what fits (state/layout.ts) the grid pages; the phone's narrow layout fits fewer.
+  const [gridPage, setGridPage] = useState(0)
+  const [narrow, setNarrow] = useState(() => window.matchMedia?.(NARROW).matches ?? false)
+  useEffect(() => {
+    const query = window.matchMedia?.(NARROW)
+    if (!query) return
+    const change = () => setNarrow(query.matches)
+    query.addEventListener('change', change)
+    return () => query.removeEventListener('change', change)
+  }, [])
   const onSpeaking = useCallback((id: string, speaking: boolean) => {
     if (speaking) setLastSpeaker(id)
   }, [])
@@ -89,6 +118,31 @@ export function MeetingRoom(props: MeetingRoomProps) {
   const setPanel = (p: Panel) => {
     setPanelState(p)
     dispatch({ type: 'chat-open', open: p === 'chat' })
+  }
+  // Focus (#18): a panel, menu or dialog closed gives the focus back to what opened it.
+  const panelButtons = { chat: useRef<HTMLButtonElement>(null), participants: useRef<HTMLButtonElement>(null), settings: useRef<HTMLButtonElement>(null) }
+  const emojiButton = useRef<HTMLButtonElement>(null)
+  const moreButton = useRef<HTMLButtonElement>(null)
+  const leaveButton = useRef<HTMLButtonElement>(null)
+  const helpOpener = useRef<HTMLElement | null>(null)
+  const closePanel = () => {
+    const opened = panel
+    setPanel(null)
+    if (opened) panelButtons[opened].current?.focus()
+  }
+  const togglePanel = (p: Exclude<Panel, null>) => (panel === p ? closePanel() : setPanel(p))
+  const openHelp = () => {
+    helpOpener.current = document.activeElement instanceof HTMLElement ? document.activeElement : null
+    setHelpOpen(true)
+  }
+  const closeHelp = () => {
+    setHelpOpen(false)
+    helpOpener.current?.focus()
+    helpOpener.current = null
+  }
+  const closeEmoji = () => {
+    setEmojiOpen(false)
+    emojiButton.current?.focus()
   }
 
   const participants = state.order.map((id) => state.participants[id]).filter(Boolean)
@@ -194,8 +248,13 @@ export function MeetingRoom(props: MeetingRoomProps) {
     screens: participants.filter((p) => (p.isLocal ? room.localMedia.screen : p.media.screen)).map((p) => p.userId),
     lastSpeaker,
   })
-  const cols = gridColumns(participants.length)
-  const rows = Math.ceil(participants.length / cols)
+  // The grid view past what fits shows a page of tiles; the others stay mounted but hidden
+  // (their sound keeps playing). A stage layout shows everyone: its strip scrolls.
+  const paged = arrangement.stage ? null : paginate(arrangement.others, state.selfId ?? props.userId, tilesPerPage(narrow), gridPage)
+  const onPage = paged && paged.pages > 1 ? new Set(paged.ids) : null
+  const shownCount = onPage ? onPage.size : participants.length
+  const cols = gridColumns(shownCount)
+  const rows = Math.ceil(shownCount / cols)
   const dismissToast = useCallback((id: number) => dispatch({ type: 'toast-dismiss', id }), [dispatch])
 
   // The tab says where we are, and how many chat messages wait unread.
@@ -208,17 +267,32 @@ export function MeetingRoom(props: MeetingRoomProps) {
   }, [props.roomId, state.unread])
 
   // Keyboard shortcuts (lib/shortcuts.ts); Space held while muted talks until released.
-  const keys = useRef({ room, selfHandUp, pushing: false })
+  const keys = useRef({ room, selfHandUp, pushing: false, escape: (): boolean => false, help: () => {} })
   keys.current.room = room
   keys.current.selfHandUp = selfHandUp
+  // Escape closes what is on top, one thing per press, and gives the focus back.
+  keys.current.escape = () => {
+    if (confirmLeave) {
+      setConfirmLeave(false)
+      leaveButton.current?.focus()
+    } else if (helpOpen) closeHelp()
+    else if (emojiOpen) closeEmoji()
+    else if (moreOpen) {
+      setMoreOpen(false)
+      moreButton.current?.focus()
+    } else if (panel) closePanel()
+    else return false
+    return true
+  }
+  keys.current.help = () => (helpOpen ? closeHelp() : openHelp())
   useEffect(() => {
     const down = (e: KeyboardEvent) => {
       const action = shortcutFor({ key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey, repeat: e.repeat, target: e.target as HTMLElement | null })
+      const k = keys.current
       if (!action) {
-        if (e.key === 'Escape') setHelpOpen(false)
+        if (e.key === 'Escape' && k.escape()) e.preventDefault()
         return
       }
-      const k = keys.current
       if (k.room.joinStatus !== 'joined') return
       if (action === 'push-to-talk') {
         if (k.room.localMedia.audio || k.pushing) return
@@ -231,7 +305,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
       if (action === 'toggle-mic') void k.room.toggleMic()
       else if (action === 'toggle-camera') void k.room.toggleCamera()
       else if (action === 'raise-hand') void k.room.raiseHand(!k.selfHandUp)
-      else if (action === 'help') setHelpOpen((o) => !o)
+      else if (action === 'help') k.help()
     }
     const up = (e: KeyboardEvent) => {
       const k = keys.current
@@ -271,11 +345,11 @@ export function MeetingRoom(props: MeetingRoomProps) {
   }
 
   return (
-    <div className="room" data-testid="room" data-join-status={room.joinStatus} data-mode={state.mode ?? ''}>
+    <main className="room" data-testid="room" data-join-status={room.joinStatus} data-mode={state.mode ?? ''}>
       <header className="room-head">
         <div className="room-title">
-          <span className="room-id">Room {props.roomId}</span>
-          <span className="badge count-badge" data-testid="participant-count" title="People in the meeting" aria-label={`${participants.length} in the meeting`}>
+          <h1 className="room-id">Room {props.roomId}</h1>
+          <span className="badge count-badge" data-testid="participant-count" title="People in the meeting" role="img" aria-label={`${participants.length} in the meeting`}>
             👥 {participants.length}
           </span>
           {state.mode && (
@@ -283,8 +357,8 @@ export function MeetingRoom(props: MeetingRoomProps) {
               {state.mode.toUpperCase()}
             </span>
           )}
-          <button type="button" className="small-btn shortcuts-btn" onClick={() => setHelpOpen(true)} data-testid="shortcuts-button" title="Keyboard shortcuts (?)">
-            Shortcuts
+          <button type="button" className="small-btn shortcuts-btn" onClick={openHelp} data-testid="shortcuts-button" title="Keyboard shortcuts (?)">
+            <KeyboardIcon /> Shortcuts
           </button>
           <button type="button" className="small-btn" onClick={copyLink} data-testid="copy-link">
             {copied ? 'Link copied' : 'Copy link'}
@@ -330,8 +404,8 @@ export function MeetingRoom(props: MeetingRoomProps) {
       </header>
 
       {helpOpen && (
-        <div className="notice shortcuts-help" role="dialog" aria-label="Keyboard shortcuts" data-testid="shortcuts-help">
-          <strong>Keyboard shortcuts</strong>
+        <div className="notice shortcuts-help" role="dialog" aria-labelledby="shortcuts-title" data-testid="shortcuts-help">
+          <h2 id="shortcuts-title">Keyboard shortcuts</h2>
           <dl>
             {SHORTCUTS.map((s) => (
               <div key={s.keys}>
@@ -340,7 +414,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
               </div>
             ))}
           </dl>
-          <button type="button" className="small-btn" onClick={() => setHelpOpen(false)} autoFocus data-testid="shortcuts-close">
+          <button type="button" className="small-btn" onClick={closeHelp} autoFocus data-testid="shortcuts-close">
             Close
           </button>
         </div>
@@ -407,6 +481,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
             return (
               <VideoTile
                 key={p.userId}
+                offPage={onPage !== null && !onPage.has(id)}
                 userId={p.userId}
                 name={p.userName}
                 isLocal={p.isLocal}
@@ -429,14 +504,14 @@ export function MeetingRoom(props: MeetingRoomProps) {
           })}
         </section>
         {panel === 'chat' && (
-          <ChatPanel messages={state.chat} selfId={state.selfId} onSend={room.sendChat} onClose={() => setPanel(null)} canSend={controls.chatInput} />
+          <ChatPanel messages={state.chat} selfId={state.selfId} onSend={room.sendChat} onClose={closePanel} canSend={controls.chatInput} />
         )}
         {panel === 'participants' && (
           <ParticipantsPanel
             participants={[...participants].sort((a, b) => (handPlace.get(a.userId) ?? 1e9) - (handPlace.get(b.userId) ?? 1e9))}
             hands={handPlace}
             peerStates={room.peerStates}
-            onClose={() => setPanel(null)}
+            onClose={closePanel}
             canModerate={controls.moderate}
             locked={state.locked}
             actions={room.moderation}
@@ -446,7 +521,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
           <aside className="panel" aria-label="Settings">
             <header className="panel-head">
               <h2>Devices</h2>
-              <button type="button" className="icon-btn" onClick={() => setPanel(null)} aria-label="Close settings">
+              <button type="button" className="icon-btn" onClick={closePanel} aria-label="Close settings" autoFocus>
                 ✕
               </button>
             </header>
@@ -473,116 +548,150 @@ export function MeetingRoom(props: MeetingRoomProps) {
         )}
       </div>
 
-      <footer className="controls" aria-label="Controls">
-        <button
-          type="button"
+      {paged && paged.pages > 1 && (
+        <nav className="grid-pages" aria-label="Pages of participants" data-testid="grid-pages">
+          <button type="button" className="small-btn" onClick={() => setGridPage(paged.page - 1)} disabled={paged.page === 0} aria-label="Previous page" data-testid="grid-prev">
+            ‹
+          </button>
+          <span data-testid="grid-page" aria-live="polite">
+            {paged.page + 1}/{paged.pages}
+          </span>
+          <button type="button" className="small-btn" onClick={() => setGridPage(paged.page + 1)} disabled={paged.page === paged.pages - 1} aria-label="Next page" data-testid="grid-next">
+            ›
+          </button>
+        </nav>
+      )}
+      <div className="controls" role="toolbar" aria-label="Meeting controls">
+        <ToolbarButton
+          label={room.localMedia.audio ? 'Mute' : 'Unmute'}
+          icon={<MicIcon off={!room.localMedia.audio} size={20} />}
           className={room.localMedia.audio ? '' : 'off'}
           onClick={() => void room.toggleMic()}
-          aria-pressed={!room.localMedia.audio}
+          pressed={!room.localMedia.audio}
           disabled={!controls.mic}
-          title={controls.mic ? undefined : 'You may not use the microphone in this meeting'}
-          data-testid="toggle-mic"
-        >
-          {room.localMedia.audio ? 'Mute' : 'Unmute'}
-        </button>
-        <button
-          type="button"
+          hint={controls.mic ? undefined : 'You may not use the microphone in this meeting'}
+          testId="toggle-mic"
+        />
+        <ToolbarButton
+          label={room.localMedia.video ? 'Stop video' : 'Start video'}
+          icon={<CameraIcon off={!room.localMedia.video} size={20} />}
           className={room.localMedia.video ? '' : 'off'}
           onClick={() => void room.toggleCamera()}
-          aria-pressed={!room.localMedia.video}
+          pressed={!room.localMedia.video}
           disabled={!controls.camera}
-          title={controls.camera ? undefined : 'You may not use the camera in this meeting'}
-          data-testid="toggle-camera"
-        >
-          {room.localMedia.video ? 'Stop video' : 'Start video'}
-        </button>
+          hint={controls.camera ? undefined : 'You may not use the camera in this meeting'}
+          testId="toggle-camera"
+        />
         <div className={more} id="more-controls-1">
-          <button
-            type="button"
+          <ToolbarButton
+            label={room.localMedia.screen ? 'Stop sharing' : 'Share screen'}
+            icon={<ScreenIcon size={20} />}
             className={room.localMedia.screen ? 'active' : ''}
             onClick={() => void (room.localMedia.screen ? room.stopScreenShare() : room.startScreenShare())}
             disabled={!controls.screen && !room.localMedia.screen}
-            title={controls.screen ? undefined : 'You may not share your screen in this meeting'}
-            data-testid="toggle-screen"
-          >
-            {room.localMedia.screen ? 'Stop sharing' : 'Share screen'}
-          </button>
-          <button
-            type="button"
+            hint={controls.screen ? undefined : 'You may not share your screen in this meeting'}
+            testId="toggle-screen"
+          />
+          <ToolbarButton
+            label={selfHandUp ? 'Lower hand' : 'Raise hand'}
+            icon={<HandIcon />}
             className={selfHandUp ? 'active' : ''}
             onClick={() => void room.raiseHand(!selfHandUp)}
-            aria-pressed={selfHandUp}
-            data-testid="raise-hand"
-          >
-            {selfHandUp ? 'Lower hand' : 'Raise hand'}
-          </button>
-          <button
-            type="button"
+            pressed={selfHandUp}
+            testId="raise-hand"
+          />
+          <ToolbarButton
+            label={layout === 'speaker' ? 'Grid view' : 'Speaker view'}
+            icon={<LayoutIcon speaker={layout !== 'speaker'} />}
             className={layout === 'speaker' ? 'active' : ''}
             onClick={() => setLayout((l) => (l === 'grid' ? 'speaker' : 'grid'))}
-            aria-pressed={layout === 'speaker'}
-            data-testid="layout-toggle"
-            title="Show the person speaking large (or everyone the same size)"
-          >
-            {layout === 'speaker' ? 'Grid view' : 'Speaker view'}
-          </button>
+            pressed={layout === 'speaker'}
+            testId="layout-toggle"
+          />
           <div className="emoji-wrap">
-            <button type="button" onClick={() => setEmojiOpen((o) => !o)} aria-expanded={emojiOpen} data-testid="emoji-button">
-              React
-            </button>
-            {emojiOpen && <EmojiPicker onPick={(e) => void room.sendEmoji(e)} onClose={() => setEmojiOpen(false)} />}
+            <ToolbarButton
+              ref={emojiButton}
+              label="React"
+              icon={<SmileIcon />}
+              className={emojiOpen ? 'active' : ''}
+              onClick={() => (emojiOpen ? closeEmoji() : setEmojiOpen(true))}
+              expanded={emojiOpen}
+              testId="emoji-button"
+            />
+            {emojiOpen && <EmojiPicker onPick={(e) => void room.sendEmoji(e)} onClose={closeEmoji} />}
           </div>
         </div>
-        <button type="button" className={panel === 'chat' ? 'active' : ''} onClick={() => setPanel(panel === 'chat' ? null : 'chat')} data-testid="chat-button">
-          Chat
-          {state.unread > 0 && (
-            <span className="unread" data-testid="unread-count" aria-label={`${state.unread} unread`}>
-              {state.unread}
-            </span>
-          )}
-        </button>
+        <ToolbarButton
+          ref={panelButtons.chat}
+          label={state.unread > 0 ? `Chat, ${state.unread} unread` : 'Chat'}
+          icon={<ChatIcon />}
+          className={panel === 'chat' ? 'active' : ''}
+          onClick={() => togglePanel('chat')}
+          expanded={panel === 'chat'}
+          testId="chat-button"
+          badge={
+            state.unread > 0 && (
+              <span className="unread" data-testid="unread-count" aria-hidden="true">
+                {state.unread}
+              </span>
+            )
+          }
+        />
         <div className={more} id="more-controls-2">
-          <button type="button" className={panel === 'participants' ? 'active' : ''} onClick={() => setPanel(panel === 'participants' ? null : 'participants')} data-testid="participants-button">
-            People ({participants.length})
-          </button>
-          <button type="button" className={panel === 'settings' ? 'active' : ''} onClick={() => setPanel(panel === 'settings' ? null : 'settings')} data-testid="settings-button">
-            Devices
-          </button>
+          <ToolbarButton
+            ref={panelButtons.participants}
+            label={`People (${participants.length})`}
+            icon={<PeopleIcon />}
+            className={panel === 'participants' ? 'active' : ''}
+            onClick={() => togglePanel('participants')}
+            expanded={panel === 'participants'}
+            testId="participants-button"
+          />
+          <ToolbarButton
+            ref={panelButtons.settings}
+            label="Devices"
+            icon={<GearIcon />}
+            className={panel === 'settings' ? 'active' : ''}
+            onClick={() => togglePanel('settings')}
+            expanded={panel === 'settings'}
+            testId="settings-button"
+          />
           {controls.record && (
-            <button
-              type="button"
+            <ToolbarButton
+              label={serverRec.stopping ? 'Saving…' : serverRec.recording ? 'Stop recording' : 'Record'}
+              icon={<RecordIcon stop={serverRec.recording} />}
               className={serverRec.recording ? 'recording' : ''}
               disabled={serverRec.pending}
               onClick={() => void (serverRec.recording ? serverRec.stop() : serverRec.start())}
-              aria-pressed={serverRec.recording}
-              data-testid="server-record-button"
-            >
-              {serverRec.stopping ? 'Saving…' : serverRec.recording ? 'Stop recording' : 'Record'}
-            </button>
+              pressed={serverRec.recording}
+              testId="server-record-button"
+            />
           )}
-          <button type="button" className={recorder.recording ? 'recording' : ''} onClick={() => (recorder.recording ? void recorder.stop() : recorder.start())} data-testid="record-button">
-            {recorder.recording ? 'Stop local recording' : 'Record locally'}
-          </button>
+          <ToolbarButton
+            label={recorder.recording ? 'Stop local recording' : 'Record locally'}
+            icon={<LocalRecordIcon stop={recorder.recording} />}
+            className={recorder.recording ? 'recording' : ''}
+            onClick={() => (recorder.recording ? void recorder.stop() : recorder.start())}
+            testId="record-button"
+          />
           {recorder.download && !recorder.recording && (
             <a className="download" href={recorder.download.url} download={recorder.download.name} data-testid="recording-download">
               Download recording
             </a>
           )}
         </div>
-        <button
-          type="button"
+        <ToolbarButton
+          ref={moreButton}
+          label="More"
+          icon={<MoreIcon />}
           className={`more-btn${moreOpen ? ' active' : ''}`}
           onClick={() => setMoreOpen((o) => !o)}
-          aria-expanded={moreOpen}
-          aria-controls="more-controls-1 more-controls-2"
-          data-testid="more-button"
-        >
-          More
-        </button>
-        <button type="button" className="leave" onClick={askLeave} data-testid="leave-button">
-          Leave
-        </button>
-      </footer>
+          expanded={moreOpen}
+          controls="more-controls-1 more-controls-2"
+          testId="more-button"
+        />
+        <ToolbarButton ref={leaveButton} label="Leave" icon={<LeaveIcon />} className="leave" onClick={askLeave} testId="leave-button" />
+      </div>
       {confirmLeave && (
         <div className="notice leave-confirm" role="alertdialog" aria-label="Leave the meeting?" data-testid="leave-confirm">
           <strong>You are recording this meeting on this computer.</strong> Leaving stops the recording. Save it first?
@@ -608,7 +717,14 @@ export function MeetingRoom(props: MeetingRoomProps) {
             >
               Leave without saving
             </button>
-            <button type="button" onClick={() => setConfirmLeave(false)} data-testid="leave-stay">
+            <button
+              type="button"
+              onClick={() => {
+                setConfirmLeave(false)
+                leaveButton.current?.focus()
+              }}
+              data-testid="leave-stay"
+            >
               Stay
             </button>
           </div>
@@ -620,6 +736,6 @@ export function MeetingRoom(props: MeetingRoomProps) {
         </div>
       )}
       <Toasts toasts={state.toasts} onDismiss={dismissToast} />
-    </div>
+    </main>
   )
 }

@@ -40,7 +40,7 @@ export function ParticipantsPanel({
     <aside className="panel participants-panel" aria-label="Participants">
       <header className="panel-head">
         <h2>Participants ({participants.length})</h2>
-        <button type="button" className="icon-btn" onClick={onClose} aria-label="Close participants">
+        <button type="button" className="icon-btn" onClick={onClose} aria-label="Close participants" autoFocus>
           ✕
         </button>
       </header>

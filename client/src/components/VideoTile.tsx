@@ -43,6 +43,8 @@ export interface VideoTileProps {
   outputId?: string
   /** This person records the meeting in their browser (as their app says). */
   recordingLocally?: boolean
+  /** Not on the grid's current page: hidden, its sound still playing. */
+  offPage?: boolean
 }
 
 function initials(name: string): string {
@@ -72,6 +74,7 @@ export function VideoTile({
   onSpeaking,
   outputId,
   recordingLocally = false,
+  offPage = false,
 }: VideoTileProps) {
   const videoRef = useRef<HTMLVideoElement>(null)
   const [speaking, setSpeaking] = useState(false)
@@ -123,7 +126,7 @@ export function VideoTile({
 
   return (
     <div
-      className={`tile tile-${place}${isSpeaking ? ' speaking' : ''}${media.screen ? ' screen' : ''}${crop && !media.screen ? ' cropped' : ''}`}
+      className={`tile tile-${place}${isSpeaking ? ' speaking' : ''}${media.screen ? ' screen' : ''}${crop && !media.screen ? ' cropped' : ''}${offPage ? ' off-page' : ''}`}
       data-testid="video-tile"
       data-place={place}
       data-pinned={pinned ? 'yes' : 'no'}
@@ -195,18 +198,22 @@ export function VideoTile({
             <span />
           </span>
         )}
+        {/* Muted is written out on the tile, not only an icon and a label for screen readers. */}
         <span
-          className={`icon ${media.audio ? 'on' : 'off'}`}
+          className={`icon ${media.audio ? 'on' : 'off muted-pill'}`}
           data-testid={media.audio ? 'mic-on' : 'mic-off'}
           title={media.audio ? 'Microphone on' : 'Microphone off'}
+          role="img"
           aria-label={media.audio ? 'Microphone on' : 'Microphone off'}
         >
           <MicIcon off={!media.audio} />
+          {!media.audio && <span className="muted-text">Muted</span>}
         </span>
         <span
           className={`icon ${media.video ? 'on' : 'off'}`}
           data-testid={media.video ? 'camera-on' : 'camera-off'}
           title={media.video ? 'Camera on' : 'Camera off'}
+          role="img"
           aria-label={media.video ? 'Camera on' : 'Camera off'}
         >
           <CameraIcon off={!media.video} />

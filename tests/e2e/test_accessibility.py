@@ -422,6 +422,7 @@ def test_toolbar_icons_with_tooltips(
     for test_id in ("toggle-mic", "toggle-camera", "chat-button", "leave-button"):
         button = page.get_by_test_id(test_id)
         assert button.locator("svg").count() == 1, test_id
+    assert not page.get_by_test_id("more-button").is_visible()  # a laptop shows every control
     mic = page.get_by_test_id("toggle-mic")
     assert mic.get_attribute("aria-label") == "Mute"
     mic.hover()

@@ -27,7 +27,12 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 from av import AudioFrame, VideoFrame
+
+from .media.aiortc.receiver import ReceiverTap
+from .media.aiortc.transport import receive_directly
+from .replay import AudioClip, FrameChecker, ReplayAudioTrack, ReplayVideoTrack, VideoClip
 
 WIDTH, HEIGHT = 320, 240
 BITS = 16
@@ -158,6 +163,16 @@ class Received:
     first_at: float | None = None
 
 
+@dataclass
+class Replay:
+    """What replaying peers share: the clip, each publisher's track (by user id) to place a
+    received frame in its loop, and the subscribers' receiver taps (kept alive here)."""
+
+    clip: VideoClip
+    tracks: dict[str, ReplayVideoTrack] = field(default_factory=dict)
+    taps: list[ReceiverTap] = field(default_factory=list)
+
+
 # The least timestamp jump where the server puts a new track on a reused m-line: its
 # continued timestamps jump by the pause plus 1 s (sfu.media.aiortc.sender.reuse_sender).
 REUSE_JUMP = 1.0
@@ -167,10 +182,16 @@ class SfuPeer:
     """One participant: publishes through ``sfu-publish``, answers ``sfu-subscribe-offer``."""
 
     def __init__(
-        self, router: RouterLike, user_id: str, configuration: RTCConfiguration | None = None
+        self,
+        router: RouterLike,
+        user_id: str,
+        configuration: RTCConfiguration | None = None,
+        replay: Replay | None = None,
     ) -> None:
         self.router = router
         self.user_id = user_id
+        # Set: received media is checked packet by packet, never decoded (sfu.replay).
+        self.replay = replay
         # Always explicit: aiortc's default (None) would ask a public Google STUN server;
         # max-bundle like the server and browsers (one transport per connection).
         self.configuration = configuration or peer_configuration()
@@ -235,6 +256,8 @@ class SfuPeer:
             self._take_tracks(offer["tracks"])
             await pc.setRemoteDescription(RTCSessionDescription(**offer["description"]))
             await pc.setLocalDescription(await pc.createAnswer())
+            if self.replay is not None:
+                receive_directly(pc)  # the server's own receive path: no aiortc layers
             ack = await self.router.handle(
                 self.user_id,
                 "sfu-subscribe-answer",
@@ -290,8 +313,43 @@ class SfuPeer:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         received = self._received_for(track)
+        if self.replay is not None:
+            self._check(track, received, self.replay)
+            return
         task = asyncio.ensure_future(self._read(track, received))
         self._tasks.add(task)
+
+    def _check(self, track: MediaStreamTrack, received: Received, replay: Replay) -> None:
+        """Counts and checks a track's packets as they arrive, without decoding (replay)."""
+        assert self.subscribe_pc is not None
+        receiver = next(
+            t.receiver for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track
+        )
+        loop = asyncio.get_running_loop()
+
+        def frame(number: int | None, clean: bool) -> None:
+            now = loop.time()
+            received.frames += 1
+            if received.first_at is None:
+                received.first_at = now
+            if number is not None:
+                received.numbers.append(number)
+                received.times.append(now)
+            received.unclean += not clean
+            received.clean_run = received.clean_run + 1 if clean else 0
+            self.changed.set()
+
+        if track.kind == "video":
+            publisher = replay.tracks.get(received.user_id)
+            latest = (lambda: publisher.number - 1) if publisher is not None else (lambda: 0)
+            checker = FrameChecker(replay.clip, latest, frame)
+            on_packet = checker.on_packet
+        else:
+
+            def on_packet(packet: RtpPacket, starts_keyframe: bool) -> None:
+                frame(None, True)
+
+        replay.taps.append(ReceiverTap(receiver, track.kind, 1.0, on_packet))
 
     def _relabelled(self, mid: str | None, received: Received, jumped: bool) -> Received:
         """The record for an m-line's current track, after a jump (:meth:`_next_track`)."""
@@ -492,6 +550,7 @@ class SubscriberResult:
     unclean: int
     latency_ms_p50: float | None
     latency_ms_p95: float | None
+    audio_tracks: int = 0  # publishers' audio that reached it (with --audio)
 
 
 @dataclass
@@ -567,6 +626,7 @@ class LoadTestResult:
                     "unclean": s.unclean,
                     "latencyMsP50": ms(s.latency_ms_p50),
                     "latencyMsP95": ms(s.latency_ms_p95),
+                    "audioTracks": s.audio_tracks,
                 }
                 for s in self.subscribers
             ],
@@ -610,8 +670,14 @@ async def run_loadtest(
     noise: int = 0,
     timeout: float = 20,
     progress: Callable[[str], None] | None = None,
+    replay: bool = False,
+    audio: bool = False,
 ) -> LoadTestResult:
     """Runs ``publishers`` video publishers and ``subscribers`` receivers in ``room``.
+
+    ``replay``: publishers loop media encoded once and subscribers check packets without
+    decoding (sfu.replay), so one machine can load a server with many streams. ``audio``:
+    publishers send a tone besides their camera.
 
     Counting starts only once every publish was acknowledged and every subscriber decoded a
     first frame of every publisher (or ``timeout`` passed): start-up (ICE, DTLS, the keyframe
@@ -625,20 +691,40 @@ async def run_loadtest(
     routers: list[SocketIORouter] = []
     all_peers: list[SfuPeer] = []
 
+    shared: Replay | None = None
+    audio_clip: AudioClip | None = None
+    if replay:
+        say(f"encoding the replayed clip ({width}x{height})")
+        clip = await loop.run_in_executor(None, VideoClip.encode, width, height, noise)
+        shared = Replay(clip)
+        if audio:
+            audio_clip = AudioClip.encode()
+
     def make(user_id: str, subscribe: bool) -> SfuPeer:
         router = SocketIORouter(url, room, subscribe=subscribe)
         routers.append(router)
-        peer = SfuPeer(router, user_id, peer_configuration())
+        peer = SfuPeer(router, user_id, peer_configuration(), replay=shared)
         all_peers.append(peer)
         return peer
 
     subs = [make(f"sub-{i + 1}", True) for i in range(subscribers)]
     pubs = [make(f"pub-{i + 1}", False) for i in range(publishers)]
-    tracks = {p.user_id: NumberedVideoTrack(noise, width, height) for p in pubs}
+    tracks: dict[str, NumberedVideoTrack | ReplayVideoTrack] = {}
+    for p in pubs:
+        if shared is not None:
+            tracks[p.user_id] = shared.tracks[p.user_id] = ReplayVideoTrack(shared.clip)
+        else:
+            tracks[p.user_id] = NumberedVideoTrack(noise, width, height)
     acked: dict[str, float] = {}
 
+    def sources(user_id: str) -> dict[str, MediaStreamTrack]:
+        out: dict[str, MediaStreamTrack] = {"camera": tracks[user_id]}
+        if audio:
+            out["microphone"] = ReplayAudioTrack(audio_clip) if audio_clip else ToneTrack()
+        return out
+
     async def publish(peer: SfuPeer) -> None:
-        ack = await peer.publish({"camera": tracks[peer.user_id]})
+        ack = await peer.publish(sources(peer.user_id))
         if not ack.get("ok"):
             raise LoadTestError(f"sfu-publish refused for {peer.user_id}: {ack.get('message')}")
         acked[peer.user_id] = loop.time()
@@ -720,7 +806,7 @@ async def run_loadtest(
 def _subscriber_result(
     sub: SfuPeer,
     pubs: list[SfuPeer],
-    tracks: dict[str, NumberedVideoTrack],
+    tracks: dict[str, NumberedVideoTrack | ReplayVideoTrack],
     acked: dict[str, float],
     marks: dict[tuple[str, str], tuple[int, int]],
     window: float,
@@ -774,4 +860,5 @@ def _subscriber_result(
         unclean=unclean,
         latency_ms_p50=pick(0.5),
         latency_ms_p95=pick(0.95),
+        audio_tracks=sum(r.kind == "audio" and r.frames > 0 for r in sub.received.values()),
     )

@@ -22,7 +22,7 @@ LAYERS = {
         "config_file",
         "access",
     },
-    "domain": {"rooms", "media", "recording", "loadtest", "cluster"},
+    "domain": {"rooms", "media", "recording", "loadtest", "replay", "cluster"},
     "edges": {"server"},
     "cli": {"cli", "__main__"},
 }

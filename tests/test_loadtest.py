@@ -167,3 +167,27 @@ def test_table_and_a_missing_track(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "29.0" in rows["sub-1"] and "0.40 s" in rows["sub-1"] and "75 / 90 ms" in rows["sub-1"]
     assert "0/1" in rows["sub-2"] and "- / - ms" in rows["sub-2"]
     assert "total: 290 frames decoded of 600 sent (48.3%)" in out.stdout
+
+
+@pytest.mark.webrtc
+async def test_replay_checks_every_frame_without_decoding(
+    netns: None, make_server: MakeServer
+) -> None:
+    """--replay: looped pre-encoded video and audio; every frame known by its checksum."""
+    server = await make_server()
+    result = await run_loadtest(
+        server.url,
+        "replay",
+        publishers=2,
+        subscribers=2,
+        seconds=SECONDS,
+        width=160,
+        height=120,
+        replay=True,
+        audio=True,
+    )
+    data = result.as_dict()
+    assert data["ok"] and data["errors"] == [], data
+    for sub in data["subscribers"]:
+        check_subscriber(sub, publishers=2)
+        assert sub["audioTracks"] == 2, sub  # each publisher's tone arrived too

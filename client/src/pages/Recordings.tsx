@@ -1,13 +1,23 @@
 // The recordings of a room: GET /api/recordings with the room's token (from the room's link,
-// `/recordings?token=...`), each playable inline and downloadable (`?token=` in the URL, as a
-// <video> or a plain link cannot send an Authorization header).
+// `/recordings?token=...`), each by the meeting's name, who started it and who took part, with
+// a thumbnail; playable inline and downloadable once ready (`?token=` in the URLs, as a
+// <video>, an <img> or a plain link cannot send an Authorization header). While one is being
+// finished after Stop ("Finishing… N%") the list is polled.
 import { useEffect, useState } from 'react'
 import { navigate } from '../router'
+import './recordings.css'
 
+/** A recording's metadata as GET /api/recordings lists it (docs/protocol.md#recording-routes). */
 export interface RecordingMeta {
   id: string
   room?: string
+  /** The meeting's display name; null: unnamed (show the room id). */
+  roomName?: string | null
   state?: string
+  /** recording | finishing | ready | failed (absent from older servers: see `state`). */
+  status?: RecordingStatus
+  /** While finishing: 0..1 of the recording written to the file, if the server knows it. */
+  progress?: number | null
   start?: string | number | null
   end?: string | number | null
   duration?: number | null
@@ -16,11 +26,76 @@ export interface RecordingMeta {
   container?: string | null
   error?: string | null
   stop_reason?: string | null
+  startedBy?: string | null
+  startedByName?: string | null
+  stoppedBy?: string | null
+  stoppedByName?: string | null
+  participantNames?: string[]
+  /** The thumbnail's file name once made (GET /api/recordings/{id}/thumbnail). */
+  thumbnail?: string | null
+}
+
+export type RecordingStatus = 'recording' | 'finishing' | 'ready' | 'failed'
+
+/** How often the list is fetched again while a recording runs or is being finished. */
+export const POLL_MS = 1000
+
+function withToken(base: string, token: string | null): string {
+  return token ? `${base}?token=${encodeURIComponent(token)}` : base
 }
 
 export function recordingFileUrl(id: string, token: string | null): string {
-  const base = `/api/recordings/${encodeURIComponent(id)}/file`
-  return token ? `${base}?token=${encodeURIComponent(token)}` : base
+  return withToken(`/api/recordings/${encodeURIComponent(id)}/file`, token)
+}
+
+export function recordingThumbnailUrl(id: string, token: string | null): string {
+  return withToken(`/api/recordings/${encodeURIComponent(id)}/thumbnail`, token)
+}
+
+/** The recording's status; from `state` for a server that does not send one. */
+export function recordingStatus(r: RecordingMeta): RecordingStatus {
+  if (r.status === 'recording' || r.status === 'finishing' || r.status === 'ready' || r.status === 'failed') return r.status
+  if (r.state === 'recording') return 'recording'
+  if (r.state === 'error') return 'failed'
+  return 'ready'
+}
+
+/** "Finishing… 42%" while finishing (without a figure when the server has none). */
+export function statusLabel(r: RecordingMeta): string {
+  switch (recordingStatus(r)) {
+    case 'recording':
+      return 'Recording…'
+    case 'finishing': {
+      const p = r.progress
+      return typeof p === 'number' && Number.isFinite(p) ? `Finishing… ${Math.floor(Math.min(1, Math.max(0, p)) * 100)}%` : 'Finishing…'
+    }
+    case 'failed':
+      return 'Failed'
+    default:
+      return 'Ready'
+  }
+}
+
+/** The meeting's display name, else its room id, else the recording id. */
+export function recordingTitle(r: RecordingMeta): string {
+  return r.roomName?.trim() || r.room || r.id
+}
+
+/** Who stopped it, by name: never a user id (`stop_reason` names one: "stopped by u-…"). */
+export function stoppedText(r: RecordingMeta): string | null {
+  if (r.stoppedByName) return `Stopped by ${r.stoppedByName}`
+  const reason = r.stop_reason
+  if (!reason || reason === 'stopped') return null
+  if (reason.startsWith('stopped by ') && reason !== 'stopped by the administrator') return 'Stopped'
+  return reason.charAt(0).toUpperCase() + reason.slice(1)
+}
+
+/** Whether the list changes by itself: something records or is being finished. */
+export function needsPolling(list: RecordingMeta[]): boolean {
+  return list.some((r) => {
+    const s = recordingStatus(r)
+    return s === 'recording' || s === 'finishing'
+  })
 }
 
 function formatWhen(v: string | number | null | undefined): string {
@@ -29,17 +104,20 @@ function formatWhen(v: string | number | null | undefined): string {
   return Number.isNaN(d.getTime()) ? String(v) : d.toLocaleString()
 }
 
-function formatDuration(s: number | null | undefined): string {
+export function formatDuration(s: number | null | undefined): string {
   if (typeof s !== 'number' || !Number.isFinite(s)) return ''
   const total = Math.round(s)
-  const m = Math.floor(total / 60)
-  return `${m}:${String(total % 60).padStart(2, '0')}`
+  const h = Math.floor(total / 3600)
+  const m = Math.floor((total % 3600) / 60)
+  const sec = String(total % 60).padStart(2, '0')
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`
 }
 
-function formatSize(n: number | null | undefined): string {
-  if (typeof n !== 'number') return ''
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`
-  return `${(n / 1024 / 1024).toFixed(1)} MB`
+export function formatSize(n: number | null | undefined): string {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return ''
+  if (n < 1024 * 1024) return `${Math.max(1, Math.round(n / 1024))} KB`
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`
+  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`
 }
 
 // The server answers every error as {error: CODE, message}; 401 means no token, or one that
@@ -57,10 +135,14 @@ export function Recordings({ token }: { token: string | null }) {
   const [load, setLoad] = useState<Load>({ status: 'loading' })
   const [playing, setPlaying] = useState<string | null>(null)
   const [reloadKey, setReloadKey] = useState(0)
+  const [tick, setTick] = useState(0) // a poll: fetch again without "Loading…"
+
+  useEffect(() => {
+    setLoad({ status: 'loading' })
+  }, [token, reloadKey])
 
   useEffect(() => {
     let cancelled = false
-    setLoad({ status: 'loading' })
     fetch('/api/recordings', { headers: token ? { Authorization: `Bearer ${token}` } : {} })
       .then(async (r) => {
         const body = (await r.json().catch(() => null)) as { recordings?: RecordingMeta[]; error?: string; message?: string } | null
@@ -77,7 +159,15 @@ export function Recordings({ token }: { token: string | null }) {
     return () => {
       cancelled = true
     }
-  }, [token, reloadKey])
+  }, [token, reloadKey, tick])
+
+  // Poll while a recording runs or is being finished, so "Finishing…" turns into Play by itself.
+  const polling = load.status === 'ok' && needsPolling(load.list)
+  useEffect(() => {
+    if (!polling) return
+    const timer = window.setTimeout(() => setTick((t) => t + 1), POLL_MS)
+    return () => window.clearTimeout(timer)
+  }, [polling, load])
 
   return (
     <main className="page recordings-page" data-testid="recordings-page">
@@ -99,33 +189,81 @@ export function Recordings({ token }: { token: string | null }) {
       {load.status === 'ok' && load.list.length === 0 && <p data-testid="recordings-empty">No recordings yet.</p>}
       {load.status === 'ok' && load.list.length > 0 && (
         <ul className="recordings-list" data-testid="recordings-list">
-          {load.list.map((r) => {
-            const url = recordingFileUrl(r.id, token)
-            const done = r.state !== 'recording'
-            return (
-              <li key={r.id} className="recording-item" data-testid="recording-item" data-recording-id={r.id} data-state={r.state ?? ''}>
-                <div className="recording-meta">
-                  <strong>{r.room ?? r.id}</strong> <span>{formatWhen(r.start)}</span>{' '}
-                  <span>{formatDuration(r.duration)}</span> <span>{formatSize(r.size)}</span>{' '}
-                  <span className={`badge rec-state rec-state-${r.state ?? 'unknown'}`}>{r.state ?? ''}</span>
-                  {r.stop_reason && <span className="rec-reason"> {r.stop_reason}</span>}
-                </div>
-                <div className="recording-actions">
-                  <button type="button" className="small-btn" disabled={!done} onClick={() => setPlaying(playing === r.id ? null : r.id)} data-testid="recording-play">
-                    {playing === r.id ? 'Hide' : 'Play'}
-                  </button>
-                  <a className="download" href={url} download data-testid="recording-file-link">
-                    Download
-                  </a>
-                </div>
-                {playing === r.id && (
-                  <video className="recording-video" src={url} controls autoPlay playsInline data-testid="recording-video" />
-                )}
-              </li>
-            )
-          })}
+          {load.list.map((r) => (
+            <RecordingItem key={r.id} r={r} token={token} playing={playing === r.id} onPlay={(on) => setPlaying(on ? r.id : null)} />
+          ))}
         </ul>
       )}
     </main>
+  )
+}
+
+function RecordingItem({ r, token, playing, onPlay }: { r: RecordingMeta; token: string | null; playing: boolean; onPlay: (on: boolean) => void }) {
+  const status = recordingStatus(r)
+  const ready = status === 'ready'
+  const url = recordingFileUrl(r.id, token)
+  const title = recordingTitle(r)
+  const names = Array.isArray(r.participantNames) ? r.participantNames.filter((n) => typeof n === 'string') : []
+  const stopped = stoppedText(r)
+  const [thumbFailed, setThumbFailed] = useState(false)
+  const showThumb = ready && !!r.thumbnail && !thumbFailed
+  return (
+    <li className="recording-item" data-testid="recording-item" data-recording-id={r.id} data-state={r.state ?? ''} data-status={status}>
+      <div className="recording-row">
+        <div className="recording-thumb" aria-hidden={!showThumb}>
+          {showThumb ? (
+            <img
+              src={recordingThumbnailUrl(r.id, token)}
+              alt={`A picture from the middle of the recording of ${title}`}
+              loading="lazy"
+              onError={() => setThumbFailed(true)}
+              data-testid="recording-thumbnail"
+            />
+          ) : (
+            <span className="recording-thumb-none">{status === 'finishing' ? '…' : ''}</span>
+          )}
+        </div>
+        <div className="recording-info">
+          <h2 className="recording-title" data-testid="recording-title">
+            {title}
+          </h2>
+          {r.roomName && r.room && (
+            <p className="recording-room muted" data-testid="recording-room">
+              Room {r.room}
+            </p>
+          )}
+          <p className="recording-facts">
+            <span>{formatWhen(r.start)}</span>
+            {formatDuration(r.duration) && <span data-testid="recording-duration">{formatDuration(r.duration)}</span>}
+            {ready && formatSize(r.size) && <span data-testid="recording-size">{formatSize(r.size)}</span>}
+            <span className={`badge rec-state rec-state-${status}`} data-testid="recording-status" role={status === 'finishing' ? 'status' : undefined}>
+              {statusLabel(r)}
+            </span>
+          </p>
+          {status === 'finishing' && typeof r.progress === 'number' && (
+            <progress className="recording-progress" max={1} value={r.progress} aria-label={`Finishing the recording of ${title}`} data-testid="recording-progress" />
+          )}
+          {r.startedByName && <p className="recording-people" data-testid="recording-started-by">Started by {r.startedByName}</p>}
+          {stopped && <p className="recording-people" data-testid="recording-stopped-by">{stopped}</p>}
+          {names.length > 0 && (
+            <p className="recording-people" data-testid="recording-participants">
+              With {names.join(', ')}
+            </p>
+          )}
+          {status === 'failed' && r.error && <p className="recording-people">{r.error}</p>}
+        </div>
+      </div>
+      {ready && (
+        <div className="recording-actions">
+          <button type="button" className="small-btn" onClick={() => onPlay(!playing)} data-testid="recording-play">
+            {playing ? 'Hide' : 'Play'}
+          </button>
+          <a className="download" href={url} download data-testid="recording-file-link">
+            Download
+          </a>
+        </div>
+      )}
+      {ready && playing && <video className="recording-video" src={url} controls autoPlay playsInline data-testid="recording-video" />}
+    </li>
   )
 }

@@ -275,10 +275,17 @@ async def test_any_node_answers_a_room_lookup_and_sends_admin_actions_to_its_nod
     admin = {"auth": {"admin_token": "cluster-admin"}}
     a, b = await node("a", **admin), await node("b", **admin)
     alice = await connect(a, made)
-    await alice.join("on-a", "alice", mode="sfu")
+    await alice.join("on-a", "alice", mode="sfu", roomName="Design review")
     await a.server.cluster.beat()
     public = await get_json(b, "/api/rooms/on-a")
-    assert public == {"roomId": "on-a", "mode": "sfu", "access": "open", "participants": 1}
+    # The display name comes from the room's durable document in the directory (#18).
+    assert public == {
+        "roomId": "on-a",
+        "roomName": "Design review",
+        "mode": "sfu",
+        "access": "open",
+        "participants": 1,
+    }
 
     def delete(url: str) -> tuple[int, dict]:
         request = urllib.request.Request(

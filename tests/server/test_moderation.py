@@ -252,12 +252,18 @@ async def test_rest_creates_a_password_room(make_server) -> None:
             assert r.status == 201
             assert await r.json() == {
                 "roomId": "pw",
+                "roomName": None,
                 "mode": "p2p",
                 "access": "password",
                 "maxParticipants": 3,
             }
         async with http.get(f"{running.url}/api/rooms/pw") as r:
-            assert await r.json() == {"roomId": "pw", "mode": "p2p", "access": "password"}
+            assert await r.json() == {
+                "roomId": "pw",
+                "roomName": None,
+                "mode": "p2p",
+                "access": "password",
+            }
     client = await Client(running.url).connect()
     try:
         ack = await client.call("join-room", {"roomId": "pw", "userId": "a", "userName": "A"})

@@ -3,7 +3,7 @@
 // a thumbnail; playable inline and downloadable once ready (`?token=` in the URLs, as a
 // <video>, an <img> or a plain link cannot send an Authorization header). While one is being
 // finished after Stop ("Finishing… N%") the list is polled.
-import { useEffect, useState } from 'react'
+import { useEffect, useRef, useState } from 'react'
 import { navigate } from '../router'
 import './recordings.css'
 
@@ -136,6 +136,7 @@ export function Recordings({ token }: { token: string | null }) {
   const [playing, setPlaying] = useState<string | null>(null)
   const [reloadKey, setReloadKey] = useState(0)
   const [tick, setTick] = useState(0) // a poll: fetch again without "Loading…"
+  const polledTick = useRef(0)
 
   useEffect(() => {
     setLoad({ status: 'loading' })
@@ -143,18 +144,22 @@ export function Recordings({ token }: { token: string | null }) {
 
   useEffect(() => {
     let cancelled = false
+    // A poll that fails keeps the list shown (and tries again); a load or Refresh says why.
+    const poll = tick !== polledTick.current
+    polledTick.current = tick
+    const failed = (message: string) => setLoad((prev) => (poll && prev.status === 'ok' ? { ...prev } : { status: 'error', message }))
     fetch('/api/recordings', { headers: token ? { Authorization: `Bearer ${token}` } : {} })
       .then(async (r) => {
         const body = (await r.json().catch(() => null)) as { recordings?: RecordingMeta[]; error?: string; message?: string } | null
         if (cancelled) return
         if (!r.ok) {
-          setLoad({ status: 'error', message: recordingsError(r.status, token, body) })
+          failed(recordingsError(r.status, token, body))
           return
         }
         setLoad({ status: 'ok', list: Array.isArray(body?.recordings) ? body.recordings : [] })
       })
       .catch(() => {
-        if (!cancelled) setLoad({ status: 'error', message: 'Could not reach the server.' })
+        if (!cancelled) failed('Could not reach the server.')
       })
     return () => {
       cancelled = true
@@ -236,7 +241,7 @@ function RecordingItem({ r, token, playing, onPlay }: { r: RecordingMeta; token:
             <span>{formatWhen(r.start)}</span>
             {formatDuration(r.duration) && <span data-testid="recording-duration">{formatDuration(r.duration)}</span>}
             {ready && formatSize(r.size) && <span data-testid="recording-size">{formatSize(r.size)}</span>}
-            <span className={`badge rec-state rec-state-${status}`} data-testid="recording-status" role={status === 'finishing' ? 'status' : undefined}>
+            <span className={`badge rec-state rec-state-${status}`} data-testid="recording-status">
               {statusLabel(r)}
             </span>
           </p>

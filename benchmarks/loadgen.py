@@ -21,37 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.signaling import cpu_seconds, free_port  # noqa: E402
+from benchmarks.signaling import cpu_seconds, start_node  # noqa: E402
 from sfu.loadtest import run_loadtest  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def start_server() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "SFU_SERVER__LOG_LEVEL": "WARNING", "SFU_ROOMS__MAX_PARTICIPANTS": "200"}
-    args = [sys.executable, "-m", "sfu", "serve", "--port", str(port)]
-    quiet = subprocess.DEVNULL
-    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=quiet, stderr=quiet)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1):
-                return proc, url
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("the server did not start")
 
 
 async def scenario(
@@ -102,7 +80,7 @@ async def scenario(
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    proc, url = start_server()
+    proc, url = start_node("load", None, 100, SFU_ROOMS__MAX_PARTICIPANTS="200")
     args.server_pid = proc.pid
     results = []
     try:

@@ -68,7 +68,11 @@ class Redis:
         self.proc.wait(10)
 
 
-def start_node(node_id: str, redis_url: str | None, clients: int) -> tuple[subprocess.Popen, str]:
+def start_node(
+    node_id: str, redis_url: str | None, clients: int, **settings: str
+) -> tuple[subprocess.Popen, str]:
+    """``sfu serve`` on a free port, its limits lifted for ``clients`` from one address;
+    ``settings``: more environment (``SFU_...=value``)."""
     port = free_port()
     env = {
         **os.environ,
@@ -77,6 +81,7 @@ def start_node(node_id: str, redis_url: str | None, clients: int) -> tuple[subpr
         "SFU_ROOMS__MAX_ROOMS": str(clients),
         "SFU_SERVER__LOG_LEVEL": "WARNING",
         "SFU_SERVER__SHUTDOWN_GRACE_SECONDS": "0",
+        **settings,
     }
     args = [sys.executable, "-m", "sfu", "serve", "--port", str(port), "--node-id", node_id]
     if redis_url:

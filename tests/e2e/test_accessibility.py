@@ -279,12 +279,10 @@ def test_sfu_room_recording_reduced_motion_and_recordings_page(
     recordings = alice.context.new_page()
     recordings.goto(f"/recordings?token={urllib.parse.quote(token)}")
     recordings.get_by_test_id("recording-item").first.wait_for()
-    wait_until(
-        lambda: recordings.get_by_test_id("recording-play").is_enabled()
-        or (recordings.get_by_test_id("recordings-refresh").click() and False),
-        timeout=60,
-        what="the recording to be ready",
-    )
+    scanner.scan(recordings, "recordings page, just stopped")  # maybe still finishing
+    # The page polls a finishing recording until it is ready: then Play shows.
+    recordings.get_by_test_id("recording-play").wait_for(timeout=120_000)
+    wait_until(lambda: recordings.get_by_test_id("recording-play").is_enabled(), what="Play enabled")
     scanner.scan_sizes(recordings, "recordings page")
     recordings.get_by_test_id("recording-play").click()
     recordings.get_by_test_id("recording-video").wait_for()

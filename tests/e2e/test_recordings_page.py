@@ -95,6 +95,9 @@ def test_recordings_page_names_thumbnail_and_finishing(
     bob.wait_joined()
     for viewer, other in ((alice, "Bob"), (bob, "Alice")):
         viewer.tile(other).wait_for()
+        # The meeting's name heads the room and names the tab; the id stays beside it.
+        assert viewer.page.get_by_test_id("room-name").inner_text() == MEETING
+        assert viewer.page.title() == f"{MEETING} · Meeting"
 
     token = room_token(alice)
     page = alice.context.new_page()

@@ -260,11 +260,12 @@ export function MeetingRoom(props: MeetingRoomProps) {
   // The tab says where we are, and how many chat messages wait unread.
   useEffect(() => {
     const before = document.title
-    document.title = `${state.unread > 0 ? `(${state.unread}) ` : ''}Room ${props.roomId} · Meeting`
+    const where = state.roomName ?? `Room ${props.roomId}`
+    document.title = `${state.unread > 0 ? `(${state.unread}) ` : ''}${where} · Meeting`
     return () => {
       document.title = before
     }
-  }, [props.roomId, state.unread])
+  }, [props.roomId, state.roomName, state.unread])
 
   // Keyboard shortcuts (lib/shortcuts.ts); Space held while muted talks until released.
   const keys = useRef({ room, selfHandUp, pushing: false, escape: (): boolean => false, help: () => {} })
@@ -348,7 +349,8 @@ export function MeetingRoom(props: MeetingRoomProps) {
     <main className="room" data-testid="room" data-join-status={room.joinStatus} data-mode={state.mode ?? ''}>
       <header className="room-head">
         <div className="room-title">
-          <h1 className="room-id">Room {props.roomId}</h1>
+          <h1 className="room-id" data-testid="room-name">{state.roomName ?? `Room ${props.roomId}`}</h1>
+          {state.roomName && <span className="room-id-secondary">{props.roomId}</span>}
           <span className="badge count-badge" data-testid="participant-count" title="People in the meeting" role="img" aria-label={`${participants.length} in the meeting`}>
             👥 {participants.length}
           </span>

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,7 +45,9 @@ JS_AXE = """async () => {
   const r = await axe.run(document, {resultTypes: ['violations']});
   return r.violations.map(v => ({
     id: v.id, impact: v.impact, help: v.help,
-    nodes: v.nodes.map(n => ({target: n.target.map(String).join(' '), summary: n.failureSummary || ''})),
+    nodes: v.nodes.map(n => ({
+      target: n.target.map(String).join(' '), summary: n.failureSummary || '',
+    })),
   }));
 }"""
 
@@ -133,9 +134,18 @@ def scan_room(scanner: Scanner, p: Participant, kind: str) -> None:
         page.set_viewport_size({"width": w, "height": h})
         where = f"{kind} room"
         scanner.scan(page, f"{where} @ {size}")
-        for panel, test_id in (("chat", "chat-button"), ("participants", "participants-button"), ("settings", "settings-button")):
+        for panel, test_id in (
+            ("chat", "chat-button"),
+            ("participants", "participants-button"),
+            ("settings", "settings-button"),
+        ):
             control(page, test_id).click()
-            page.get_by_role("complementary", name={"chat": "Chat", "participants": "Participants", "settings": "Settings"}[panel]).wait_for()
+            page.get_by_role(
+                "complementary",
+                name={"chat": "Chat", "participants": "Participants", "settings": "Settings"}[
+                    panel
+                ],
+            ).wait_for()
             close_more(page)
             scanner.scan(page, f"{where}, {panel} panel @ {size}")
             control(page, test_id).click()
@@ -176,7 +186,9 @@ def scanner() -> Scanner:
     return Scanner()
 
 
-def two_in_a_room(server: ServerProcess, launch: LaunchFn, mode: str) -> tuple[str, Participant, Participant]:
+def two_in_a_room(
+    server: ServerProcess, launch: LaunchFn, mode: str
+) -> tuple[str, Participant, Participant]:
     room_id = server.create_room(mode)
     alice = launch("Alice", room=room_id, viewport=VIEWPORTS["laptop"])
     alice.wait_joined()
@@ -203,7 +215,9 @@ def test_start_prejoin_and_missing_meeting_pages(
     page.goto(f"/room/{room_id}")
     page.get_by_test_id("prejoin").wait_for()
     wait_until(
-        lambda: page.evaluate("() => document.querySelector('[data-testid=preview-video]').videoWidth > 0"),
+        lambda: page.evaluate(
+            "() => document.querySelector('[data-testid=preview-video]').videoWidth > 0"
+        ),
         what="the camera preview",
     )
     scanner.scan_sizes(page, "pre-join")
@@ -282,7 +296,9 @@ def test_sfu_room_recording_reduced_motion_and_recordings_page(
     scanner.scan(recordings, "recordings page, just stopped")  # maybe still finishing
     # The page polls a finishing recording until it is ready: then Play shows.
     recordings.get_by_test_id("recording-play").wait_for(timeout=120_000)
-    wait_until(lambda: recordings.get_by_test_id("recording-play").is_enabled(), what="Play enabled")
+    wait_until(
+        lambda: recordings.get_by_test_id("recording-play").is_enabled(), what="Play enabled"
+    )
     scanner.scan_sizes(recordings, "recordings page")
     recordings.get_by_test_id("recording-play").click()
     recordings.get_by_test_id("recording-video").wait_for()
@@ -298,7 +314,8 @@ def test_sfu_room_recording_reduced_motion_and_recordings_page(
 
 def focused(page: Any) -> str:
     return page.evaluate(
-        "() => { const e = document.activeElement; return e ? (e.dataset.testid || e.getAttribute('aria-label') || e.tagName) : '' }"
+        "() => { const e = document.activeElement; return e ? "
+        "(e.dataset.testid || e.getAttribute('aria-label') || e.tagName) : '' }"
     )
 
 
@@ -345,7 +362,10 @@ def test_keyboard_focus_and_escape(
     assert not missing, (missing, seen)
     # Each toolbar button is named by its label (shown as a tooltip over the icon).
     for test_id in TOOLBAR:
-        name = page.get_by_test_id(test_id).get_attribute("aria-label") or page.get_by_test_id(test_id).inner_text()
+        name = (
+            page.get_by_test_id(test_id).get_attribute("aria-label")
+            or page.get_by_test_id(test_id).inner_text()
+        )
         assert name.strip(), test_id
 
     # The chat without the mouse: open it, write, send, close; the focus goes back.
@@ -405,7 +425,12 @@ def test_keyboard_focus_and_escape(
 def shoot_toolbar(page: Any, size: str) -> None:
     """The toolbar and the room above it by a tooltip's height."""
     bar = page.get_by_role("toolbar", name="Meeting controls").bounding_box()
-    clip = {"x": 0, "y": max(0, bar["y"] - 40), "width": page.viewport_size["width"], "height": bar["height"] + min(40, bar["y"])}
+    clip = {
+        "x": 0,
+        "y": max(0, bar["y"] - 40),
+        "width": page.viewport_size["width"],
+        "height": bar["height"] + min(40, bar["y"]),
+    }
     page.screenshot(path=str(OUTPUT_DIR / f"toolbar-{size}.png"), clip=clip)
 
 
@@ -416,7 +441,7 @@ def test_toolbar_icons_with_tooltips(
     alice = launch("Alice", room=room_id, viewport=VIEWPORTS["laptop"])
     alice.wait_joined()
     page = alice.page
-    toolbar = page.get_by_role("toolbar", name="Meeting controls")
+    page.get_by_role("toolbar", name="Meeting controls").wait_for()
     for test_id in ("toggle-mic", "toggle-camera", "chat-button", "leave-button"):
         button = page.get_by_test_id(test_id)
         assert button.locator("svg").count() == 1, test_id
@@ -429,13 +454,19 @@ def test_toolbar_icons_with_tooltips(
     assert tip.inner_text() == "Mute"
     shoot_toolbar(page, "laptop")
     page.get_by_test_id("leave-button").focus()
-    wait_until(lambda: page.get_by_test_id("leave-button").locator("[role=tooltip]").is_visible(), what="the tooltip on focus")
+    wait_until(
+        lambda: page.get_by_test_id("leave-button").locator("[role=tooltip]").is_visible(),
+        what="the tooltip on focus",
+    )
     # Mute state on the tile: visible, not only in an ARIA label.
     mic.click()
     alice.tile("Alice").get_by_text("Muted").wait_for()
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_test_id("more-button").wait_for(state="visible")
-    row = {page.get_by_test_id(t).bounding_box()["y"] for t in ("toggle-mic", "chat-button", "more-button", "leave-button")}
+    row = {
+        page.get_by_test_id(t).bounding_box()["y"]
+        for t in ("toggle-mic", "chat-button", "more-button", "leave-button")
+    }
     assert len(row) == 1, row
     shoot_toolbar(page, "phone")
     page.get_by_test_id("more-button").click()

@@ -307,7 +307,10 @@ def test_leaving_while_recording_locally_asks_and_saves_the_file(
     confirm = carol.page.get_by_test_id("leave-confirm")
     confirm.wait_for()
     carol.page.get_by_test_id("leave-stay").click()  # changed her mind: still in, still recording
-    assert carol.page.get_by_test_id("record-button").get_attribute("aria-label") == "Stop local recording"
+    assert (
+        carol.page.get_by_test_id("record-button").get_attribute("aria-label")
+        == "Stop local recording"
+    )
     carol.page.get_by_test_id("leave-button").click()
     with carol.page.expect_download() as download:
         carol.page.get_by_test_id("leave-save").click()

@@ -103,3 +103,24 @@ def test_a_denied_camera_is_explained_with_a_retry_and_the_meeting_still_opens(
         dave.wait_joined()  # to watch, listen and chat
     finally:
         dave.close()
+
+
+def test_a_german_browser_is_spoken_to_in_german(
+    netns: None, e2e_server: ServerProcess, launch: LaunchFn
+) -> None:
+    """The catalogue's second language (?lang=de stands in for a German browser): the page's
+    language, the pre-join screen and the browser advice for a blocked camera."""
+    room_id = e2e_server.create_room("p2p")
+    erin = launch("Dave", path=f"/room/{room_id}?raw_audio=1&lang=de", grant_media=False)
+    try:
+        page = erin.page
+        denied = page.get_by_test_id("media-denied")
+        denied.wait_for()
+        assert page.evaluate("() => document.documentElement.lang") == "de"
+        text = denied.inner_text()
+        assert "Der Browser hat Kamera und Mikrofon blockiert." in text
+        assert "Adressleiste" in text and "Erneut versuchen" in text
+        assert page.get_by_test_id("speaker-test").inner_text() == "Lautsprecher testen"
+        page.screenshot(path=str(OUT / "prejoin-de.png"))
+    finally:
+        erin.close()

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'react'
+import { useTranslation } from 'react-i18next'
 import { audioContext, openLocalMedia, watchAudioLevel, type DeviceChoice } from '../services/media'
 import { deniedAdvice, isPermissionDenied } from '../lib/permissions'
 import { DeviceSelect } from './DeviceSelect'
@@ -18,6 +19,7 @@ export interface PreJoinProps {
  * The preview's tracks stop when the user joins; the meeting opens its own. */
 export function PreJoin(props: PreJoinProps) {
   const { rawAudio, devices, startAudio, startVideo } = props
+  const { t } = useTranslation()
   const videoRef = useRef<HTMLVideoElement>(null)
   const [stream, setStream] = useState<MediaStream | null>(null)
   const [problem, setProblem] = useState<string | null>(null)
@@ -91,20 +93,19 @@ export function PreJoin(props: PreJoinProps) {
   return (
     <div className="prejoin" data-testid="prejoin">
       <div className="prejoin-preview">
-        <video ref={videoRef} className={`mirrored${hasVideo ? '' : ' hidden-video'}`} autoPlay playsInline muted data-testid="preview-video" aria-label="Your camera preview" />
-        {!hasVideo && <div className="avatar prejoin-off">{!startVideo ? 'Camera is off' : denied ? 'Camera blocked' : 'No camera'}</div>}
+        <video ref={videoRef} className={`mirrored${hasVideo ? '' : ' hidden-video'}`} autoPlay playsInline muted data-testid="preview-video" aria-label={t('prejoin.preview')} />
+        {!hasVideo && <div className="avatar prejoin-off">{!startVideo ? t('prejoin.cameraOff') : denied ? t('prejoin.cameraBlocked') : t('prejoin.noCamera')}</div>}
       </div>
       <div className="mic-meter" aria-hidden="true">
         <span style={{ width: `${Math.round(level * 100)}%` }} />
       </div>
-      <meter className="visually-hidden" min={0} max={1} value={level} data-testid="mic-meter" aria-label="Microphone level" />
+      <meter className="visually-hidden" min={0} max={1} value={level} data-testid="mic-meter" aria-label={t('prejoin.micLevel')} />
       {denied && (
         <div className="notice notice-error" role="alert" data-testid="media-denied">
-          <strong>The browser blocked your camera and microphone.</strong> {deniedAdvice(navigator.userAgent)} You can also join
-          without them to watch, listen and chat.
+          <strong>{t('prejoin.blocked')}</strong> {deniedAdvice(navigator.userAgent)} {t('prejoin.joinWithout')}
           <div>
             <button type="button" onClick={() => setAttempt((n) => n + 1)} data-testid="media-retry">
-              Try again
+              {t('prejoin.tryAgain')}
             </button>
           </div>
         </div>
@@ -130,15 +131,13 @@ export function PreJoin(props: PreJoinProps) {
         }
       />
       <button type="button" className="small-btn" onClick={() => void testSpeakers()} disabled={testing} data-testid="speaker-test" data-playing={testing ? 'yes' : 'no'}>
-        {testing ? 'Playing a sound…' : 'Test speakers'}
+        {testing ? t('prejoin.playing') : t('prejoin.testSpeakers')}
       </button>
       <label className="check">
-        <input type="checkbox" checked={startAudio} onChange={(e) => props.onStartAudio(e.target.checked)} data-testid="prejoin-mic" /> Join with the microphone
-        on
+        <input type="checkbox" checked={startAudio} onChange={(e) => props.onStartAudio(e.target.checked)} data-testid="prejoin-mic" /> {t('prejoin.withMic')}
       </label>
       <label className="check">
-        <input type="checkbox" checked={startVideo} onChange={(e) => props.onStartVideo(e.target.checked)} data-testid="prejoin-camera" /> Join with the camera
-        on
+        <input type="checkbox" checked={startVideo} onChange={(e) => props.onStartVideo(e.target.checked)} data-testid="prejoin-camera" /> {t('prejoin.withCamera')}
       </label>
     </div>
   )

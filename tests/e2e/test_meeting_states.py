@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     Participant,
     ServerProcess,
     assert_sees,
+    close_launched,
     start_server,
     stop_server,
     wait_until,
@@ -42,6 +43,13 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
     )
     yield server
     stop_server(server)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_browsers(launch: LaunchFn) -> Iterator[None]:
+    """Each test's participants leave with it (every test makes its own room)."""
+    yield
+    close_launched(launch)
 
 
 def shot(p: Participant, name: str) -> None:

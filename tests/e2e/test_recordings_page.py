@@ -16,11 +16,11 @@ from tests.e2e.conftest import (
     OUTPUT_DIR,
     PERSONAS,
     LaunchFn,
-    Participant,
     ServerProcess,
     join_from_prejoin,
     wait_until,
 )
+from tests.e2e.test_recording_ui import room_token
 
 pytestmark = [pytest.mark.webrtc, pytest.mark.browser]
 
@@ -66,15 +66,6 @@ JS_THUMB_SHARES = """(colours) => {
   const shares = counts.map(n => n / (d.length / 4));
   return {width: img.naturalWidth, height: img.naturalHeight, shares};
 }"""
-
-
-def room_token(p: Participant) -> str:
-    link = p.page.get_by_test_id("recordings-link")
-    link.wait_for()
-    href = link.get_attribute("href") or ""
-    token = urllib.parse.parse_qs(urllib.parse.urlparse(href).query).get("token", [""])[0]
-    assert token, href
-    return token
 
 
 def test_recordings_page_names_thumbnail_and_finishing(

@@ -319,6 +319,13 @@ def _toml(value: Any) -> str:
         value = str(value)
     if isinstance(value, BaseModel):
         value = value.model_dump()
+    if isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+        tables = []
+        for v in value:
+            table = tomlkit.inline_table()
+            table.update(v.model_dump())
+            tables.append(table.as_string())
+        return "[" + ", ".join(tables) + "]"
     return tomlkit.item(value).as_string()
 
 

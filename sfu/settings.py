@@ -294,6 +294,25 @@ class RoomsSettings(Section):
     )
 
 
+class SimulcastLayer(Section):
+    """One encoding of a simulcast camera (RFC 8853), as the app asks the browser for it."""
+
+    rid: str = Field(
+        ..., pattern=r"^[A-Za-z0-9]{1,8}$", description="The encoding's RTP stream id."
+    )
+    scale_down: float = Field(
+        ..., ge=1, le=16, description="Resolution divided by this (scaleResolutionDownBy)."
+    )
+    max_bitrate_kbps: int = Field(..., ge=30, le=20000, description="The encoding's maxBitrate.")
+
+
+_DEFAULT_LAYERS = [
+    SimulcastLayer(rid="q", scale_down=4, max_bitrate_kbps=150),
+    SimulcastLayer(rid="h", scale_down=2, max_bitrate_kbps=500),
+    SimulcastLayer(rid="f", scale_down=1, max_bitrate_kbps=1500),
+]
+
+
 class SfuSettings(Section):
     video_codec: Literal["VP8", "H264"] = Field("VP8", description="Codec for all SFU video.")
     max_video_bitrate_kbps: int = Field(
@@ -317,6 +336,39 @@ class SfuSettings(Section):
     audio_level_interval_ms: int = Field(
         250, ge=50, le=10000, description="How often changed audio levels are pushed."
     )
+    simulcast: bool = Field(
+        True,
+        description="Browsers publish cameras in several encodings (simulcast_layers); "
+        "each subscriber gets the one its link and tile size call for. VP8 only.",
+    )
+    simulcast_layers: list[SimulcastLayer] = Field(
+        default_factory=lambda: list(_DEFAULT_LAYERS),
+        min_length=2,
+        max_length=4,
+        description="The camera's encodings, lowest first: distinct rids, scale_down "
+        "falling, bitrates rising.",
+    )
+    simulcast_switch_seconds: float = Field(
+        0,
+        ge=0,
+        le=60,
+        description="Testing: every this many seconds each simulcast subscriber is moved "
+        "to another layer (0: never).",
+    )
+
+    @model_validator(mode="after")
+    def _layers_lowest_first(self) -> SfuSettings:
+        layers = self.simulcast_layers
+        if len({layer.rid for layer in layers}) != len(layers):
+            raise ValueError("simulcast_layers: rids must be distinct")
+        for low, high in zip(layers, layers[1:], strict=False):
+            if not (
+                low.scale_down > high.scale_down and low.max_bitrate_kbps < high.max_bitrate_kbps
+            ):
+                raise ValueError(
+                    "simulcast_layers: lowest first (scale_down falling, bitrates rising)"
+                )
+        return self
 
 
 class RecordingSettings(Section):

@@ -17,6 +17,7 @@ from typing import Any
 from aiortc import RTCRtpTransceiver
 
 from .aiortc.sender import ForwardingTrack, Packer, RtcpClock
+from .layer_selector import Preference, Reason, View
 
 
 @dataclass(eq=False)
@@ -41,6 +42,18 @@ class Consumer:
     # The number of the offer that first made this m-line inactive: once an answer to it
     # (or a later offer) is in, another consumer of the same kind may take the m-line.
     retired: int | None = None
+    # What the subscriber's app reports of its tile (sfu-view) and asks for the track.
+    view: View | None = None
+    preference: Preference = "auto"
+    # Nothing is forwarded (its tile is hidden).
+    paused: bool = False
+    # A simulcast producer's layer forwarded now (None: none yet), the one chosen (the
+    # switch happens at its next keyframe), and why it was chosen.
+    layer: int | None = None
+    target: int | None = None
+    reason: Reason = "best"
+    switched_at: float = 0.0
+    trial_wait: float = 4.0  # seconds before a layer up is tried (router.py: _TRIAL_WAIT)
 
     def describe(self) -> dict[str, Any]:
         assert self.transceiver is not None
@@ -54,3 +67,7 @@ class Consumer:
             "active": self.active,
             "rejected": self.rejected,
         }
+
+    def describe_layer(self) -> dict[str, Any]:
+        """The layer forwarded, the one chosen, and why (for sfu rooms show)."""
+        return {"layer": self.layer, "targetLayer": self.target, "layerReason": self.reason}

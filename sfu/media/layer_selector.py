@@ -22,7 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Reason = Literal["best", "bandwidth", "tile", "preference", "hidden", "unavailable"]
+# "probing" and "forced" are the router's (a trial of the next layer, the test hook).
+Reason = Literal[
+    "best", "bandwidth", "tile", "preference", "hidden", "unavailable", "probing", "forced"
+]
 Preference = Literal["auto", "low"]
 
 UP_MARGIN = 1.15

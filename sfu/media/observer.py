@@ -70,7 +70,7 @@ class FrameObserver:
             packet.timestamp,
             bool(packet.marker),
             packet.payload,
-            producer.tap.sender_report,
+            producer.sender_report,
         )
         self._emit(producer, frames)
         if assembler.broken and not was_broken and producer.kind == "video":
@@ -80,11 +80,16 @@ class FrameObserver:
         """Numbers the router's loss tracker gave up: the frames they belonged to go."""
         assembler = self._assemblers.get(producer)
         if assembler is not None:
-            self._emit(producer, assembler.lost(seqs, producer.tap.sender_report))
+            self._emit(producer, assembler.lost(seqs, producer.sender_report))
 
     def wants_keyframe(self, producer: Producer) -> bool:
         assembler = self._assemblers.get(producer)
         return assembler is not None and assembler.broken and producer.kind == "video"
+
+    def switched(self, producer: Producer) -> None:
+        """Another simulcast layer starts at its keyframe: a new assembler (its own
+        numbering and timestamps; the sender reports place its frames in time)."""
+        self._assemblers.pop(producer, None)
 
     def ended(self, producer: Producer) -> None:
         """The producer is gone (unpublished, left, replaced): its frames end here."""

@@ -5,10 +5,17 @@ Its receiver's packets come straight here (:meth:`Producer.receive`, routed by t
 :class:`~sfu.media.aiortc.receiver.ReceiverTap`), and go on, in one loop, to every
 consumer (a subscriber's copy) and every observer (the recorder): the same packets, the
 same pass. It keeps the keyframe state the router acts on.
+
+A simulcast producer (a camera published in several encodings, lowest first) has
+:attr:`Producer.layers`; its packets come with their layer (:meth:`Producer.receive_layer`)
+and each consumer gets one layer: the one it has (``Consumer.layer``) until a keyframe of
+the one chosen for it (``Consumer.target``, set by the router) arrives, where it switches.
+Observers get the best layer (the highest active), switched the same way.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,7 +24,13 @@ from aiortc.rtp import RtpPacket
 
 from .aiortc.receiver import ReceiverTap
 from .consumer import Consumer
+from .layer_selector import Layer
+from .rtp import vp8
 from .rtp.arrival import Arrival
+from .rtp.codecs import vp8_size
+
+# A layer without packets for this long is paused (the publisher stopped sending it).
+LAYER_SILENCE = 1.0
 
 
 class Observer(Protocol):
@@ -34,6 +47,39 @@ class Observer(Protocol):
 
     def ended(self, producer: Producer) -> None:
         """The producer is gone."""
+
+    def switched(self, producer: Producer) -> None:
+        """The next packet starts another simulcast layer (at its keyframe)."""
+
+
+@dataclass(eq=False)
+class LayerState:
+    """One encoding of a simulcast producer, as measured."""
+
+    rid: str
+    max_bitrate: int  # bit/s, configured (sfu.simulcast_layers)
+    octets: int = 0  # payload bytes since the last measure()
+    bitrate: int = 0  # bit/s over the last measurement
+    last_packet: float = float("-inf")  # monotonic
+    width: int = 0  # from its latest keyframe
+    height: int = 0
+    _measured_at: float = field(default_factory=time.monotonic)
+
+    def measure(self, now: float) -> None:
+        elapsed = now - self._measured_at
+        if elapsed >= 0.5:
+            rate = int(self.octets * 8 / elapsed)
+            self.bitrate = rate if self.bitrate == 0 else (self.bitrate + rate) // 2
+            self.octets = 0
+            self._measured_at = now
+
+    def active(self, now: float) -> bool:
+        return now - self.last_packet < LAYER_SILENCE
+
+    def as_layer(self, now: float) -> Layer:
+        active = self.active(now)
+        bitrate = self.bitrate if active and self.bitrate else self.max_bitrate
+        return Layer(self.rid, self.height, bitrate, active)
 
 
 @dataclass(eq=False)
@@ -55,6 +101,62 @@ class Producer:
     keyframe_requests: int = 0
     last_request: float = float("-inf")
     request_pending: bool = False
+    layers: list[LayerState] = field(default_factory=list)
+    # The layer observers get (None: none yet), and the one they are to get.
+    observer_layer: int | None = None
+    observer_target: int | None = None
+
+    @property
+    def sender_report(self) -> tuple[float, int] | None:
+        """The publisher's last sender report of what observers get."""
+        if self.layers and self.observer_layer is not None:
+            return self.tap.layer_sender_report(self.observer_layer)
+        return self.tap.sender_report
+
+    def best_layer(self, now: float) -> int | None:
+        """The highest layer whose packets arrive now."""
+        active = [i for i, layer in enumerate(self.layers) if layer.active(now)]
+        return active[-1] if active else None
+
+    def receive_layer(self, index: int, packet: RtpPacket, starts_keyframe: bool) -> None:
+        """One packet of simulcast layer ``index``: to the consumers and observers that get
+        that layer, or switch to it here (at its keyframe)."""
+        self.on_arrival()
+        layer = self.layers[index]
+        layer.octets += len(packet.payload)
+        layer.last_packet = now = time.monotonic()
+        if starts_keyframe:
+            descriptor = vp8.parse(packet.payload)
+            size = vp8_size(packet.payload[descriptor.size :]) if descriptor else None
+            if size is not None:
+                layer.width, layer.height = size
+        arrival: Arrival | None = None
+        for consumer in self.consumers.values():
+            if consumer.layer != index:
+                if consumer.target != index or not starts_keyframe or consumer.paused:
+                    continue
+                consumer.layer = index  # its keyframe: the consumer switches here
+                consumer.switched_at = now
+                consumer.track.switch_layer()
+            elif consumer.paused:
+                continue
+            if arrival is None:
+                arrival = Arrival.now()
+            consumer.track.forward(packet, starts_keyframe, arrival)
+        if self.observers:
+            if self.observer_layer != index:
+                if self.observer_target != index or not starts_keyframe:
+                    return
+                self.observer_layer = index
+                for observer in self.observers:
+                    observer.switched(self)
+            self.frames += packet.marker
+            self.keyframes += starts_keyframe
+            for observer in self.observers:
+                observer.on_packet(self, packet, starts_keyframe)
+        elif index == self.observer_target:
+            self.frames += packet.marker
+            self.keyframes += starts_keyframe
 
     def receive(self, packet: RtpPacket, starts_keyframe: bool) -> None:
         """One packet from the publisher, as it arrived: to every consumer and observer."""
@@ -67,11 +169,13 @@ class Producer:
         if self.consumers:
             arrival = Arrival.now()
             for consumer in self.consumers.values():
-                consumer.track.forward(packet, starts_keyframe, arrival)
+                if not consumer.paused:
+                    consumer.track.forward(packet, starts_keyframe, arrival)
         for observer in self.observers:
             observer.on_packet(self, packet, starts_keyframe)
 
     def describe(self) -> dict[str, Any]:
+        now = time.monotonic()
         return {
             "userId": self.user_id,
             "source": self.source,
@@ -83,4 +187,14 @@ class Producer:
             "consumers": len(self.consumers),
             "stalls": self.tap.stalls,
             "lostPackets": self.tap.lost,
+            "layers": [
+                {
+                    "rid": layer.rid,
+                    "active": layer.active(now),
+                    "bitrate": layer.bitrate,
+                    "width": layer.width,
+                    "height": layer.height,
+                }
+                for layer in self.layers
+            ],
         }

@@ -25,8 +25,9 @@ from ..settings import Settings
 from . import ice
 from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, encodes_attempted, sender_running
 from .consumer import Consumer
+from .layer_selector import View, choose
 from .observer import Ended, FrameObserver, Sink, audio_levels
-from .producer import Producer
+from .producer import LayerState, Producer
 from .session import (
     OfferedTrack,
     PublishSession,
@@ -46,6 +47,17 @@ _TICK = 0.1
 _IDLE_TICK = 1.0
 _RTCP_INTERVAL = 1.0  # aiortc's mean
 _ANSWER_APPLY_SECONDS = 10.0  # longest an sfu-subscribe-answer's ack waits for aiortc
+# Simulcast layer choice (docs/sfu.md#simulcast): a subscriber's estimate this far above
+# what its layer costs shows no congestion (libwebrtc's REMB is capped at 1.5x what it
+# receives, so it never shows room for the next layer): then the next layer is tried,
+# after TRIAL_WAIT seconds, doubled (up to TRIAL_WAIT_MAX) each time a trial had to be
+# undone within TRIAL_WAIT seconds.
+_NO_CONGESTION = 1.3
+_TRIAL_WAIT = 4.0
+_TRIAL_WAIT_MAX = 64.0
+_SETTLE = 2.0
+_AUDIO_SHARE = 40_000  # bit/s kept for each audio track out of a subscriber's estimate
+_MAX_VIEWS = 200
 
 
 @dataclass(eq=False)
@@ -190,6 +202,8 @@ class Router:
                     "overflows": o.track.overflows,
                     "queued": o.track.depth,
                     "waitingKeyframe": o.track.waiting_keyframe,
+                    "paused": o.paused,
+                    **(o.describe_layer() if self._layered(o) else {}),
                     "sending": o.transceiver is not None and sender_running(o.transceiver.sender),
                     "rejected": o.rejected,
                 }
@@ -324,6 +338,42 @@ class Router:
         await asyncio.wait_for(asyncio.shield(applied), _ANSWER_APPLY_SECONDS)
         return {"ok": True}
 
+    async def _on_view(self, participant: Participant, payload: dict) -> dict:
+        """How the subscriber's app shows its tiles: ``{views: [{mid, height, visible,
+        preference?}]}`` (mid: the track's m-line on the subscribe connection; height in
+        device pixels). Tracks not listed keep what they had."""
+        views = payload.get("views")
+        if not isinstance(views, list) or len(views) > _MAX_VIEWS:
+            raise Refusal("invalid_payload", f"views must be a list of at most {_MAX_VIEWS}")
+        parsed = []
+        for view in views:
+            if not isinstance(view, dict):
+                raise Refusal("invalid_payload", "each view must be an object")
+            mid, height = view.get("mid"), view.get("height", 0)
+            visible, preference = view.get("visible", True), view.get("preference", "auto")
+            if (
+                not isinstance(mid, str)
+                or isinstance(height, bool)
+                or not isinstance(height, int)
+                or not 0 <= height <= 20000
+                or not isinstance(visible, bool)
+                or preference not in ("auto", "low")
+            ):
+                raise Refusal(
+                    "invalid_payload",
+                    "a view is {mid: string, height: 0..20000, visible: boolean, "
+                    "preference?: 'auto'|'low'}",
+                )
+            parsed.append((mid, View(height, visible), preference))
+        session = participant.subscribe
+        by_mid = {o.transceiver.mid: o for o in session.lines if o.transceiver} if session else {}
+        for mid, view_, preference in parsed:
+            consumer = by_mid.get(mid)
+            if consumer is not None and consumer.kind == "video" and consumer.active:
+                consumer.view, consumer.preference = view_, preference
+                self._apply_view(consumer)
+        return {"ok": True}
+
     async def _on_candidate(self, participant: Participant, payload: dict) -> dict:
         target = payload.get("target")
         candidate = payload.get("candidate")
@@ -341,6 +391,7 @@ class Router:
         "sfu-subscribe": _on_subscribe,
         "sfu-subscribe-answer": _on_subscribe_answer,
         "sfu-candidate": _on_candidate,
+        "sfu-view": _on_view,
     }
     #: The client events :meth:`handle` accepts (docs/sfu.md).
     CLIENT_EVENTS: tuple[str, ...] = tuple(_handlers)
@@ -373,7 +424,13 @@ class Router:
                     observers=list(self._observers),
                 )
                 self.producers[producer_id] = producer
-                tap.route(producer.receive)  # from now on its packets come straight here
+                if tap.layered:
+                    kbps = {x.rid: x.max_bitrate_kbps for x in self.settings.sfu.simulcast_layers}
+                    producer.layers = [LayerState(rid, kbps[rid] * 1000) for rid in tap.rids]
+                    producer.observer_target = len(tap.rids) - 1
+                    tap.route_layers(producer.receive_layer)
+                else:
+                    tap.route(producer.receive)  # from now on its packets come straight here
                 for other in self.participants.values():
                     if other is not participant:
                         self._consume(other, producer)
@@ -381,6 +438,7 @@ class Router:
     def _remove_producer(self, producer: Producer) -> None:
         self.producers.pop(producer.id, None)
         producer.tap.route(None)
+        producer.tap.route_layers(None)
         for observer in producer.observers:
             observer.ended(producer)
         producer.observers.clear()
@@ -428,9 +486,128 @@ class Router:
             stream_id=stream,
             rtcp_clock=self._rtcp_clock,
         )
+        if producer.layers:
+            consumer.target = len(producer.layers) - 1  # until the router's next choice
         producer.consumers[participant.user_id] = consumer
         participant.subscribe.add(consumer)
         self.request_keyframe(producer)
+
+    # --- simulcast ----------------------------------------------------------------------
+
+    def _layered(self, consumer: Consumer) -> bool:
+        producer = self.producers.get(consumer.producer_id)
+        return producer is not None and bool(producer.layers)
+
+    def _apply_view(self, consumer: Consumer) -> None:
+        """A hidden tile's track is paused (costs nothing); shown again, it resumes at a
+        keyframe. A simulcast track's layer follows at the next tick."""
+        producer = self.producers.get(consumer.producer_id)
+        hidden = consumer.view is not None and not consumer.view.visible
+        if producer is None or hidden == consumer.paused:
+            return
+        consumer.paused = hidden
+        if hidden:
+            consumer.layer = None
+            consumer.reason = "hidden"
+        elif producer.layers:
+            consumer.track.switch_layer()  # resumes at the chosen layer's keyframe
+            self._choose_layers(producer, time.monotonic())
+            self.request_keyframe(producer)
+        else:
+            consumer.track.pause_until_keyframe()
+            self.request_keyframe(producer)
+
+    def _estimates(self) -> dict[str, int]:
+        """Each subscriber's estimate for one of its visible video tracks (bit/s): its
+        latest REMB less a share for audio, split evenly between its visible videos."""
+        out: dict[str, int] = {}
+        for participant in self.participants.values():
+            session = participant.subscribe
+            if session is None:
+                continue
+            lines = [o for o in session.lines if o.active]
+            rembs = [o.remb for o in lines if o.remb]
+            if not rembs:
+                continue
+            videos = sum(o.kind == "video" and not o.paused for o in lines)
+            audio = sum(o.kind == "audio" for o in lines)
+            budget = max(0, max(rembs) - _AUDIO_SHARE * audio)
+            out[participant.user_id] = budget // max(1, videos)
+        return out
+
+    def _choose_layers(
+        self, producer: Producer, now: float, estimates: dict[str, int] | None = None
+    ) -> None:
+        """Each consumer's layer (sfu/media/layer_selector.py), and the observers'."""
+        for layer in producer.layers:
+            layer.measure(now)
+        layers = [layer.as_layer(now) for layer in producer.layers]
+        best = producer.best_layer(now)
+        if best is not None:
+            producer.observer_target = best
+        forced = self.settings.sfu.simulcast_switch_seconds
+        estimates = estimates if estimates is not None else self._estimates()
+        for subscriber, consumer in producer.consumers.items():
+            if consumer.paused:
+                continue
+            target: int | None
+            if forced:
+                usable = [i for i, layer in enumerate(layers) if layer.active] or [0]
+                step = int(now / forced)
+                target, reason = usable[step % len(usable)], "forced"
+            else:
+                target, reason = self._choose_one(consumer, layers, estimates.get(subscriber), now)
+            if target != consumer.target:
+                if (
+                    consumer.target is not None
+                    and target is not None
+                    and target < consumer.target
+                    and reason == "bandwidth"
+                    and now - consumer.switched_at < _TRIAL_WAIT
+                ):
+                    consumer.trial_wait = min(consumer.trial_wait * 2, _TRIAL_WAIT_MAX)
+                consumer.target = target
+                if target is not None and target != consumer.layer:
+                    self.request_keyframe(producer)
+            consumer.reason = reason  # type: ignore[assignment]
+
+    def _choose_one(
+        self, consumer: Consumer, layers: list[Any], estimate: int | None, now: float
+    ) -> tuple[int | None, str]:
+        """One consumer's layer. The tile and the preference cap it; the subscriber's
+        estimate only brings it down: a REMB says at most 1.5x what the subscriber gets, so
+        it shows congestion, never room for more. Room is tried instead (``probing``: the
+        next layer, after ``trial_wait``). A layer just switched to is kept for
+        ``_SETTLE`` seconds, while the estimate catches up with it."""
+        free = choose(layers, view=consumer.view, preference=consumer.preference)
+        current = consumer.layer
+        if free.spatial is None or current is None or not layers[current].active:
+            return free.spatial, free.reason
+        if free.spatial < current:
+            return free.spatial, free.reason  # a smaller tile, a preference: at once
+        if estimate is None:
+            return free.spatial, free.reason
+        if now - consumer.switched_at < _SETTLE:
+            return consumer.target, consumer.reason
+        fits = choose(
+            layers,
+            estimate=estimate,
+            view=consumer.view,
+            preference=consumer.preference,
+            current=current,
+        )
+        if fits.spatial is not None and fits.spatial < current:
+            return fits.spatial, "bandwidth"
+        if free.spatial > current:
+            if (
+                estimate >= _NO_CONGESTION * layers[current].bitrate
+                and now - consumer.switched_at >= consumer.trial_wait
+            ):
+                above = [i for i in range(current + 1, free.spatial + 1) if layers[i].active]
+                if above:
+                    return above[0], "probing"
+            return current, "bandwidth"
+        return current, free.reason
 
     def _packet_arrived(self) -> None:
         """Every packet of every producer: packets wake the router's periodic work."""
@@ -460,6 +637,9 @@ class Router:
     def _remb_cap(self, user_id: str, mid: str) -> int:
         cap = self.settings.sfu.max_video_bitrate_kbps * 1000
         producer = self.producers.get(f"{user_id}/{mid}")
+        if producer is not None and producer.layers:
+            # Every layer, whatever the subscribers take: each gets the one it can.
+            return sum(layer.max_bitrate for layer in producer.layers)
         if producer is not None:
             rembs = [o.remb for o in producer.consumers.values() if o.remb]
             if rembs:
@@ -579,10 +759,20 @@ class Router:
             self._last_rtcp = now
             self._rtcp_clock.tick()  # the subscribers' sender reports
         interval = self.settings.sfu.keyframe_min_interval_ms / 1000
+        estimates = self._estimates()
         for producer in list(self.producers.values()):
             lost = producer.tap.expire_losses()
             if producer.kind != "video":
                 continue
+            if producer.layers:
+                self._choose_layers(producer, now, estimates)
+                for index, layer_lost in producer.tap.expire_layer_losses():
+                    for consumer in producer.consumers.values():
+                        if consumer.layer == index:
+                            consumer.track.skip_loss(layer_lost)
+                    if producer.observer_layer == index:
+                        for observer in producer.observers:
+                            observer.lost(producer, layer_lost)
             if lost:
                 # Lost upstream for good: subscribers who had them skip to the next keyframe.
                 for consumer in producer.consumers.values():

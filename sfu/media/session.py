@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
@@ -22,7 +22,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 from ..refusal import Refusal
 from ..settings import Settings
 from . import ice
-from .aiortc.receiver import ReceiverTap, unrouted
+from .aiortc.receiver import ReceiverTap, accept_header_extensions, unrouted
 from .aiortc.sender import (
     prepare_sender,
     restart_sender,
@@ -30,8 +30,15 @@ from .aiortc.sender import (
     reuse_sender,
     sender_reusable,
 )
-from .aiortc.transport import PeerActivity, failure_cause, receive_directly, watch_consent
+from .aiortc.transport import (
+    PeerActivity,
+    failure_cause,
+    receive_directly,
+    route_by_mid,
+    watch_consent,
+)
 from .consumer import Consumer
+from .simulcast import OfferedLayers, answer_layers, offered_layers
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +86,7 @@ class OfferedTrack:
     track_id: str | None
     sending: bool
     unsupported: str | None = None  # the codec the room needs and the offer lacks
+    rids: list[str] = field(default_factory=list)  # simulcast: its encodings, lowest first
 
 
 class Watchdog:
@@ -164,6 +172,8 @@ class PublishSession:
         self.lock = asyncio.Lock()
         self.watchdog = Watchdog(settings.sfu.disconnected_timeout_seconds)
         self._remb_cap = remb_cap
+        # Simulcast m-lines by mid: fixed when the mid first appears (its tap is made then).
+        self.layers: dict[str, OfferedLayers] = {}
         self.pc.on("track", self._track)
 
     def _track(self, track: Any) -> None:
@@ -176,6 +186,7 @@ class PublishSession:
             track.kind,
             jitter_timeout=self.settings.sfu.jitter_timeout_ms / 1000,
             on_packet=unrouted,  # until the router makes it a producer (ReceiverTap.route)
+            rids=self.layers[mid].rids if mid in self.layers else None,
         )
         if track.kind == "video":
             tap.cap_remb(lambda: self._remb_cap(mid))
@@ -189,6 +200,10 @@ class PublishSession:
         async with self.lock:
             if self.pc.signalingState == "closed":
                 raise Refusal("connection_closed", _CLOSED)
+            known = {t.mid for t in self.pc.getTransceivers()}
+            for mid, layers in self._simulcast_offered(description.sdp).items():
+                if mid not in known:  # before setRemoteDescription: its track event
+                    self.layers[mid] = layers
             try:
                 await self.pc.setRemoteDescription(description)
             except Exception as exc:
@@ -196,6 +211,7 @@ class PublishSession:
                     raise Refusal("connection_closed", _CLOSED) from None
                 raise Refusal("invalid_sdp", f"offer refused: {_brief(exc)}") from None
             watch_consent(self.pc, self.watchdog.consent_lost)  # before aiortc's connect runs
+            route_by_mid(self.pc)
             unsupported: dict[str, str] = {}
             for transceiver in self.pc.getTransceivers():
                 mime = AUDIO_MIME if transceiver.kind == "audio" else video_mime(self.settings)
@@ -206,6 +222,9 @@ class PublishSession:
                         unsupported[transceiver.mid] = mime
                 else:
                     transceiver.direction = "recvonly"
+                    offered = self.layers.get(transceiver.mid or "")
+                    if offered is not None:
+                        accept_header_extensions(transceiver, offered.extension_ids)
             try:
                 answer = await self.pc.createAnswer()
                 await self.pc.setLocalDescription(answer)
@@ -223,9 +242,14 @@ class PublishSession:
             sdp = ice.limit_video_bitrate(
                 self.pc.localDescription.sdp, self.settings.sfu.max_video_bitrate_kbps
             )
+            accepted = {t.mid: t.direction for t in self.pc.getTransceivers()}
+            layered = {m: v for m, v in self.layers.items() if accepted.get(m) == "recvonly"}
+            # A simulcast track's bandwidth is the sum of its encodings (Chromium caps
+            # their sum by b=AS).
+            total = sum(layer.max_bitrate_kbps for layer in self.settings.sfu.simulcast_layers)
+            sdp = answer_layers(sdp, layered, total)
             sdp = ice.announce(sdp, self.settings.ice)
             tracks = []
-            accepted = {t.mid: t.direction for t in self.pc.getTransceivers()}
             for media in parsed.media:
                 if media.kind not in ("audio", "video") or media.rtp.muxId is None:
                     continue
@@ -234,8 +258,23 @@ class PublishSession:
                 wants = media.port != 0 and media.direction in ("sendonly", "sendrecv")
                 sending = wants and accepted.get(mid) == "recvonly"
                 lacking = unsupported.get(mid) if wants else None
-                tracks.append(OfferedTrack(mid, media.kind, track_id, sending, lacking))
+                rids = self.layers[mid].rids if mid in layered else []
+                tracks.append(OfferedTrack(mid, media.kind, track_id, sending, lacking, rids))
             return sdp, tracks
+
+    def _simulcast_offered(self, sdp: str) -> dict[str, OfferedLayers]:
+        """The offer's simulcast m-lines this server takes: the configured encodings only
+        (in their order), VP8 only, and none when ``sfu.simulcast`` is off."""
+        sfu = self.settings.sfu
+        if not sfu.simulcast or sfu.video_codec != "VP8":
+            return {}
+        configured = [layer.rid for layer in sfu.simulcast_layers]
+        out = {}
+        for mid, layers in offered_layers(sdp).items():
+            rids = [rid for rid in configured if rid in layers.rids]
+            if len(rids) >= 2:
+                out[mid] = OfferedLayers(rids, layers.extension_ids)
+        return out
 
     async def add_candidate(self, candidate: dict[str, Any]) -> None:
         await add_candidate(self.pc, candidate)

@@ -38,6 +38,24 @@ class MediaRooms:
         signaling.on_leave.append(self._left)
         for event in Router.CLIENT_EVENTS:
             signaling.register_sfu_event(event, self._handler(event))
+        signaling.join_extras.append(self._join_extras)
+
+    def _join_extras(self, room: Room, participant: Participant) -> dict[str, Any]:
+        """An SFU room's join answer tells the app the camera's simulcast encodings
+        (``simulcast``: RTCRtpEncodingParameters, lowest first), unless it is off."""
+        sfu = self.settings.sfu
+        if room.mode != "sfu" or not sfu.simulcast or sfu.video_codec != "VP8":
+            return {}
+        return {
+            "simulcast": [
+                {
+                    "rid": layer.rid,
+                    "scaleResolutionDownBy": layer.scale_down,
+                    "maxBitrate": layer.max_bitrate_kbps * 1000,
+                }
+                for layer in sfu.simulcast_layers
+            ]
+        }
 
     @staticmethod
     def router(room: Room) -> Router | None:

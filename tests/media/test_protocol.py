@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from sfu.media.ice import announce, limit_video_bitrate
 from sfu.settings import IceSettings
 
@@ -41,12 +46,25 @@ async def test_refusals(make_router):
         ),
         ("sfu-candidate", {"target": "nowhere", "candidate": {}}, "invalid_payload"),
         ("sfu-candidate", {"target": "subscribe", "candidate": {"candidate": ""}}, "not_ready"),
+        ("sfu-view", {}, "invalid_payload"),
+        ("sfu-view", {"views": {}}, "invalid_payload"),
+        ("sfu-view", {"views": [{"mid": "1"}] * 201}, "invalid_payload"),
+        ("sfu-view", {"views": ["1"]}, "invalid_payload"),
+        ("sfu-view", {"views": [{"mid": 1, "height": 10}]}, "invalid_payload"),
+        ("sfu-view", {"views": [{"mid": "1", "height": -1}]}, "invalid_payload"),
+        ("sfu-view", {"views": [{"mid": "1", "height": True}]}, "invalid_payload"),
+        ("sfu-view", {"views": [{"mid": "1", "height": 1.5}]}, "invalid_payload"),
+        ("sfu-view", {"views": [{"mid": "1", "visible": "no"}]}, "invalid_payload"),
+        ("sfu-view", {"views": [{"mid": "1", "preference": "high"}]}, "invalid_payload"),
     ]
     for event, payload, code in cases:
         ack = await router.handle("alice", event, payload)
         assert ack["ok"] is False and ack["error"] == code, (event, payload, ack)
         assert isinstance(ack["message"], str)
     assert sent == []
+    # A well-formed view of tracks the participant does not receive changes nothing.
+    ok = await router.handle("alice", "sfu-view", {"views": [{"mid": "7", "height": 90}]})
+    assert ok == {"ok": True}
     await router.leave("alice")
     assert router.stats()["participants"] == 0
 
@@ -60,3 +78,44 @@ def test_sdp_rewrites():
     assert "203.0.113.7 40000 typ host" in nat
     assert "1.2.3.4 40001 typ srflx" in nat  # only host candidates are rewritten
     assert announce(SDP, IceSettings()) == SDP
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_VIEW = st.fixed_dictionaries(
+    {},
+    optional={
+        "mid": st.one_of(st.text(max_size=4), _JSON),
+        "height": st.one_of(st.integers(-10, 30000), _JSON),
+        "visible": st.one_of(st.booleans(), _JSON),
+        "preference": st.one_of(st.sampled_from(["auto", "low", "high"]), _JSON),
+    },
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    payload=st.one_of(
+        _JSON, st.fixed_dictionaries({"views": st.one_of(st.lists(_VIEW, max_size=5), _JSON)})
+    )
+)
+async def test_any_sfu_view_is_answered_and_changes_nothing(make_router: Any, payload: Any) -> None:
+    router = make_router()
+
+    async def send(event: str, data: dict) -> None:
+        pass
+
+    await router.join("alice", send)
+    try:
+        ack = await router.handle("alice", "sfu-view", payload)
+        assert ack["ok"] is True or ack["error"] == "invalid_payload", ack
+        assert router.stats()["participants"] == 1
+    finally:
+        await router.leave("alice")

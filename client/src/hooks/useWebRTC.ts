@@ -217,7 +217,7 @@ export function useWebRTC(opts: UseWebRTCOptions) {
           onRecovery: (peer, rs) => setRecovering((m) => (!!m[peer] === (rs === 'recovering') ? m : { ...m, [peer]: rs === 'recovering' })),
         },
       }
-      return answer.mode === 'sfu' ? new SfuTransport(ctx) : new RecordedMeshTransport(ctx)
+      return answer.mode === 'sfu' ? new SfuTransport(ctx, {}, { simulcast: answer.simulcast }) : new RecordedMeshTransport(ctx)
     },
     [outgoingStream, toast],
   )

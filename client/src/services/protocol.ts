@@ -99,6 +99,8 @@ export interface JoinAnswer {
   access?: RoomAccess
   /** Moderators only: the knocks waiting now. */
   lobby?: LobbyRequest[]
+  /** SFU rooms: the camera's simulcast encodings, lowest first (absent: one encoding). */
+  simulcast?: RTCRtpEncodingParameters[]
 }
 
 /** A join to a locked room: the socket waits in the lobby for `lobby-admitted`/`lobby-denied`. */

@@ -21,6 +21,8 @@ import { selectedPath, summarizeRemote } from './remoteStats'
 import type { MediaTransport, PeerDebugInfo, PeerState, RemoteMediaStats, TrackSource, TransportContext } from './transport'
 import { updateIceServers } from './transport'
 import { SerialQueue } from './webrtc'
+import { simulcastEncodings } from './simulcast'
+import { boxesOf, tileViews, viewsChanged, type TileView } from './tileViews'
 
 export const SFU_UNAVAILABLE = 'SFU media is not available on this server yet'
 
@@ -52,7 +54,14 @@ export interface SfuTransportOptions {
   publishOnly?: boolean
   /** What the first video track is (a screen being shared when the uplink opens). */
   videoSource?: TrackSource
+  /** The camera's simulcast encodings, lowest first (the join answer's `simulcast`). */
+  simulcast?: RTCRtpEncodingParameters[]
 }
+
+/** How often the tiles' sizes and visibility are looked at (sfu-view). */
+const VIEW_INTERVAL_MS = 700
+/** A report is repeated this often even when nothing changed (a reused m-line). */
+const VIEW_REPEAT_MS = 5000
 
 /** The mids of the m-sections an SDP rejects (port 0). */
 export function rejectedMids(sdp: string | undefined): string[] {
@@ -96,6 +105,11 @@ export class SfuTransport implements MediaTransport {
   private everAnswered = false
   private unavailable = false
   private closed = false
+  private views: TileView[] = []
+  private viewsSent = 0
+  private viewTimer: ReturnType<typeof setInterval> | null = null
+  /** When each subscribe m-line's track was first seen (for HIDDEN_AFTER_MS). */
+  private readonly seenSince = new Map<string, number>()
 
   constructor(
     private readonly ctx: TransportContext,
@@ -128,6 +142,9 @@ export class SfuTransport implements MediaTransport {
     this.offs.push(
       signaling.onRaw('sfu-connection-closed', (d) => this.onConnectionClosed(d as { target?: string; reason?: string })),
     )
+    if (!this.options.publishOnly && typeof document !== 'undefined') {
+      this.viewTimer = setInterval(() => this.reportViews(), VIEW_INTERVAL_MS)
+    }
     // Subscribe offers come by themselves once joined; sfu-subscribe is only for a repair.
     void this.pubQueue.run(() => this.doPublish())
   }
@@ -201,11 +218,15 @@ export class SfuTransport implements MediaTransport {
     const pc = this.publish
     for (const kind of have) {
       if (![...this.pubKinds.values()].includes(kind)) {
-        const t = pc.addTransceiver(this.localTracks[kind].track!, {
+        const track = this.localTracks[kind].track!
+        const layers = kind === 'video' ? simulcastEncodings(this.options.simulcast, track.getSettings?.().height) : undefined
+        const t = pc.addTransceiver(track, {
           direction: 'sendonly',
           streams: this.localStream ? [this.localStream] : [],
+          ...(layers ? { sendEncodings: layers } : {}),
         })
         this.pubKinds.set(t, kind)
+        if (layers) await this.setLayersActive(t)
       }
     }
     try {
@@ -387,6 +408,7 @@ export class SfuTransport implements MediaTransport {
     const t = [...this.pubKinds].find(([, k]) => k === kind)?.[0]
     if (t) {
       await t.sender.replaceTrack(track)
+      if (sourceChanged && kind === 'video') await this.setLayersActive(t)
       if (!sourceChanged) return
     } else if (!track) {
       return
@@ -397,6 +419,36 @@ export class SfuTransport implements MediaTransport {
 
   setIceServers(servers: RTCIceServer[]): void {
     for (const pc of [this.publish, this.subscribe]) if (pc) updateIceServers(pc, servers)
+  }
+
+  /** A screen share is sent as the top simulcast encoding alone (the lower ones would
+   * make text unreadable and cost the sharer); a camera as every encoding. */
+  private async setLayersActive(t: RTCRtpTransceiver): Promise<void> {
+    const params = t.sender.getParameters()
+    if (!params.encodings || params.encodings.length < 2) return
+    const screen = this.localTracks.video.source === 'screen'
+    params.encodings.forEach((e, i) => (e.active = !screen || i === params.encodings.length - 1))
+    await t.sender.setParameters(params).catch((err) => console.warn('sfu simulcast layers', err))
+  }
+
+  /** Tells the server how each received video is shown (sfu-view), when that changes. */
+  private reportViews(): void {
+    const pc = this.subscribe
+    if (this.closed || !pc || typeof document === 'undefined') return
+    const now = Date.now()
+    const shown = []
+    for (const tr of pc.getTransceivers()) {
+      const info = tr.mid ? this.tracks.get(tr.mid) : undefined
+      if (!tr.mid || !info || info.kind !== 'video' || info.active === false || info.rejected) continue
+      const key = `${this.subSession}/${tr.mid}/${info.userId}/${info.source}`
+      if (!this.seenSince.has(key)) this.seenSince.set(key, now)
+      shown.push({ mid: tr.mid, boxes: boxesOf(tr.receiver.track), since: this.seenSince.get(key)! })
+    }
+    const views = tileViews(shown, { width: window.innerWidth, height: window.innerHeight }, window.devicePixelRatio || 1, now)
+    if (!viewsChanged(this.views, views) && now - this.viewsSent < VIEW_REPEAT_MS) return
+    this.views = views
+    this.viewsSent = now
+    if (views.length) void this.ctx.signaling.request('sfu-view', { views }, 5000).catch(() => undefined)
   }
 
   peers(): PeerDebugInfo[] {
@@ -451,6 +503,7 @@ export class SfuTransport implements MediaTransport {
 
   close(): void {
     this.closed = true
+    if (this.viewTimer) clearInterval(this.viewTimer)
     this.recovery.publish.dispose()
     this.recovery.subscribe.dispose()
     for (const off of this.offs) off()

@@ -11,7 +11,8 @@ from typing import Any
 
 from aiortc import RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
@@ -72,6 +73,36 @@ def unrouted(packet: RtpPacket, starts_keyframe: bool) -> None:
     """Where a tap's packets go while no producer takes them: nowhere."""
 
 
+def unrouted_layer(layer: int, packet: RtpPacket, starts_keyframe: bool) -> None:
+    """Where a simulcast tap's packets go while no producer takes them: nowhere."""
+
+
+class _NackPerStream:
+    """aiortc's NACK generator, one per SSRC: a simulcast receiver gets several streams,
+    each with its own numbering, which one generator would take for one stream with huge
+    gaps (NACKs for packets never lost). ``missing`` is that of the stream last added to,
+    as aiortc reads it right after ``add``."""
+
+    MAX_STREAMS = 16  # a publisher cannot make this grow without bound
+
+    def __init__(self) -> None:
+        self._streams: dict[int, NackGenerator] = {}
+        self._last = NackGenerator()
+
+    def add(self, packet: RtpPacket) -> bool:
+        generator = self._streams.get(packet.ssrc)
+        if generator is None:
+            if len(self._streams) >= self.MAX_STREAMS:
+                self._streams.clear()
+            generator = self._streams[packet.ssrc] = NackGenerator()
+        self._last = generator
+        return generator.add(packet)
+
+    @property
+    def missing(self) -> set[int]:
+        return self._last.missing
+
+
 class ReceiverTap:
     """The encoded output of one :class:`~aiortc.RTCRtpReceiver`, without decoding.
 
@@ -82,6 +113,12 @@ class ReceiverTap:
     where they go. Nothing is reassembled or decoded here. :meth:`expire_losses` names the
     packets missing for longer than ``jitter_timeout`` (lost for good);
     :meth:`request_keyframe` sends a PLI now, unthrottled.
+
+    A simulcast stream (``rids``: its encodings lowest first, RFC 8853) arrives as one
+    SSRC per encoding, each named by the RID header extension on its first packets (and
+    its retransmissions' SSRC by the repaired-RID one): the tap learns which SSRC is which
+    layer, keeps losses, keyframes, NACKs and sender reports per layer, and hands packets
+    to :meth:`route_layers`' callback with their layer's index instead.
     """
 
     def __init__(
@@ -90,10 +127,18 @@ class ReceiverTap:
         kind: str,
         jitter_timeout: float,
         on_packet: Callable[[RtpPacket, bool], None] | None = None,
+        rids: list[str] | None = None,
     ) -> None:
         self.receiver = receiver
         self.kind = kind
         self.ssrc: int | None = None
+        self.rids = list(rids or [])
+        self.layered = len(self.rids) > 1
+        self.layer_ssrcs: list[int | None] = [None] * len(self.rids)
+        self._layer_of: dict[int, int] = {}  # SSRC -> layer index
+        self._layer_losses = [LossTracker() for _ in self.rids]
+        self._layer_last_ts: list[int | None] = [None] * len(self.rids)
+        self._on_layer: Callable[[int, RtpPacket, bool], None] = unrouted_layer
         self.audio_level: tuple[bool, int] | None = None  # (voice activity, -dBov 0..127)
         self.audio_level_time = 0.0
         self.stalls = 0  # times packets were given up as lost (subscribers skipped ahead)
@@ -105,15 +150,15 @@ class ReceiverTap:
         self._codec_names: dict[int, str] = {}
         self.losses = LossTracker()
         self._last_timestamp: int | None = None  # of the newest packet
-        # The publisher's last sender report for this stream: (NTP seconds, RTP timestamp).
-        self.sender_report: tuple[float, int] | None = None
+        # The publisher's last sender report per SSRC: (NTP seconds, RTP timestamp).
+        self.sender_reports: dict[int, tuple[float, int]] = {}
         self._handle_rtcp = receiver._handle_rtcp_packet
         receiver._RTCRtpReceiver__decoder_queue = _TapQueue()  # type: ignore[attr-defined]
-        # The fast path (_fast), set up by _use_fast_path once aiortc has seen the stream.
-        self._fast_ssrc: int | None = None
+        # The fast path (_fast), set up by _use_fast_path once aiortc has seen a stream:
+        # aiortc's statistics of each SSRC it serves.
+        self._fast_stats: dict[int, Any] = {}
         self._fast_routes: dict[int, Callable[[bytes, int], bool]] = {}
         self._extension_ids: Any = None
-        self._stats: Any = None
         self._nack: Any = None
         self._ssrc_table: dict[int, Any] = {}
         self._media_types: set[int] = set()
@@ -121,9 +166,64 @@ class ReceiverTap:
         receiver._RTCRtpReceiver__jitter_buffer = _JitterTap(self, buffer)  # type: ignore[attr-defined]
         receiver._handle_rtp_packet = self._rtp  # type: ignore[method-assign]
         receiver._handle_rtcp_packet = self._rtcp  # type: ignore[method-assign]
+        if self.layered:
+            receiver._RTCRtpReceiver__nack_generator = _NackPerStream()  # type: ignore[attr-defined]
+
+    @property
+    def sender_report(self) -> tuple[float, int] | None:
+        """The last sender report of the stream (of a simulcast stream: of the SSRC last
+        seen on aiortc's path; :meth:`layer_sender_report` for one layer's)."""
+        return self.sender_reports.get(self.ssrc) if self.ssrc is not None else None
+
+    def layer_sender_report(self, layer: int) -> tuple[float, int] | None:
+        ssrc = self.layer_ssrcs[layer] if layer < len(self.layer_ssrcs) else None
+        return self.sender_reports.get(ssrc) if ssrc is not None else None
+
+    def _learn_layer(self, packet: RtpPacket) -> None:
+        """Which layer an SSRC carries, from the RID extension (its retransmissions' SSRC
+        from the repaired-RID one, told to aiortc, which unwraps RTX by its own table)."""
+        extensions = packet.extensions
+        rid = extensions.rtp_stream_id
+        if rid is not None and rid in self.rids and packet.ssrc not in self._layer_of:
+            index = self.rids.index(rid)
+            old = self.layer_ssrcs[index]
+            if old is not None:  # the encoding restarted with a new SSRC
+                self._layer_of.pop(old, None)
+            self.layer_ssrcs[index] = packet.ssrc
+            self._layer_of[packet.ssrc] = index
+            self._layer_losses[index] = LossTracker()
+            self._layer_last_ts[index] = None
+        repaired = extensions.repaired_rtp_stream_id
+        if repaired is not None and repaired in self.rids:
+            media = self.layer_ssrcs[self.rids.index(repaired)]
+            table = self.receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+            if media is not None and table.get(packet.ssrc) != media and len(table) < 16:
+                table[packet.ssrc] = media
+
+    def _layer_packet(self, packet: RtpPacket) -> None:
+        """A simulcast media packet: its layer's losses and keyframes, then on."""
+        index = self._layer_of.get(packet.ssrc)
+        if index is None:
+            return  # an SSRC no RID has named yet: which layer it is is unknown
+        newest = self._layer_losses[index].add(packet.sequence_number)
+        start = False
+        if newest and packet.timestamp != self._layer_last_ts[index]:
+            start = payload_starts_keyframe(self._codec_name(packet.payload_type), packet.payload)
+            self._layer_last_ts[index] = packet.timestamp
+        self._on_layer(index, packet, start)
+
+    def _codec_name(self, payload_type: int) -> str:
+        codec = self._codec_names.get(payload_type)
+        if codec is None:
+            codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+            codec = self._codec_names[payload_type] = codecs[payload_type].name
+        return codec
 
     def _packet(self, packet: RtpPacket) -> None:
         """A media packet, as it arrived: note gaps, then pass it on."""
+        if self.layered:
+            self._layer_packet(packet)
+            return
         newest = self.losses.add(packet.sequence_number)
         if self.kind == "audio":
             self._on_packet(packet, True)
@@ -132,11 +232,7 @@ class ReceiverTap:
         # (a late first packet would start a subscriber on a frame it has lost the rest of).
         start = False
         if newest and packet.timestamp != self._last_timestamp:
-            codec = self._codec_names.get(packet.payload_type)
-            if codec is None:
-                codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
-                codec = self._codec_names[packet.payload_type] = codecs[packet.payload_type].name
-            start = payload_starts_keyframe(codec, packet.payload)
+            start = payload_starts_keyframe(self._codec_name(packet.payload_type), packet.payload)
         if newest:
             self._last_timestamp = packet.timestamp
         self._on_packet(packet, start)
@@ -156,9 +252,10 @@ class ReceiverTap:
         receiver = self.receiver
         if len(plain) < 12 or plain[0] & 0x2F:  # padding or CSRCs
             return False
-        ssrc = self._fast_ssrc
-        if ssrc is None or self._ssrc_table.get(ssrc) is not receiver:
-            self._leave_fast_path()  # aiortc routes this SSRC elsewhere now
+        ssrc = int.from_bytes(plain[8:12])
+        stats = self._fast_stats.get(ssrc)
+        if stats is None or self._ssrc_table.get(ssrc) is not receiver:
+            self._leave_fast_path(ssrc)  # aiortc routes this SSRC elsewhere now
             return False
         if not receiver._enabled:
             return False
@@ -197,7 +294,7 @@ class ReceiverTap:
                     fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
                 )
                 drive(receiver._send_rtcp(feedback))
-        self._stats.add(packet)
+        stats.add(packet)
         nack = self._nack
         if nack is not None and nack.add(packet):
             drive(receiver._send_rtcp_nack(ssrc, sorted(nack.missing)))
@@ -215,8 +312,12 @@ class ReceiverTap:
         dtls = receiver.transport
         if stats is None or self._on_packet is None or dtls is None:
             return
+        if self.layered and ssrc not in self._layer_of:
+            return  # its layer is not known yet: aiortc's path, which reads the RID
         table: dict[int, Callable[[bytes, int], bool]] = dtls.__dict__.setdefault("_sfu_fast", {})
-        self._leave_fast_path()
+        if not self.layered or len(self._fast_stats) >= 2 * len(self.rids):
+            for old in list(self._fast_stats):  # one stream at a time (a new SSRC replaces)
+                self._leave_fast_path(old)
         # Name-mangled in aiortc, so unknown to its type hints.
         ext_map = dtls._rtp_header_extensions_map
         self._extension_ids = ext_map._HeaderExtensionsMap__ids  # type: ignore[attr-defined]
@@ -225,19 +326,28 @@ class ReceiverTap:
         self._ssrc_table = dtls._rtp_router.ssrc_table
         codecs = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
         self._media_types = {pt for pt, c in codecs.items() if c.name.lower() != "rtx"}
-        self._fast_ssrc = ssrc
+        self._fast_stats[ssrc] = stats
         self._fast_routes = table
         table[ssrc] = self._fast
 
-    def _leave_fast_path(self) -> None:
-        if self._fast_ssrc is not None:
-            self._fast_routes.pop(self._fast_ssrc, None)
-        self._fast_ssrc = None
+    def _leave_fast_path(self, ssrc: int) -> None:
+        if self._fast_stats.pop(ssrc, None) is not None:
+            self._fast_routes.pop(ssrc, None)
 
     @property
     def lost(self) -> int:
         """Media packets lost for good (not even retransmitted in time)."""
-        return self.losses.lost
+        return self.losses.lost + sum(t.lost for t in self._layer_losses)
+
+    def expire_layer_losses(self) -> list[tuple[int, list[int]]]:
+        """:meth:`expire_losses` of a simulcast stream: (layer, numbers) per layer."""
+        out = []
+        for index, losses in enumerate(self._layer_losses):
+            lost = losses.expire(self._jitter_timeout)
+            if lost:
+                self.stalls += 1
+                out.append((index, lost))
+        return out
 
     def expire_losses(self) -> list[int]:
         """Forgets packets missing for longer than the jitter timeout; returns their numbers.
@@ -250,15 +360,21 @@ class ReceiverTap:
         return lost
 
     async def _rtcp(self, packet: Any) -> None:
-        if isinstance(packet, RtcpSrPacket) and (self.ssrc is None or packet.ssrc == self.ssrc):
+        if isinstance(packet, RtcpSrPacket):
             info = packet.sender_info
-            self.sender_report = (info.ntp_timestamp / (1 << 32), info.rtp_timestamp)
+            if packet.ssrc in self.sender_reports or len(self.sender_reports) < 16:
+                self.sender_reports[packet.ssrc] = (
+                    info.ntp_timestamp / (1 << 32),
+                    info.rtp_timestamp,
+                )
         await self._handle_rtcp(packet)
 
     async def _rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         if self._rtx_types is None:
             codecs = self.receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
             self._rtx_types = {pt for pt, c in codecs.items() if c.name.lower() == "rtx"}
+        if self.layered:
+            self._learn_layer(packet)
         if packet.payload_type not in self._rtx_types:
             self.ssrc = packet.ssrc
             level = packet.extensions.audio_level
@@ -266,7 +382,7 @@ class ReceiverTap:
                 self.audio_level = level
                 self.audio_level_time = time.monotonic()
         await self._handle_rtp(packet, arrival_time_ms)
-        if self.ssrc != self._fast_ssrc and self.ssrc is not None:
+        if self.ssrc is not None and self.ssrc not in self._fast_stats:
             self._use_fast_path(self.ssrc)
 
     def codec(self, payload_type: int) -> RTCRtpCodecParameters | None:
@@ -278,8 +394,13 @@ class ReceiverTap:
         """Where this receiver's packets go from now on (None: nowhere)."""
         self._on_packet = on_packet or unrouted
 
+    def route_layers(self, on_layer: Callable[[int, RtpPacket, bool], None] | None) -> None:
+        """Where a simulcast receiver's packets go, with their layer (None: nowhere)."""
+        self._on_layer = on_layer or unrouted_layer
+
     async def request_keyframe(self) -> None:
-        """Sends a PLI (RFC 4585) for this receiver's stream to the publisher."""
+        """Sends a PLI (RFC 4585) for this receiver's stream to the publisher. (Chromium
+        makes a keyframe on every simulcast layer for a PLI on one: one PLI serves all.)"""
         if self.ssrc is not None:
             await self._send_pli(self.ssrc)
 
@@ -325,6 +446,21 @@ class _CappedEstimator:
         if remb is None:
             return None
         return min(remb[0], self._cap()), remb[1]
+
+
+def accept_header_extensions(transceiver: Any, ids: dict[str, int]) -> None:
+    """Adds header extensions (URI -> the offer's id) to those a transceiver negotiated, so
+    that the answer accepts them and the transport parses them.
+
+    aiortc parses the RID and repaired-RID extensions but never negotiates them; Chromium
+    refuses a simulcast answer without them. Call after each ``setRemoteDescription``
+    (which recomputes the list) and before ``createAnswer``.
+    """
+    have = {ext.uri for ext in transceiver._headerExtensions}
+    for uri, ext_id in ids.items():
+        if uri not in have:
+            extension = RTCRtpHeaderExtensionParameters(id=ext_id, uri=uri)
+            transceiver._headerExtensions.append(extension)
 
 
 def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> Awaitable[None]:

@@ -33,6 +33,7 @@ from ..rtp.arrival import Arrival
 from ..rtp.header import pack_header
 from ..rtp.history import PacketHistory
 from ..rtp.seqmap import SeqMap
+from ..rtp.vp8 import Vp8Munger
 from .srtp import srtp_call
 
 logger = logging.getLogger(__name__)
@@ -281,6 +282,11 @@ class ForwardingTrack(MediaStreamTrack):
         self._backlog_frames = 0
         self._sending_ts: int | None = None  # a frame partly sent from the backlog
         self._wakeup = asyncio.Event()
+        # A simulcast consumer's VP8 picture numbering across layers (None: one encoding).
+        self.munger: Vp8Munger | None = None
+        self._switching = False  # the next keyframe starts another layer
+        self._last_time = 0.0  # arrival time of the newest packet sent (Unix)
+        self.layer_switches = 0
 
     @property
     def waiting_keyframe(self) -> bool:
@@ -323,6 +329,21 @@ class ForwardingTrack(MediaStreamTrack):
             if self._backlog_frames >= self.max_frames:
                 self._overflow()
         self._wakeup.set()
+
+    def switch_layer(self) -> None:
+        """The next packet forwarded is the first of a keyframe of another simulcast layer
+        (its own numbers, timestamps and picture ids): the subscriber's stream continues
+        from the last packet sent, without a gap or a step back."""
+        if self.munger is None:
+            self.munger = Vp8Munger()
+        self._switching = True
+        self._awaiting_keyframe = True
+        self.waiting_since = time.monotonic()
+
+    def pause_until_keyframe(self) -> None:
+        """Forwarding resumes (after a pause: a hidden tile) at the next keyframe."""
+        self._awaiting_keyframe = True
+        self.waiting_since = time.monotonic()
 
     def skip_loss(self, lost: list[int]) -> None:
         """The producer's packets ``lost`` (its numbers) never came: fill this subscriber's
@@ -371,7 +392,17 @@ class ForwardingTrack(MediaStreamTrack):
     def _rewrite(self, packet: RtpPacket, restart: bool, arrival: Arrival) -> bytes | None:
         """The packet as this subscriber's sender sends it, or None if it came too late."""
         numbering = self.numbering
-        if restart:
+        if restart and self._switching:
+            self._switching = False
+            self.layer_switches += 1
+            assert self.munger is not None  # switch_layer made it
+            self.munger.switch()
+            clock = 90000
+            step = int((arrival.time - self._last_time) * clock) if self._last_time else 0
+            # At least one frame interval (30 fps): the new picture is a new instant.
+            step = min(max(step, clock // 30), 10 * clock)
+            seq, timestamp = numbering.switch(packet.sequence_number, packet.timestamp, step)
+        elif restart:
             seq, timestamp = numbering.restart(packet.sequence_number, packet.timestamp)
         else:
             mapped = numbering.map(packet.sequence_number, packet.timestamp)
@@ -385,6 +416,9 @@ class ForwardingTrack(MediaStreamTrack):
         counted (per frame: what aiortc's RTCP sender reports read)."""
         marker = packet.marker
         payload = packet.payload
+        if self.munger is not None:
+            payload = self.munger.munge(payload) or payload
+        self._last_time = arrival.time
         header = pack_header(
             self._first_byte, marker << 7 | self.payload_type, seq, timestamp, self._ssrc
         )

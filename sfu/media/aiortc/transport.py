@@ -124,6 +124,38 @@ def _install_direct(dtls: Any) -> None:
     protocol._sfu_direct = True
 
 
+def route_by_mid(pc: Any) -> None:
+    """Routes RTP packets of unknown SSRCs by their mid header extension (idempotent).
+
+    aiortc's RTP router keeps a table of receivers by mid but never reads it: it takes an
+    unknown SSRC for the one receiver of its payload type, and drops it when two m-lines
+    share the type (a camera and a screen share). A simulcast publisher announces no SSRCs
+    at all, so each of its encodings is such an SSRC. Learnt SSRCs go in aiortc's own
+    table, so that later packets are routed (and take the fast path) as before.
+    """
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if dtls is None or getattr(dtls, "_sfu_mid_routing", False):
+            continue
+        dtls._sfu_mid_routing = True
+        router = dtls._rtp_router
+        original = router.route_rtp
+
+        def route_rtp(packet: Any, router: Any = router, original: Any = original) -> Any:
+            receiver = original(packet)
+            if receiver is None and packet.ssrc not in router.ssrc_table:
+                mid = packet.extensions.mid
+                receiver = router.mid_table.get(mid) if mid is not None else None
+                pt_receivers = router.payload_type_table.get(packet.payload_type, ())
+                if receiver is None or receiver not in pt_receivers:
+                    return None
+                if len(router.ssrc_table) < 64:  # a publisher cannot make it grow unbounded
+                    router.ssrc_table[packet.ssrc] = receiver
+            return receiver
+
+        router.route_rtp = route_rtp
+
+
 def drive(coro: Any) -> None:
     """Runs a coroutine now, on this stack; if it has to wait, a task finishes it.
 

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest'
+import { simulcastEncodings } from '../src/services/simulcast'
+
+const server = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+]
+
+describe('simulcastEncodings', () => {
+  it.each([
+    [720, ['q', 'h', 'f']],
+    [540, ['q', 'h', 'f']],
+    [480, ['h', 'f']],
+    [360, ['h', 'f']],
+    [270, ['h', 'f']],
+    [240, null],
+    [undefined, null],
+  ])('a %s-line camera gets %j', (height, rids) => {
+    const got = simulcastEncodings(server, height as number | undefined)
+    expect(got ? got.map((e) => e.rid) : null).toEqual(rids)
+  })
+
+  it('keeps the full picture on top and copies the objects', () => {
+    const got = simulcastEncodings(server, 480)!
+    expect(got[got.length - 1].scaleResolutionDownBy).toBe(1)
+    expect(got[0]).not.toBe(server[1])
+  })
+
+  it('is off when the server sends no list or one layer', () => {
+    expect(simulcastEncodings(undefined, 720)).toBeUndefined()
+    expect(simulcastEncodings(server.slice(2), 720)).toBeUndefined()
+  })
+})

@@ -113,6 +113,20 @@ class Producer:
             return self.tap.layer_sender_report(self.observer_layer)
         return self.tap.sender_report
 
+    def keyframe_layers(self) -> list[int] | None:
+        """The simulcast layers a keyframe is wanted on: those consumers wait to switch
+        to or to start on, and the observers' (None: not simulcast, or none known)."""
+        if not self.layers:
+            return None
+        wanted = {
+            o.target
+            for o in self.consumers.values()
+            if o.target is not None and (o.target != o.layer or o.track.waiting_keyframe)
+        }
+        if self.observers and self.observer_target is not None:
+            wanted.add(self.observer_target)
+        return sorted(wanted) or None
+
     def best_layer(self, now: float) -> int | None:
         """The highest layer whose packets arrive now."""
         active = [i for i, layer in enumerate(self.layers) if layer.active(now)]

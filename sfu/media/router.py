@@ -203,6 +203,7 @@ class Router:
                     "queued": o.track.depth,
                     "waitingKeyframe": o.track.waiting_keyframe,
                     "paused": o.paused,
+                    "layerSwitches": o.track.layer_switches,
                     **(o.describe_layer() if self._layered(o) else {}),
                     "sending": o.transceiver is not None and sender_running(o.transceiver.sender),
                     "rejected": o.rejected,
@@ -627,7 +628,7 @@ class Router:
             producer.last_request = now
             producer.request_pending = False
             producer.keyframe_requests += 1
-            self._spawn(producer.tap.request_keyframe())
+            self._spawn(producer.tap.request_keyframe(producer.keyframe_layers()))
         else:
             producer.request_pending = True
 

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 RID_URI = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
 REPAIRED_RID_URI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 MAX_LAYERS = 4
+# Where a simulcast sender's estimate starts (kbit/s): enough for the lower layers and
+# part of the top one at once, without flooding a weak uplink from the first packet.
+START_KBPS = 1200
 
 _SECTION = re.compile(r"(?=^m=)", re.M)
 _RID = re.compile(r"^a=rid:([A-Za-z0-9_-]{1,16}) send(?: .*)?$")
@@ -78,7 +81,10 @@ def offered_layers(sdp: str) -> dict[str, OfferedLayers]:
 def answer_layers(sdp: str, layers: dict[str, OfferedLayers], kbps: int | None = None) -> str:
     """The answer with each simulcast section receiving the offered encodings
     (``a=rid:<id> recv`` and ``a=simulcast:recv``), and, with ``kbps``, that section's
-    bandwidth (``b=AS``/``b=TIAS``: browsers cap the sum of the encodings by it)."""
+    bandwidth (``b=AS``/``b=TIAS``: browsers cap the sum of the encodings by it) and the
+    bitrate its sender's estimate starts from (``x-google-start-bitrate``, libwebrtc's:
+    from its default of 300 kbit/s, a REMB-only sender needs about 20 s to afford the top
+    layer, and all that time every subscriber gets a starved picture; START_KBPS at most)."""
     if not layers:
         return sdp
     out: list[str] = []
@@ -100,7 +106,28 @@ def answer_layers(sdp: str, layers: dict[str, OfferedLayers], kbps: int | None =
                     kept += [f"b=AS:{kbps}", f"b=TIAS:{kbps * 1000}"]
             lines = kept
         lines = [line for line in lines if not line.startswith(("a=rid:", "a=simulcast:"))]
+        if kbps is not None:
+            lines = _start_bitrate(lines, min(kbps, START_KBPS))
         lines += [f"a=rid:{rid} recv" for rid in offered.rids]
         lines.append("a=simulcast:recv " + ";".join(offered.rids))
         out.extend(lines)
     return "\r\n".join(out) + "\r\n"
+
+
+def _start_bitrate(lines: list[str], kbps: int) -> list[str]:
+    """The section's first payload type (its codec) with ``x-google-start-bitrate``."""
+    formats = lines[0].split(" ")[3:]
+    if not formats:
+        return lines
+    pt = formats[0]
+    param = f"x-google-start-bitrate={kbps}"
+    fmtp = f"a=fmtp:{pt} "
+    if any(line.startswith(fmtp) for line in lines):
+        return [
+            line + ";" + param if line.startswith(fmtp) and "x-google-start" not in line else line
+            for line in lines
+        ]
+    at = next(
+        (i + 1 for i, line in enumerate(lines) if line.startswith(f"a=rtpmap:{pt} ")), len(lines)
+    )
+    return lines[:at] + [fmtp + param] + lines[at:]

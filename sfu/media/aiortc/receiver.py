@@ -398,11 +398,18 @@ class ReceiverTap:
         """Where a simulcast receiver's packets go, with their layer (None: nowhere)."""
         self._on_layer = on_layer or unrouted_layer
 
-    async def request_keyframe(self) -> None:
-        """Sends a PLI (RFC 4585) for this receiver's stream to the publisher. (Chromium
-        makes a keyframe on every simulcast layer for a PLI on one: one PLI serves all.)"""
-        if self.ssrc is not None:
-            await self._send_pli(self.ssrc)
+    async def request_keyframe(self, layers: list[int] | None = None) -> None:
+        """Sends a PLI (RFC 4585) for this receiver's stream to the publisher; of a
+        simulcast stream, one for each of ``layers`` whose SSRC is known (None: all)."""
+        if not self.layered:
+            if self.ssrc is not None:
+                await self._send_pli(self.ssrc)
+            return
+        wanted = range(len(self.rids)) if layers is None else layers
+        for index in wanted:
+            ssrc = self.layer_ssrcs[index] if 0 <= index < len(self.layer_ssrcs) else None
+            if ssrc is not None:
+                await self._send_pli(ssrc)
 
     async def send_remb(self, bitrate: int) -> None:
         """Sends a REMB (receiver estimated maximum bitrate) for this stream now."""

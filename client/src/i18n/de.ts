@@ -359,6 +359,10 @@ export const de: Catalogue = {
     enterRoom: 'Geben Sie eine Raum-ID oder einen Raumlink ein.',
     roomIdOrLink: 'Raum-ID oder Link',
   },
+  notFound: {
+    title: 'Seite nicht gefunden',
+    text: 'Unter {{path}} gibt es nichts.',
+  },
   roomPage: {
     left: 'Sie haben die Besprechung verlassen',
     rejoin: 'Wieder teilnehmen',

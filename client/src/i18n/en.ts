@@ -355,6 +355,10 @@ export const en = {
     enterRoom: 'Enter a room id or a room link.',
     roomIdOrLink: 'Room id or link',
   },
+  notFound: {
+    title: 'Page not found',
+    text: 'There is nothing at {{path}}.',
+  },
   roomPage: {
     left: 'You left the meeting',
     rejoin: 'Rejoin',

@@ -129,6 +129,14 @@ export const de: Catalogue = {
     couldNotRaise: 'Hand konnte nicht gehoben werden: {{reason}}',
     couldNotLower: 'Hand konnte nicht gesenkt werden: {{reason}}',
     couldNot: 'Nicht möglich ({{what}}): {{reason}}',
+    unsupported: {
+      audio: 'Der Server kann Ihr Mikrofon nicht übernehmen',
+      audioBecause: 'Der Server kann Ihr Mikrofon nicht übernehmen: {{reason}}',
+      video: 'Der Server kann Ihr Video nicht übernehmen',
+      videoBecause: 'Der Server kann Ihr Video nicht übernehmen: {{reason}}',
+      media: 'Der Server kann Ihre Medien nicht übernehmen',
+      mediaBecause: 'Der Server kann Ihre Medien nicht übernehmen: {{reason}}',
+    },
   },
   recording: {
     forbidden: 'Nur Moderierende (oder wer das Aufnahmerecht hat) können die Aufnahme starten oder beenden',
@@ -139,6 +147,12 @@ export const de: Catalogue = {
     couldNotStop: 'Aufnahme konnte nicht beendet werden: {{reason}}',
     localUnsupported: 'Dieser Browser kann nicht aufnehmen',
     localCouldNotStart: 'Aufnahme konnte nicht gestartet werden: {{reason}}',
+    started: 'Die Aufnahme hat begonnen',
+    startedBy: '{{who}} hat die Aufnahme gestartet',
+    failed: 'Die Aufnahme ist fehlgeschlagen',
+    failedBecause: 'Die Aufnahme ist fehlgeschlagen: {{reason}}',
+    stopped: 'Die Aufnahme wurde beendet',
+    stoppedBecause: 'Die Aufnahme wurde beendet ({{reason}})',
   },
   common: {
     you: '{{name}} (Sie)',

@@ -125,6 +125,14 @@ export const en = {
     couldNotRaise: 'Could not raise your hand: {{reason}}',
     couldNotLower: 'Could not lower your hand: {{reason}}',
     couldNot: 'Could not {{what}}: {{reason}}',
+    unsupported: {
+      audio: 'The server cannot take your microphone',
+      audioBecause: 'The server cannot take your microphone: {{reason}}',
+      video: 'The server cannot take your video',
+      videoBecause: 'The server cannot take your video: {{reason}}',
+      media: 'The server cannot take your media',
+      mediaBecause: 'The server cannot take your media: {{reason}}',
+    },
   },
   recording: {
     forbidden: 'Only moderators (or holders of the record grant) can start or stop recording',
@@ -135,6 +143,12 @@ export const en = {
     couldNotStop: 'Could not stop recording: {{reason}}',
     localUnsupported: 'Recording is not supported by this browser',
     localCouldNotStart: 'Could not start recording: {{reason}}',
+    started: 'Recording started',
+    startedBy: 'Recording started by {{who}}',
+    failed: 'Recording failed',
+    failedBecause: 'Recording failed: {{reason}}',
+    stopped: 'Recording stopped',
+    stoppedBecause: 'Recording stopped ({{reason}})',
   },
   common: {
     you: '{{name}} (you)',

@@ -15,6 +15,7 @@
 // closed by the server, or a failed negotiation) is replaced by a new one: a new publish
 // offer (the server sees new ICE credentials and starts afresh) or `sfu-subscribe` (a new
 // session). ConnectionRecovery decides when, with backoff, for as long as the socket is up.
+import { t } from '../i18n'
 import type { ParticipantInfo, Signal } from './protocol'
 import { ConnectionRecovery, type RecoveryOptions } from './recovery'
 import { selectedPath, summarizeRemote } from './remoteStats'
@@ -67,8 +68,8 @@ export function rejectedMids(sdp: string | undefined): string[] {
 
 /** The user-facing text for a track of ours the server cannot take. */
 export function unsupportedNotice(u: { kind?: string; reason?: string }): string {
-  const what = u.kind === 'audio' ? 'microphone' : u.kind === 'video' ? 'video' : 'media'
-  return `The server cannot take your ${what}${u.reason ? `: ${u.reason}` : ''}`
+  const what = u.kind === 'audio' ? 'audio' : u.kind === 'video' ? 'video' : 'media'
+  return u.reason ? t(`meeting.unsupported.${what}Because`, { reason: u.reason }) : t(`meeting.unsupported.${what}`)
 }
 
 export class SfuTransport implements MediaTransport {

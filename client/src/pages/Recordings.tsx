@@ -97,7 +97,7 @@ export function stoppedText(r: RecordingMeta): string | null {
   if (r.stoppedByName) return t('recordings.stoppedBy', { name: r.stoppedByName })
   const reason = r.stop_reason
   if (!reason || reason === 'stopped') return null
-  const known = STOP_REASONS[reason]
+  const known = Object.hasOwn(STOP_REASONS, reason) ? STOP_REASONS[reason] : undefined
   if (known) return t(`recordings.reason.${known}`)
   if (reason.startsWith('stopped by ')) return t('recordings.stopped')
   // Another reason from the server: its own (English) words.

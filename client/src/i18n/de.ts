@@ -85,6 +85,8 @@ export const de: Catalogue = {
       insecure: 'Diese Seite kann Kamera und Mikrofon nicht verwenden (sie braucht HTTPS oder localhost).',
     couldNotOpen: 'Kamera oder Mikrofon konnte nicht geöffnet werden.',
     couldNotOpenNamed: 'Kamera oder Mikrofon konnte nicht geöffnet werden ({{name}}).',
+    noCamera: 'Keine Kamera konnte geöffnet werden; Sie nehmen ohne sie teil.',
+    noMicrophone: 'Kein Mikrofon konnte geöffnet werden; Sie nehmen ohne es teil.',
   },
   tile: {
     cannotPlay: {
@@ -129,6 +131,13 @@ export const de: Catalogue = {
     couldNotRaise: 'Hand konnte nicht gehoben werden: {{reason}}',
     couldNotLower: 'Hand konnte nicht gesenkt werden: {{reason}}',
     couldNot: 'Nicht möglich ({{what}}): {{reason}}',
+    sfuUnavailable: 'SFU-Medien sind auf diesem Server noch nicht verfügbar',
+    sfuFailed: 'SFU-{{what}} fehlgeschlagen: {{reason}}',
+    sfuPublishFailed: 'Senden an die SFU fehlgeschlagen',
+    recordingNotice: 'Aufnahme: {{message}}',
+    signalingFailed: 'Signalisierung an eine teilnehmende Person fehlgeschlagen: {{reason}}',
+    unexpectedAnswer: 'Der Server hat unerwartet geantwortet.',
+    noAnswer: 'Keine Antwort des Servers auf {{event}}.',
     unsupported: {
       audio: 'Der Server kann Ihr Mikrofon nicht übernehmen',
       audioBecause: 'Der Server kann Ihr Mikrofon nicht übernehmen: {{reason}}',

@@ -81,6 +81,8 @@ export const en = {
       insecure: 'This page cannot use the camera or microphone (it needs HTTPS or localhost).',
     couldNotOpen: 'Could not open the camera or microphone.',
     couldNotOpenNamed: 'Could not open the camera or microphone ({{name}}).',
+    noCamera: 'No camera could be opened; joining without it.',
+    noMicrophone: 'No microphone could be opened; joining without it.',
   },
   tile: {
     cannotPlay: {
@@ -125,6 +127,13 @@ export const en = {
     couldNotRaise: 'Could not raise your hand: {{reason}}',
     couldNotLower: 'Could not lower your hand: {{reason}}',
     couldNot: 'Could not {{what}}: {{reason}}',
+    sfuUnavailable: 'SFU media is not available on this server yet',
+    sfuFailed: 'SFU {{what}} failed: {{reason}}',
+    sfuPublishFailed: 'SFU publish failed',
+    recordingNotice: 'Recording: {{message}}',
+    signalingFailed: 'Signaling to a participant failed: {{reason}}',
+    unexpectedAnswer: 'The server sent an unexpected answer.',
+    noAnswer: 'No answer from the server to {{event}}.',
     unsupported: {
       audio: 'The server cannot take your microphone',
       audioBecause: 'The server cannot take your microphone: {{reason}}',

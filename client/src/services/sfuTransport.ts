@@ -23,7 +23,6 @@ import type { MediaTransport, PeerDebugInfo, PeerState, RemoteMediaStats, TrackS
 import { updateIceServers } from './transport'
 import { SerialQueue } from './webrtc'
 
-export const SFU_UNAVAILABLE = 'SFU media is not available on this server yet'
 
 export interface SubscribeTrack {
   mid: string
@@ -142,15 +141,15 @@ export class SfuTransport implements MediaTransport {
       return
     }
     if (ack.error === 'unknown_event') {
-      if (!this.unavailable) this.ctx.callbacks.onNotice(SFU_UNAVAILABLE, 'error')
+      if (!this.unavailable) this.ctx.callbacks.onNotice(t('meeting.sfuUnavailable'), 'error')
       this.unavailable = true
       return
     }
     // A server that never answers sfu-* at all (the guide's Node server) looks like this.
     if (ack.error === 'timeout' && !this.everAnswered && this.recovery[target].attempt === 0) {
-      this.ctx.callbacks.onNotice(SFU_UNAVAILABLE, 'error')
+      this.ctx.callbacks.onNotice(t('meeting.sfuUnavailable'), 'error')
     } else if (ack.error !== 'timeout' && this.recovery[target].attempt === 0) {
-      this.ctx.callbacks.onNotice(`SFU ${what} failed: ${ack.message ?? ack.error}`, 'error')
+      this.ctx.callbacks.onNotice(t('meeting.sfuFailed', { what, reason: ack.message ?? ack.error }), 'error')
     }
     this.recovery[target].broken(`${what}: ${ack.error}`)
   }
@@ -237,7 +236,7 @@ export class SfuTransport implements MediaTransport {
     } catch (err) {
       if (this.closed || pc !== this.publish) return
       console.warn('sfu publish', err)
-      if (this.recovery.publish.attempt === 0) this.ctx.callbacks.onNotice('SFU publish failed', 'error')
+      if (this.recovery.publish.attempt === 0) this.ctx.callbacks.onNotice(t('meeting.sfuPublishFailed'), 'error')
       this.recovery.publish.broken('publish negotiation failed')
     }
   }

@@ -1,3 +1,4 @@
+import { useTranslation } from 'react-i18next'
 import { parseRoute } from './lib/url'
 import { Home } from './pages/Home'
 import { Recordings } from './pages/Recordings'
@@ -5,6 +6,7 @@ import { RoomPage } from './pages/RoomPage'
 import { navigate, useLocation } from './router'
 
 export function App() {
+  const { t } = useTranslation()
   const { pathname, search } = useLocation()
   const route = parseRoute(pathname, search)
   switch (route.name) {
@@ -17,10 +19,10 @@ export function App() {
     default:
       return (
         <main className="page center">
-          <h1>Page not found</h1>
-          <p>There is nothing at {route.path}.</p>
+          <h1>{t('notFound.title')}</h1>
+          <p>{t('notFound.text', { path: route.path })}</p>
           <button type="button" onClick={() => navigate('/')}>
-            Go to the start page
+            {t('common.goHome')}
           </button>
         </main>
       )

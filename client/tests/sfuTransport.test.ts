@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { rejectedMids, SfuTransport, SFU_UNAVAILABLE, unsupportedNotice } from '../src/services/sfuTransport'
+import { rejectedMids, SfuTransport, unsupportedNotice } from '../src/services/sfuTransport'
+
+const SFU_UNAVAILABLE = 'SFU media is not available on this server yet'
 import type { SignalingClient } from '../src/services/socket'
 import { FakePC } from './fakePeerConnection'
 

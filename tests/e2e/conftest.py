@@ -491,9 +491,12 @@ def launch(
         grant_media: bool = True,
         autoplay: bool = True,
         init_scripts: tuple[str, ...] = (),
+        locale: str | None = None,
     ) -> Participant:
         """``grant_media=False``: camera and microphone permission is denied (receive-only).
-        ``init_scripts`` run in every page before the app (e2e/hosts.py has some)."""
+        ``init_scripts`` run in every page before the app (e2e/hosts.py has some).
+        ``locale`` (e.g. ``"de-DE"``): the browser's language (navigator.language and
+        Accept-Language); unset, Chromium's default."""
         persona = PERSONAS[name]
         video, audio = media_files(media_dir, persona)
         browser = playwright_instance.chromium.launch(
@@ -504,6 +507,7 @@ def launch(
             permissions=["camera", "microphone"] if grant_media else [],
             viewport={"width": viewport[0], "height": viewport[1]},
             base_url=e2e_server.url,
+            **({"locale": locale} if locale else {}),
         )
         context.set_default_timeout(TIMEOUT_MS)
         for script in init_scripts:

@@ -1,6 +1,7 @@
 // The screens between a link and the room: the password prompt, the lobby's waiting screen,
 // the recording consent question, and the full-page ends (refused, removed, meeting ended).
 import { useState } from 'react'
+import { useTranslation } from 'react-i18next'
 import type { ConsentChoice, Gate } from '../hooks/useWebRTC'
 
 /** Refusals that may not hold a moment later. */
@@ -27,16 +28,17 @@ export function AccessGate({
   /** Try the same link again (a full meeting may have a seat now). */
   onRetry?: () => void
 }) {
+  const { t } = useTranslation()
   switch (gate.kind) {
     case 'password':
       return <PasswordPrompt key={gate.error + (gate.text ?? '')} gate={gate} roomId={roomId} busy={busy} onPassword={onPassword} onLeave={onLeave} />
     case 'lobby':
       return (
         <main className="page center" data-testid="lobby-waiting">
-          <h1>Waiting for a moderator to let you in…</h1>
-          <p className="muted">This meeting is locked. A moderator has been told that you are here.</p>
+          <h1>{t('gate.waiting')}</h1>
+          <p className="muted">{t('gate.locked')}</p>
           <button type="button" onClick={onLeave} data-testid="lobby-leave">
-            Leave
+            {t('common.leave')}
           </button>
         </main>
       )
@@ -44,20 +46,19 @@ export function AccessGate({
       return (
         <main className="page center" data-testid="recording-consent">
           <div className="card consent-card" role="dialog" aria-labelledby="consent-title">
-            <h1 id="consent-title">This meeting is being recorded</h1>
+            <h1 id="consent-title">{t('gate.consentTitle')}</h1>
             <p data-testid="recording-consent-text">
-              {gate.startedByName ? `${gate.startedByName} started the recording.` : 'A recording is running.'} Your camera and
-              microphone are not sent until you choose.
+              {gate.startedByName ? t('gate.startedBy', { name: gate.startedByName }) : t('gate.running')} {t('gate.notSent')}
             </p>
             <div className="consent-actions">
               <button type="button" onClick={() => onConsent('media')} data-testid="consent-join-media">
-                Join with camera and microphone
+                {t('gate.joinMedia')}
               </button>
               <button type="button" onClick={() => onConsent('muted')} data-testid="consent-join-muted">
-                Join muted
+                {t('gate.joinMuted')}
               </button>
               <button type="button" className="leave" onClick={() => onConsent('leave')} data-testid="consent-leave">
-                Leave
+                {t('common.leave')}
               </button>
             </div>
           </div>
@@ -71,7 +72,7 @@ export function AccessGate({
           <div className="consent-actions">
             {RETRYABLE.includes(gate.reason) && onRetry && (
               <button type="button" onClick={onRetry} data-testid="access-retry">
-                Try again
+                {t('common.tryAgain')}
               </button>
             )}
             <a
@@ -82,7 +83,7 @@ export function AccessGate({
               }}
               data-testid="access-home-link"
             >
-              Go to the start page
+              {t('common.goHome')}
             </a>
           </div>
         </main>
@@ -103,10 +104,11 @@ function PasswordPrompt({
   onPassword: (password: string) => void
   onLeave: () => void
 }) {
+  const { t } = useTranslation()
   const [password, setPassword] = useState('')
   return (
     <main className="page center" data-testid="password-prompt">
-      <h1>Room {roomId} needs a password</h1>
+      <h1>{t('gate.needsPassword', { id: roomId })}</h1>
       <form
         className="card join-form"
         onSubmit={(e) => {
@@ -115,10 +117,10 @@ function PasswordPrompt({
         }}
       >
         <label className="field">
-          Password
+          {t('common.password')}
           <input
             type="password"
-            aria-label="Meeting password"
+            aria-label={t('common.meetingPassword')}
             autoFocus
             autoComplete="off"
             value={password}
@@ -133,10 +135,10 @@ function PasswordPrompt({
         )}
         <div className="consent-actions">
           <button type="submit" disabled={!password || busy} data-testid="password-submit">
-            Join
+            {t('common.join')}
           </button>
           <button type="button" className="leave" onClick={onLeave} data-testid="password-leave">
-            Leave
+            {t('common.leave')}
           </button>
         </div>
       </form>

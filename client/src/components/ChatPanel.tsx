@@ -1,5 +1,6 @@
 import { linkify } from '../lib/linkify'
 import { useEffect, useRef, useState } from 'react'
+import { useTranslation } from 'react-i18next'
 import type { ChatMessage } from '../services/protocol'
 
 function time(ts: number): string {
@@ -23,6 +24,7 @@ export function ChatPanel({
   /** False: this participant may read the chat but not write (no chat grant). */
   canSend?: boolean
 }) {
+  const { t } = useTranslation()
   const [text, setText] = useState('')
   const listRef = useRef<HTMLOListElement>(null)
   useEffect(() => {
@@ -31,15 +33,15 @@ export function ChatPanel({
   }, [messages.length])
 
   return (
-    <aside className="panel chat-panel" aria-label="Chat">
+    <aside className="panel chat-panel" aria-label={t('chat.title')}>
       <header className="panel-head">
-        <h2>Chat</h2>
-        <button type="button" className="icon-btn" onClick={onClose} aria-label="Close chat" autoFocus={!canSend}>
+        <h2>{t('chat.title')}</h2>
+        <button type="button" className="icon-btn" onClick={onClose} aria-label={t('chat.close')} autoFocus={!canSend}>
           ✕
         </button>
       </header>
       <ol className="chat-list" ref={listRef} data-testid="chat-list">
-        {messages.length === 0 && <li className="muted">No messages yet.</li>}
+        {messages.length === 0 && <li className="muted">{t('chat.empty')}</li>}
         {messages.map((m) => (
           <li key={m.id} className={`chat-msg${m.userId === selfId ? ' own' : ''}`} data-testid="chat-message">
             <div className="chat-meta">
@@ -62,7 +64,7 @@ export function ChatPanel({
       </ol>
       {!canSend && (
         <p className="muted small chat-readonly" data-testid="chat-readonly">
-          You can read the chat but not write in this meeting.
+          {t('chat.readOnly')}
         </p>
       )}
       {canSend && (<form
@@ -77,15 +79,15 @@ export function ChatPanel({
         }}
       >
         <input
-          aria-label="Message"
+          aria-label={t('chat.message')}
           autoFocus
-          placeholder="Type a message"
+          placeholder={t('chat.placeholder')}
           value={text}
           maxLength={maxLength}
           onChange={(e) => setText(e.target.value)}
         />
         <button type="submit" disabled={!text.trim()}>
-          Send
+          {t('chat.send')}
         </button>
       </form>)}
     </aside>

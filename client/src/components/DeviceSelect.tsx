@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react'
+import { useTranslation } from 'react-i18next'
 import { listDevices, type Devices } from '../services/media'
 
 /** Camera, microphone and (where the browser allows) speaker choice (labels appear once
@@ -18,6 +19,7 @@ export function DeviceSelect({
   refreshKey?: unknown
   withOutput?: boolean
 }) {
+  const { t } = useTranslation()
   const [devices, setDevices] = useState<Devices>({ audioInputs: [], videoInputs: [], audioOutputs: [] })
   useEffect(() => {
     let alive = true
@@ -38,49 +40,49 @@ export function DeviceSelect({
   return (
     <div className="device-select">
       <label>
-        Camera
+        {t('devices.camera')}
         <select
-          aria-label="Camera"
+          aria-label={t('devices.camera')}
           value={videoDeviceId ?? ''}
           onChange={(e) => onChange('video', e.target.value)}
           disabled={cams.length === 0}
         >
-          {devices.videoInputs.length === 0 && <option value="">No camera found</option>}
-          {camsHidden && <option value="">Default camera (allow access to choose)</option>}
-          {!videoDeviceId && cams.length > 0 && <option value="">Default</option>}
+          {devices.videoInputs.length === 0 && <option value="">{t('devices.noCamera')}</option>}
+          {camsHidden && <option value="">{t('devices.defaultCamera')}</option>}
+          {!videoDeviceId && cams.length > 0 && <option value="">{t('devices.default')}</option>}
           {cams.map((d, i) => (
             <option key={d.deviceId} value={d.deviceId}>
-              {d.label || `Camera ${i + 1}`}
+              {d.label || t('devices.cameraN', { n: i + 1 })}
             </option>
           ))}
         </select>
       </label>
       <label>
-        Microphone
+        {t('devices.microphone')}
         <select
-          aria-label="Microphone"
+          aria-label={t('devices.microphone')}
           value={audioDeviceId ?? ''}
           onChange={(e) => onChange('audio', e.target.value)}
           disabled={mics.length === 0}
         >
-          {devices.audioInputs.length === 0 && <option value="">No microphone found</option>}
-          {micsHidden && <option value="">Default microphone (allow access to choose)</option>}
-          {!audioDeviceId && mics.length > 0 && <option value="">Default</option>}
+          {devices.audioInputs.length === 0 && <option value="">{t('devices.noMicrophone')}</option>}
+          {micsHidden && <option value="">{t('devices.defaultMicrophone')}</option>}
+          {!audioDeviceId && mics.length > 0 && <option value="">{t('devices.default')}</option>}
           {mics.map((d, i) => (
             <option key={d.deviceId} value={d.deviceId}>
-              {d.label || `Microphone ${i + 1}`}
+              {d.label || t('devices.microphoneN', { n: i + 1 })}
             </option>
           ))}
         </select>
       </label>
       {withOutput && speakers.length > 0 && (
         <label>
-          Speakers
-          <select aria-label="Speakers" value={outputDeviceId ?? ''} onChange={(e) => onChange('output', e.target.value)} data-testid="output-select">
-            {!outputDeviceId && <option value="">Default</option>}
+          {t('devices.speakers')}
+          <select aria-label={t('devices.speakers')} value={outputDeviceId ?? ''} onChange={(e) => onChange('output', e.target.value)} data-testid="output-select">
+            {!outputDeviceId && <option value="">{t('devices.default')}</option>}
             {speakers.map((d, i) => (
               <option key={d.deviceId} value={d.deviceId}>
-                {d.label || `Speakers ${i + 1}`}
+                {d.label || t('devices.speakersN', { n: i + 1 })}
               </option>
             ))}
           </select>

@@ -1,10 +1,12 @@
 import { useEffect, useRef, type KeyboardEvent } from 'react'
+import { useTranslation } from 'react-i18next'
 
 export const EMOJIS = ['👍', '👏', '😂', '❤️', '🎉', '😮', '🤔', '👋']
 
 /** The reactions menu: the focus goes to its first item; the arrow keys move between items
  * (Escape closes it: MeetingRoom, which gives the focus back to the React button). */
 export function EmojiPicker({ onPick, onClose }: { onPick: (emoji: string) => void; onClose: () => void }) {
+  const { t } = useTranslation()
   const ref = useRef<HTMLDivElement>(null)
   useEffect(() => {
     ref.current?.querySelector<HTMLButtonElement>('button')?.focus()
@@ -18,14 +20,14 @@ export function EmojiPicker({ onPick, onClose }: { onPick: (emoji: string) => vo
     items[Math.max(0, Math.min(items.length - 1, at + step))]?.focus()
   }
   return (
-    <div className="emoji-picker" role="menu" aria-label="Reactions" ref={ref} onKeyDown={move}>
+    <div className="emoji-picker" role="menu" aria-label={t('emoji.menu')} ref={ref} onKeyDown={move}>
       {EMOJIS.map((e) => (
         <button
           key={e}
           type="button"
           role="menuitem"
           className="emoji-btn"
-          aria-label={`React ${e}`}
+          aria-label={t('emoji.react', { emoji: e })}
           onClick={() => {
             onPick(e)
             onClose()

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import { useTranslation } from 'react-i18next'
 import { useRecorder, type RecordingSource } from '../hooks/useRecorder'
 import { useRecordingState } from '../hooks/useRecordingState'
 import { useMediaHealth } from '../hooks/useMediaHealth'
@@ -7,7 +8,7 @@ import { controlsFor } from '../lib/access'
 import { recordingsPath, roomUrl } from '../lib/url'
 import type { DeviceChoice } from '../services/media'
 import type { RoomAccess } from '../services/protocol'
-import { SHORTCUTS, shortcutFor } from '../lib/shortcuts'
+import { shortcutFor, shortcutList } from '../lib/shortcuts'
 import { raisedHands } from '../state/room'
 import { arrange, gridColumns, paginate, tilesPerPage, type Layout } from '../state/layout'
 import { AccessGate } from './AccessGate'
@@ -63,6 +64,7 @@ const NARROW = '(max-width: 700px)'
 
 
 export function MeetingRoom(props: MeetingRoomProps) {
+  const { t } = useTranslation()
   const room = useWebRTC({
     roomId: props.roomId,
     userId: props.userId,
@@ -215,7 +217,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
     try {
       await navigator.clipboard.writeText(url)
     } catch {
-      window.prompt('Copy this link', url)
+      window.prompt(t('room.copyPrompt'), url)
     }
     setCopied(true)
     setTimeout(() => setCopied(false), 2000)
@@ -260,12 +262,12 @@ export function MeetingRoom(props: MeetingRoomProps) {
   // The tab says where we are, and how many chat messages wait unread.
   useEffect(() => {
     const before = document.title
-    const where = state.roomName ?? `Room ${props.roomId}`
-    document.title = `${state.unread > 0 ? `(${state.unread}) ` : ''}${where} · Meeting`
+    const where = state.roomName ?? t('common.roomId', { id: props.roomId })
+    document.title = state.unread > 0 ? t('room.tabTitleUnread', { count: state.unread, where }) : t('room.tabTitle', { where })
     return () => {
       document.title = before
     }
-  }, [props.roomId, state.roomName, state.unread])
+  }, [props.roomId, state.roomName, state.unread, t])
 
   // Keyboard shortcuts (lib/shortcuts.ts); Space held while muted talks until released.
   const keys = useRef({ room, selfHandUp, pushing: false, escape: (): boolean => false, help: () => {} })
@@ -349,9 +351,9 @@ export function MeetingRoom(props: MeetingRoomProps) {
     <main className="room" data-testid="room" data-join-status={room.joinStatus} data-mode={state.mode ?? ''}>
       <header className="room-head">
         <div className="room-title">
-          <h1 className="room-id" data-testid="room-name">{state.roomName ?? `Room ${props.roomId}`}</h1>
+          <h1 className="room-id" data-testid="room-name">{state.roomName ?? t('common.roomId', { id: props.roomId })}</h1>
           {state.roomName && <span className="room-id-secondary">{props.roomId}</span>}
-          <span className="badge count-badge" data-testid="participant-count" title="People in the meeting" role="img" aria-label={`${participants.length} in the meeting`}>
+          <span className="badge count-badge" data-testid="participant-count" title={t('room.peopleTitle')} role="img" aria-label={t('room.inMeeting', { count: participants.length })}>
             👥 {participants.length}
           </span>
           {state.mode && (
@@ -359,20 +361,20 @@ export function MeetingRoom(props: MeetingRoomProps) {
               {state.mode.toUpperCase()}
             </span>
           )}
-          <button type="button" className="small-btn shortcuts-btn" onClick={openHelp} data-testid="shortcuts-button" title="Keyboard shortcuts (?)">
-            <KeyboardIcon /> Shortcuts
+          <button type="button" className="small-btn shortcuts-btn" onClick={openHelp} data-testid="shortcuts-button" title={t('room.shortcutsTitle')}>
+            <KeyboardIcon /> {t('room.shortcuts')}
           </button>
           <button type="button" className="small-btn" onClick={copyLink} data-testid="copy-link">
-            {copied ? 'Link copied' : 'Copy link'}
+            {copied ? t('room.linkCopied') : t('room.copyLink')}
           </button>
           {state.role === 'moderator' && (
             <span className="badge role-badge" data-testid="self-role">
-              Moderator
+              {t('common.moderator')}
             </span>
           )}
           {state.locked && (
-            <span className="badge locked-badge" role="status" data-testid="locked-badge" title="Newcomers wait until a moderator lets them in">
-              Locked
+            <span className="badge locked-badge" role="status" data-testid="locked-badge" title={t('room.lockedTitle')}>
+              {t('room.locked')}
             </span>
           )}
           {serverRec.recording && (
@@ -381,35 +383,35 @@ export function MeetingRoom(props: MeetingRoomProps) {
               role="status"
               data-testid="rec-indicator"
               data-state={serverRec.stopping ? 'saving' : 'recording'}
-              title={serverRec.stopping ? 'The server is finishing the recording file' : 'This meeting is being recorded'}
+              title={serverRec.stopping ? t('room.recSavingTitle') : t('room.recTitle')}
             >
-              {serverRec.stopping ? 'Saving…' : 'REC'}
+              {serverRec.stopping ? t('room.saving') : t('room.rec')}
             </span>
           )}
           {serverRec.token && (
             <a className="small-btn recordings-link" href={recordingsPath(serverRec.token)} target="_blank" rel="noopener" data-testid="recordings-link">
-              Recordings
+              {t('room.recordings')}
             </a>
           )}
         </div>
         <div className={`conn conn-${room.connection}`} data-testid="connection-status">
           {room.joinStatus === 'failed'
-            ? `Could not join: ${room.joinError ?? ''}`
+            ? t('meeting.couldNotJoin', { reason: room.joinError ?? '' })
             : room.connection === 'connected'
               ? room.joinStatus === 'joined'
-                ? 'Connected'
-                : 'Joining…'
+                ? t('room.connected')
+                : t('room.joining')
               : room.connection === 'reconnecting'
-                ? 'Reconnecting…'
-                : 'Connecting…'}
+                ? t('room.reconnecting')
+                : t('room.connecting')}
         </div>
       </header>
 
       {helpOpen && (
         <div className="notice shortcuts-help" role="dialog" aria-labelledby="shortcuts-title" data-testid="shortcuts-help">
-          <h2 id="shortcuts-title">Keyboard shortcuts</h2>
+          <h2 id="shortcuts-title">{t('room.shortcutsHeading')}</h2>
           <dl>
-            {SHORTCUTS.map((s) => (
+            {shortcutList().map((s) => (
               <div key={s.keys}>
                 <dt>{s.keys}</dt>
                 <dd>{s.what}</dd>
@@ -417,14 +419,13 @@ export function MeetingRoom(props: MeetingRoomProps) {
             ))}
           </dl>
           <button type="button" className="small-btn" onClick={closeHelp} autoFocus data-testid="shortcuts-close">
-            Close
+            {t('common.close')}
           </button>
         </div>
       )}
       {room.connection === 'reconnecting' && room.joinStatus !== 'left' && (
         <div className="notice notice-error connection-banner" role="alert" data-testid="connection-banner">
-          The connection to the server was lost. Reconnecting… Your camera and microphone stay on; the call comes back by
-          itself.
+          {t('room.connectionLost')}
         </div>
       )}
       {health.banner && room.joinStatus !== 'left' && (
@@ -444,7 +445,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
       )}
       {soundBlocked && (
         <div className="notice" role="status">
-          The browser blocked sound until you interact with the page.{' '}
+          {t('room.soundBlocked')}{' '}
           <button
             type="button"
             data-testid="enable-sound"
@@ -454,7 +455,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
               setSoundBlocked(false)
             }}
           >
-            Enable sound
+            {t('room.enableSound')}
           </button>
         </div>
       )}
@@ -474,7 +475,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
           data-stage={arrangement.stage ?? ''}
           data-stage-reason={arrangement.reason ?? ''}
           style={{ ['--cols' as string]: String(cols), ['--rows' as string]: String(rows) }}
-          aria-label="Participants' videos"
+          aria-label={t('room.videos')}
         >
           {(arrangement.stage ? [arrangement.stage, ...arrangement.others] : arrangement.others).map((id) => {
             const p = byId.get(id)
@@ -492,7 +493,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
                 mirrored={p.isLocal && !room.screenStream}
                 reactions={state.reactions.filter((r) => r.userId === p.userId)}
                 health={p.isLocal ? undefined : health.tiles[p.userId]}
-                localStatus={p.isLocal && isSfu && room.recovering.publish ? 'Reconnecting…' : null}
+                localStatus={p.isLocal && isSfu && room.recovering.publish ? t('tile.reconnecting') : null}
                 hand={handPlace.get(p.userId) ?? null}
                 place={arrangement.stage ? (staged ? 'stage' : 'strip') : 'grid'}
                 crop={crop}
@@ -520,16 +521,16 @@ export function MeetingRoom(props: MeetingRoomProps) {
           />
         )}
         {panel === 'settings' && (
-          <aside className="panel" aria-label="Settings">
+          <aside className="panel" aria-label={t('room.settings')}>
             <header className="panel-head">
-              <h2>Devices</h2>
-              <button type="button" className="icon-btn" onClick={closePanel} aria-label="Close settings" autoFocus>
+              <h2>{t('room.devices')}</h2>
+              <button type="button" className="icon-btn" onClick={closePanel} aria-label={t('room.closeSettings')} autoFocus>
                 ✕
               </button>
             </header>
             <label className="check">
               <input type="checkbox" checked={crop} onChange={(e) => setCrop(e.target.checked)} data-testid="crop-toggle" />
-              Fill the tiles (crops the edges of the pictures)
+              {t('room.crop')}
             </label>
             <DeviceSelect
               audioDeviceId={chosen.audioDeviceId}
@@ -551,51 +552,51 @@ export function MeetingRoom(props: MeetingRoomProps) {
       </div>
 
       {paged && paged.pages > 1 && (
-        <nav className="grid-pages" aria-label="Pages of participants" data-testid="grid-pages">
-          <button type="button" className="small-btn" onClick={() => setGridPage(paged.page - 1)} disabled={paged.page === 0} aria-label="Previous page" data-testid="grid-prev">
+        <nav className="grid-pages" aria-label={t('room.pages')} data-testid="grid-pages">
+          <button type="button" className="small-btn" onClick={() => setGridPage(paged.page - 1)} disabled={paged.page === 0} aria-label={t('room.previousPage')} data-testid="grid-prev">
             ‹
           </button>
           <span data-testid="grid-page" aria-live="polite">
             {paged.page + 1}/{paged.pages}
           </span>
-          <button type="button" className="small-btn" onClick={() => setGridPage(paged.page + 1)} disabled={paged.page === paged.pages - 1} aria-label="Next page" data-testid="grid-next">
+          <button type="button" className="small-btn" onClick={() => setGridPage(paged.page + 1)} disabled={paged.page === paged.pages - 1} aria-label={t('room.nextPage')} data-testid="grid-next">
             ›
           </button>
         </nav>
       )}
-      <div className="controls" role="toolbar" aria-label="Meeting controls">
+      <div className="controls" role="toolbar" aria-label={t('toolbar.label')}>
         <ToolbarButton
-          label={room.localMedia.audio ? 'Mute' : 'Unmute'}
+          label={room.localMedia.audio ? t('toolbar.mute') : t('toolbar.unmute')}
           icon={<MicIcon off={!room.localMedia.audio} size={20} />}
           className={room.localMedia.audio ? '' : 'off'}
           onClick={() => void room.toggleMic()}
           pressed={!room.localMedia.audio}
           disabled={!controls.mic}
-          hint={controls.mic ? undefined : 'You may not use the microphone in this meeting'}
+          hint={controls.mic ? undefined : t('toolbar.micNotAllowed')}
           testId="toggle-mic"
         />
         <ToolbarButton
-          label={room.localMedia.video ? 'Stop video' : 'Start video'}
+          label={room.localMedia.video ? t('toolbar.stopVideo') : t('toolbar.startVideo')}
           icon={<CameraIcon off={!room.localMedia.video} size={20} />}
           className={room.localMedia.video ? '' : 'off'}
           onClick={() => void room.toggleCamera()}
           pressed={!room.localMedia.video}
           disabled={!controls.camera}
-          hint={controls.camera ? undefined : 'You may not use the camera in this meeting'}
+          hint={controls.camera ? undefined : t('toolbar.cameraNotAllowed')}
           testId="toggle-camera"
         />
         <div className={more} id="more-controls-1">
           <ToolbarButton
-            label={room.localMedia.screen ? 'Stop sharing' : 'Share screen'}
+            label={room.localMedia.screen ? t('toolbar.stopSharing') : t('toolbar.shareScreen')}
             icon={<ScreenIcon size={20} />}
             className={room.localMedia.screen ? 'active' : ''}
             onClick={() => void (room.localMedia.screen ? room.stopScreenShare() : room.startScreenShare())}
             disabled={!controls.screen && !room.localMedia.screen}
-            hint={controls.screen ? undefined : 'You may not share your screen in this meeting'}
+            hint={controls.screen ? undefined : t('toolbar.screenNotAllowed')}
             testId="toggle-screen"
           />
           <ToolbarButton
-            label={selfHandUp ? 'Lower hand' : 'Raise hand'}
+            label={selfHandUp ? t('toolbar.lowerHand') : t('toolbar.raiseHand')}
             icon={<HandIcon />}
             className={selfHandUp ? 'active' : ''}
             onClick={() => void room.raiseHand(!selfHandUp)}
@@ -603,7 +604,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
             testId="raise-hand"
           />
           <ToolbarButton
-            label={layout === 'speaker' ? 'Grid view' : 'Speaker view'}
+            label={layout === 'speaker' ? t('toolbar.gridView') : t('toolbar.speakerView')}
             icon={<LayoutIcon speaker={layout !== 'speaker'} />}
             className={layout === 'speaker' ? 'active' : ''}
             onClick={() => setLayout((l) => (l === 'grid' ? 'speaker' : 'grid'))}
@@ -613,7 +614,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
           <div className="emoji-wrap">
             <ToolbarButton
               ref={emojiButton}
-              label="React"
+              label={t('toolbar.react')}
               icon={<SmileIcon />}
               className={emojiOpen ? 'active' : ''}
               onClick={() => (emojiOpen ? closeEmoji() : setEmojiOpen(true))}
@@ -625,7 +626,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
         </div>
         <ToolbarButton
           ref={panelButtons.chat}
-          label={state.unread > 0 ? `Chat, ${state.unread} unread` : 'Chat'}
+          label={state.unread > 0 ? t('toolbar.chatUnread', { count: state.unread }) : t('toolbar.chat')}
           icon={<ChatIcon />}
           className={panel === 'chat' ? 'active' : ''}
           onClick={() => togglePanel('chat')}
@@ -642,7 +643,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
         <div className={more} id="more-controls-2">
           <ToolbarButton
             ref={panelButtons.participants}
-            label={`People (${participants.length})`}
+            label={t('toolbar.people', { count: participants.length })}
             icon={<PeopleIcon />}
             className={panel === 'participants' ? 'active' : ''}
             onClick={() => togglePanel('participants')}
@@ -651,7 +652,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
           />
           <ToolbarButton
             ref={panelButtons.settings}
-            label="Devices"
+            label={t('toolbar.devices')}
             icon={<GearIcon />}
             className={panel === 'settings' ? 'active' : ''}
             onClick={() => togglePanel('settings')}
@@ -660,7 +661,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
           />
           {controls.record && (
             <ToolbarButton
-              label={serverRec.stopping ? 'Saving…' : serverRec.recording ? 'Stop recording' : 'Record'}
+              label={serverRec.stopping ? t('toolbar.saving') : serverRec.recording ? t('toolbar.stopRecording') : t('toolbar.record')}
               icon={<RecordIcon stop={serverRec.recording} />}
               className={serverRec.recording ? 'recording' : ''}
               disabled={serverRec.pending}
@@ -670,7 +671,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
             />
           )}
           <ToolbarButton
-            label={recorder.recording ? 'Stop local recording' : 'Record locally'}
+            label={recorder.recording ? t('toolbar.stopLocalRecording') : t('toolbar.recordLocally')}
             icon={<LocalRecordIcon stop={recorder.recording} />}
             className={recorder.recording ? 'recording' : ''}
             onClick={() => (recorder.recording ? void recorder.stop() : recorder.start())}
@@ -678,13 +679,13 @@ export function MeetingRoom(props: MeetingRoomProps) {
           />
           {recorder.download && !recorder.recording && (
             <a className="download" href={recorder.download.url} download={recorder.download.name} data-testid="recording-download">
-              Download recording
+              {t('toolbar.downloadRecording')}
             </a>
           )}
         </div>
         <ToolbarButton
           ref={moreButton}
-          label="More"
+          label={t('toolbar.more')}
           icon={<MoreIcon />}
           className={`more-btn${moreOpen ? ' active' : ''}`}
           onClick={() => setMoreOpen((o) => !o)}
@@ -692,11 +693,11 @@ export function MeetingRoom(props: MeetingRoomProps) {
           controls="more-controls-1 more-controls-2"
           testId="more-button"
         />
-        <ToolbarButton ref={leaveButton} label="Leave" icon={<LeaveIcon />} className="leave" onClick={askLeave} testId="leave-button" />
+        <ToolbarButton ref={leaveButton} label={t('toolbar.leave')} icon={<LeaveIcon />} className="leave" onClick={askLeave} testId="leave-button" />
       </div>
       {confirmLeave && (
-        <div className="notice leave-confirm" role="alertdialog" aria-label="Leave the meeting?" data-testid="leave-confirm">
-          <strong>You are recording this meeting on this computer.</strong> Leaving stops the recording. Save it first?
+        <div className="notice leave-confirm" role="alertdialog" aria-label={t('room.leaveConfirm.label')} data-testid="leave-confirm">
+          <strong>{t('room.leaveConfirm.recording')}</strong> {t('room.leaveConfirm.question')}
           <div className="consent-actions">
             <button
               type="button"
@@ -707,7 +708,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
               }}
               data-testid="leave-save"
             >
-              Save the recording and leave
+              {t('room.leaveConfirm.save')}
             </button>
             <button
               type="button"
@@ -717,7 +718,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
               }}
               data-testid="leave-discard"
             >
-              Leave without saving
+              {t('room.leaveConfirm.discard')}
             </button>
             <button
               type="button"
@@ -727,7 +728,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
               }}
               data-testid="leave-stay"
             >
-              Stay
+              {t('room.leaveConfirm.stay')}
             </button>
           </div>
         </div>

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'react'
+import { useTranslation } from 'react-i18next'
 import { SPEAKING_THRESHOLD, watchAudioLevel } from '../services/media'
 import type { EmojiReaction, MediaState } from '../services/protocol'
 import type { TileHealth } from '../hooks/useMediaHealth'
@@ -76,6 +77,7 @@ export function VideoTile({
   recordingLocally = false,
   offPage = false,
 }: VideoTileProps) {
+  const { t } = useTranslation()
   const videoRef = useRef<HTMLVideoElement>(null)
   const [speaking, setSpeaking] = useState(false)
 
@@ -158,13 +160,12 @@ export function VideoTile({
       )}
       <div className="tile-bar">
         <span className="tile-name">
-          {name}
-          {isLocal ? ' (you)' : ''}
+          {isLocal ? t('common.you', { name }) : name}
         </span>
-        {media.screen && <span className="badge screen-badge">Screen</span>}
+        {media.screen && <span className="badge screen-badge">{t('videoTile.screen')}</span>}
         {recordingLocally && (
-          <span className="badge local-rec-badge" data-testid="local-rec-badge" title="Recording this meeting on their computer">
-            ● Recording
+          <span className="badge local-rec-badge" data-testid="local-rec-badge" title={t('videoTile.recordingTitle')}>
+            {t('videoTile.recording')}
           </span>
         )}
         {onPin && (
@@ -173,15 +174,15 @@ export function VideoTile({
             className={`pin-btn${pinned ? ' active' : ''}`}
             onClick={onPin}
             aria-pressed={pinned}
-            aria-label={pinned ? `Unpin ${name}` : `Pin ${name}`}
-            title={pinned ? 'Unpin' : 'Pin: show large for you'}
+            aria-label={pinned ? t('videoTile.unpinName', { name }) : t('videoTile.pinName', { name })}
+            title={pinned ? t('videoTile.unpinTitle') : t('videoTile.pinTitle')}
             data-testid="pin-button"
           >
             📌
           </button>
         )}
         {hand !== null && (
-          <span className="badge hand-badge" data-testid="hand-badge" role="img" aria-label={`Hand raised, number ${hand} in line`} title="Hand raised">
+          <span className="badge hand-badge" data-testid="hand-badge" role="img" aria-label={t('videoTile.handPlace', { place: hand })} title={t('common.handRaised')}>
             ✋ {hand}
           </span>
         )}
@@ -202,19 +203,19 @@ export function VideoTile({
         <span
           className={`icon ${media.audio ? 'on' : 'off muted-pill'}`}
           data-testid={media.audio ? 'mic-on' : 'mic-off'}
-          title={media.audio ? 'Microphone on' : 'Microphone off'}
+          title={media.audio ? t('common.microphoneOn') : t('common.microphoneOff')}
           role="img"
-          aria-label={media.audio ? 'Microphone on' : 'Microphone off'}
+          aria-label={media.audio ? t('common.microphoneOn') : t('common.microphoneOff')}
         >
           <MicIcon off={!media.audio} />
-          {!media.audio && <span className="muted-text">Muted</span>}
+          {!media.audio && <span className="muted-text">{t('videoTile.muted')}</span>}
         </span>
         <span
           className={`icon ${media.video ? 'on' : 'off'}`}
           data-testid={media.video ? 'camera-on' : 'camera-off'}
-          title={media.video ? 'Camera on' : 'Camera off'}
+          title={media.video ? t('common.cameraOn') : t('common.cameraOff')}
           role="img"
-          aria-label={media.video ? 'Camera on' : 'Camera off'}
+          aria-label={media.video ? t('common.cameraOn') : t('common.cameraOff')}
         >
           <CameraIcon off={!media.video} />
         </span>

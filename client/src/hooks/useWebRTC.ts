@@ -14,6 +14,7 @@ import {
   tokenHints,
 } from '../lib/access'
 import { t } from '../i18n'
+import type { en } from '../i18n/en'
 import { RecordedMeshTransport } from '../services/recordedMesh'
 import { openLocalMedia, type DeviceChoice } from '../services/media'
 import type { Ack, JoinAnswer, MediaState, Role, RoomAccess, RoomMode, Signal } from '../services/protocol'
@@ -22,6 +23,9 @@ import { isLobbyAnswer, SignalingClient, type ConnectionStatus } from '../servic
 import type { MediaTransport, PeerState, RemoteMediaStats, TransportContext } from '../services/transport'
 import { hasTurnServer, type MediaKind } from '../state/mediaStatus'
 import { initialRoomState, roomReducer, type RoomState } from '../state/room'
+
+/** What a moderation request does, for its refusal's toast (meeting.actions in the catalogue). */
+type ModerationWhat = keyof (typeof en)['meeting']['actions']
 
 export interface UseWebRTCOptions {
   roomId: string
@@ -774,13 +778,14 @@ export function useWebRTC(opts: UseWebRTCOptions) {
 
   const chooseConsent = useCallback((choice: ConsentChoice) => consentRef.current?.(choice), [])
 
-  /** A moderation request; a refusal is shown as a toast. Resolves to whether it was done. */
+  /** A moderation request; a refusal is shown as a toast (`what`: meeting.actions in the
+   * catalogue). Resolves to whether it was done. */
   const moderate = useCallback(
-    async (what: string, send: (c: SignalingClient) => Promise<Ack>): Promise<boolean> => {
+    async (what: ModerationWhat, send: (c: SignalingClient) => Promise<Ack>): Promise<boolean> => {
       const c = signalingRef.current
       if (!c) return false
       const ack = await send(c)
-      if (!ack.ok) toast(t('meeting.couldNot', { what, reason: ack.message ?? ack.error }), 'error')
+      if (!ack.ok) toast(t('meeting.couldNot', { what: t(`meeting.actions.${what}`), reason: ack.message ?? ack.error }), 'error')
       return ack.ok
     },
     [toast],
@@ -788,17 +793,17 @@ export function useWebRTC(opts: UseWebRTCOptions) {
 
   const moderation = {
     admit: async (requestId: string) => {
-      if (await moderate('let them in', (c) => c.lobbyAdmit(requestId))) dispatch({ type: 'lobby-resolved', requestId })
+      if (await moderate('admit', (c) => c.lobbyAdmit(requestId))) dispatch({ type: 'lobby-resolved', requestId })
     },
     deny: async (requestId: string) => {
-      if (await moderate('decline', (c) => c.lobbyDeny(requestId))) dispatch({ type: 'lobby-resolved', requestId })
+      if (await moderate('deny', (c) => c.lobbyDeny(requestId))) dispatch({ type: 'lobby-resolved', requestId })
     },
-    setRole: (userId: string, role: Role) => moderate('change the role', (c) => c.setRole(userId, role)),
+    setRole: (userId: string, role: Role) => moderate('setRole', (c) => c.setRole(userId, role)),
     mute: (userId: string, kind: 'audio' | 'video') => moderate('mute', (c) => c.muteParticipant(userId, kind)),
-    stopScreenShare: (userId: string) => moderate('stop the screen share', (c) => c.stopScreenShareOf(userId)),
-    remove: (userId: string, reason?: string) => moderate('remove the participant', (c) => c.removeParticipant(userId, reason)),
-    lock: (locked: boolean) => moderate(locked ? 'lock the meeting' : 'unlock the meeting', (c) => c.lockRoom(locked)),
-    endMeeting: () => moderate('end the meeting', (c) => c.endMeeting()),
+    stopScreenShare: (userId: string) => moderate('stopScreenShare', (c) => c.stopScreenShareOf(userId)),
+    remove: (userId: string, reason?: string) => moderate('remove', (c) => c.removeParticipant(userId, reason)),
+    lock: (locked: boolean) => moderate(locked ? 'lock' : 'unlock', (c) => c.lockRoom(locked)),
+    endMeeting: () => moderate('endMeeting', (c) => c.endMeeting()),
   }
 
   const remoteStats = useCallback(

@@ -1,16 +1,19 @@
 // Keyboard shortcuts of the meeting room, as Google Meet and Jitsi Meet have them (#18).
 // Pure: which action a key press means; MeetingRoom performs it.
+import { t } from '../i18n'
 
 export type ShortcutAction = 'toggle-mic' | 'toggle-camera' | 'raise-hand' | 'help' | 'push-to-talk'
 
-/** The shortcuts as the help dialog lists them. */
-export const SHORTCUTS: { keys: string; what: string }[] = [
-  { keys: 'M  or  Ctrl+D', what: 'Mute or unmute the microphone' },
-  { keys: 'V  or  Ctrl+E', what: 'Turn the camera off or on' },
-  { keys: 'Space (hold)', what: 'Push to talk while muted' },
-  { keys: 'H', what: 'Raise or lower your hand' },
-  { keys: '?', what: 'Show these shortcuts' },
-]
+/** The shortcuts as the help dialog lists them, in the current language (called at render). */
+export function shortcutList(): { keys: string; what: string }[] {
+  return [
+    { keys: t('shortcuts.micKeys'), what: t('shortcuts.mic') },
+    { keys: t('shortcuts.cameraKeys'), what: t('shortcuts.camera') },
+    { keys: t('shortcuts.talkKeys'), what: t('shortcuts.talk') },
+    { keys: 'H', what: t('shortcuts.hand') },
+    { keys: '?', what: t('shortcuts.help') },
+  ]
+}
 
 export interface KeyLike {
   key: string

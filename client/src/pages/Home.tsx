@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react'
+import { useTranslation } from 'react-i18next'
 import { rememberRoomPassword } from '../lib/access'
 import { rememberName, rememberedName } from '../lib/identity'
 import { cleanName, extractRoomId, roomPath } from '../lib/url'
@@ -29,6 +30,7 @@ async function createRoom(mode: RoomMode, password: string, meetingName: string)
 }
 
 export function Home() {
+  const { t } = useTranslation()
   // Testing aid: keep ?raw_audio=1 from the start page into the room (see lib/url.ts).
   const rawAudio = new URLSearchParams(location.search).get('raw_audio') === '1'
   const [name, setName] = useState(rememberedName)
@@ -59,65 +61,62 @@ export function Home() {
 
   const validName = (): string | null => {
     const n = cleanName(name)
-    if (!n) setError('Please enter your name (up to 64 characters).')
+    if (!n) setError(t('common.nameRequired'))
     else rememberName(n)
     return n
   }
 
   return (
     <main className="page home">
-      <h1>Meetings</h1>
-      <p className="muted">Video meetings in the browser: a small call goes straight between the browsers; a meeting goes through this server.</p>
+      <h1>{t('home.title')}</h1>
+      <p className="muted">{t('home.intro')}</p>
       <label className="field">
-        Your name
-        <input aria-label="Your name" value={name} maxLength={64} onChange={(e) => setName(e.target.value)} placeholder="e.g. Ada" />
+        {t('common.yourName')}
+        <input aria-label={t('common.yourName')} value={name} maxLength={64} onChange={(e) => setName(e.target.value)} placeholder={t('home.namePlaceholder')} />
       </label>
 
       {!canCreate && (
         <section className="card" data-testid="token-only">
-          <h2>New meeting</h2>
-          <p className="muted">Meetings on this server are joined with an invitation link from the organiser.</p>
+          <h2>{t('home.newMeeting')}</h2>
+          <p className="muted">{t('home.tokenOnly')}</p>
         </section>
       )}
       {canCreate && (
       <section className="card">
-        <h2>New meeting</h2>
+        <h2>{t('home.newMeeting')}</h2>
         <fieldset className="mode-choice">
-          <legend>Kind of meeting</legend>
+          <legend>{t('home.kind')}</legend>
           <label>
             <input type="radio" name="mode" value="p2p" checked={mode === 'p2p'} onChange={() => setMode('p2p')} />
-            Small call, direct (P2P){' '}
-            <span className="muted small">
-              — video goes straight between the browsers; best for 2–4 people. It can still be recorded on the server (each person then also
-              sends their video to it).
-            </span>
+            {t('home.p2p')}{' '}
+            <span className="muted small">{t('home.p2pText')}</span>
           </label>
           <label>
             <input type="radio" name="mode" value="sfu" checked={mode === 'sfu'} onChange={() => setMode('sfu')} />
-            Meeting, through the server (SFU){' '}
-            <span className="muted small">— everyone sends their video once and the server passes it on; for larger groups and weaker connections.</span>
+            {t('home.sfu')}{' '}
+            <span className="muted small">{t('home.sfuText')}</span>
           </label>
         </fieldset>
         <label className="field">
-          Meeting name (optional)
+          {t('home.meetingNameOptional')}
           <input
-            aria-label="Meeting name"
+            aria-label={t('home.meetingName')}
             value={meetingName}
             maxLength={ROOM_NAME_MAX}
             onChange={(e) => setMeetingName(e.target.value)}
-            placeholder="e.g. Weekly design review"
+            placeholder={t('home.meetingNamePlaceholder')}
             data-testid="create-meeting-name"
           />
         </label>
         <label className="field">
-          {needsPassword ? 'Password' : 'Password (optional)'}
+          {needsPassword ? t('common.password') : t('home.passwordOptional')}
           <input
             type="password"
-            aria-label="Meeting password"
+            aria-label={t('common.meetingPassword')}
             autoComplete="new-password"
             value={password}
             onChange={(e) => setPassword(e.target.value)}
-            placeholder={needsPassword ? 'Required on this server' : 'Anyone with the link can join'}
+            placeholder={needsPassword ? t('home.passwordRequired') : t('home.passwordAnyone')}
             data-testid="create-password"
           />
         </label>
@@ -129,7 +128,7 @@ export function Home() {
             const n = validName()
             if (!n) return
             if (needsPassword && !password) {
-              setError('Meetings on this server need a password.')
+              setError(t('home.needsPassword'))
               return
             }
             setBusy(true)
@@ -139,26 +138,26 @@ export function Home() {
               // The name is remembered: the pre-join screen has it (the creator sees it too).
               navigate(roomPath(room.roomId, null, rawAudio))
             } catch (err) {
-              setError(`Could not create a room: ${(err as Error).message}`)
+              setError(t('home.couldNotCreate', { reason: (err as Error).message }))
             } finally {
               setBusy(false)
             }
           }}
         >
-          Create room
+          {t('home.create')}
         </button>
       </section>
       )}
 
       <section className="card">
-        <h2>Join a meeting</h2>
+        <h2>{t('home.joinMeeting')}</h2>
         <form
           onSubmit={(e) => {
             e.preventDefault()
             setError(null)
             const id = extractRoomId(joinId)
             if (!id) {
-              setError('Enter a room id or a room link.')
+              setError(t('home.enterRoom'))
               return
             }
             const n = validName()
@@ -166,8 +165,8 @@ export function Home() {
             navigate(roomPath(id, null, rawAudio))
           }}
         >
-          <input aria-label="Room id or link" value={joinId} onChange={(e) => setJoinId(e.target.value)} placeholder="Room id or link" />
-          <button type="submit">Join</button>
+          <input aria-label={t('home.roomIdOrLink')} value={joinId} onChange={(e) => setJoinId(e.target.value)} placeholder={t('home.roomIdOrLink')} />
+          <button type="submit">{t('common.join')}</button>
         </form>
       </section>
       {error && (

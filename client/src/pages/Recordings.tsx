@@ -4,6 +4,8 @@
 // <video>, an <img> or a plain link cannot send an Authorization header). While one is being
 // finished after Stop ("Finishing… N%") the list is polled.
 import { useEffect, useRef, useState } from 'react'
+import { useTranslation } from 'react-i18next'
+import { t } from '../i18n'
 import { navigate } from '../router'
 import './recordings.css'
 
@@ -64,15 +66,17 @@ export function recordingStatus(r: RecordingMeta): RecordingStatus {
 export function statusLabel(r: RecordingMeta): string {
   switch (recordingStatus(r)) {
     case 'recording':
-      return 'Recording…'
+      return t('recordings.recording')
     case 'finishing': {
       const p = r.progress
-      return typeof p === 'number' && Number.isFinite(p) ? `Finishing… ${Math.floor(Math.min(1, Math.max(0, p)) * 100)}%` : 'Finishing…'
+      return typeof p === 'number' && Number.isFinite(p)
+        ? t('recordings.finishingPct', { pct: Math.floor(Math.min(1, Math.max(0, p)) * 100) })
+        : t('recordings.finishing')
     }
     case 'failed':
-      return 'Failed'
+      return t('recordings.failed')
     default:
-      return 'Ready'
+      return t('recordings.ready')
   }
 }
 
@@ -81,12 +85,22 @@ export function recordingTitle(r: RecordingMeta): string {
   return r.roomName?.trim() || r.room || r.id
 }
 
+/** The server's stop reasons the catalogue has (sfu/server/recording_events.py, sfu/recording). */
+const STOP_REASONS: Record<string, 'admin' | 'roomClosed' | 'interrupted'> = {
+  'stopped by the administrator': 'admin',
+  'room closed': 'roomClosed',
+  interrupted: 'interrupted',
+}
+
 /** Who stopped it, by name: never a user id (`stop_reason` names one: "stopped by u-…"). */
 export function stoppedText(r: RecordingMeta): string | null {
-  if (r.stoppedByName) return `Stopped by ${r.stoppedByName}`
+  if (r.stoppedByName) return t('recordings.stoppedBy', { name: r.stoppedByName })
   const reason = r.stop_reason
   if (!reason || reason === 'stopped') return null
-  if (reason.startsWith('stopped by ') && reason !== 'stopped by the administrator') return 'Stopped'
+  const known = Object.hasOwn(STOP_REASONS, reason) ? STOP_REASONS[reason] : undefined
+  if (known) return t(`recordings.reason.${known}`)
+  if (reason.startsWith('stopped by ')) return t('recordings.stopped')
+  // Another reason from the server: its own (English) words.
   return reason.charAt(0).toUpperCase() + reason.slice(1)
 }
 
@@ -124,7 +138,7 @@ export function formatSize(n: number | null | undefined): string {
 // names nobody (a stale link: its room is gone and it granted no recording).
 export function recordingsError(status: number, token: string | null, body: { error?: string; message?: string } | null): string {
   if (status === 401) {
-    return token ? 'This recording link is no longer valid.' : 'A recording link with a token is needed to see recordings.'
+    return token ? t('recordings.linkInvalid') : t('recordings.linkNeeded')
   }
   return body?.message ?? body?.error ?? `HTTP ${status}`
 }
@@ -132,6 +146,7 @@ export function recordingsError(status: number, token: string | null, body: { er
 type Load = { status: 'loading' } | { status: 'error'; message: string } | { status: 'ok'; list: RecordingMeta[] }
 
 export function Recordings({ token }: { token: string | null }) {
+  const { t } = useTranslation()
   const [load, setLoad] = useState<Load>({ status: 'loading' })
   const [playing, setPlaying] = useState<string | null>(null)
   const [reloadKey, setReloadKey] = useState(0)
@@ -159,7 +174,7 @@ export function Recordings({ token }: { token: string | null }) {
         setLoad({ status: 'ok', list: Array.isArray(body?.recordings) ? body.recordings : [] })
       })
       .catch(() => {
-        if (!cancelled) failed('Could not reach the server.')
+        if (!cancelled) failed(t('recordings.unreachable'))
       })
     return () => {
       cancelled = true
@@ -177,21 +192,21 @@ export function Recordings({ token }: { token: string | null }) {
   return (
     <main className="page recordings-page" data-testid="recordings-page">
       <header className="recordings-head">
-        <h1>Recordings</h1>
+        <h1>{t('recordings.title')}</h1>
         <button type="button" className="small-btn" onClick={() => setReloadKey((k) => k + 1)} data-testid="recordings-refresh">
-          Refresh
+          {t('recordings.refresh')}
         </button>
         <button type="button" className="small-btn" onClick={() => navigate('/')}>
-          Start page
+          {t('recordings.startPage')}
         </button>
       </header>
-      {load.status === 'loading' && <p role="status">Loading…</p>}
+      {load.status === 'loading' && <p role="status">{t('recordings.loading')}</p>}
       {load.status === 'error' && (
         <p className="notice notice-error" role="alert" data-testid="recordings-error">
           {load.message}
         </p>
       )}
-      {load.status === 'ok' && load.list.length === 0 && <p data-testid="recordings-empty">No recordings yet.</p>}
+      {load.status === 'ok' && load.list.length === 0 && <p data-testid="recordings-empty">{t('recordings.empty')}</p>}
       {load.status === 'ok' && load.list.length > 0 && (
         <ul className="recordings-list" data-testid="recordings-list">
           {load.list.map((r) => (
@@ -204,6 +219,7 @@ export function Recordings({ token }: { token: string | null }) {
 }
 
 function RecordingItem({ r, token, playing, onPlay }: { r: RecordingMeta; token: string | null; playing: boolean; onPlay: (on: boolean) => void }) {
+  const { t } = useTranslation()
   const status = recordingStatus(r)
   const ready = status === 'ready'
   const url = recordingFileUrl(r.id, token)
@@ -219,7 +235,7 @@ function RecordingItem({ r, token, playing, onPlay }: { r: RecordingMeta; token:
           {showThumb ? (
             <img
               src={recordingThumbnailUrl(r.id, token)}
-              alt={`A picture from the middle of the recording of ${title}`}
+              alt={t('recordings.thumbnail', { title })}
               loading="lazy"
               onError={() => setThumbFailed(true)}
               data-testid="recording-thumbnail"
@@ -234,7 +250,7 @@ function RecordingItem({ r, token, playing, onPlay }: { r: RecordingMeta; token:
           </h2>
           {r.roomName && r.room && (
             <p className="recording-room muted" data-testid="recording-room">
-              Room {r.room}
+              {t('common.roomId', { id: r.room })}
             </p>
           )}
           <p className="recording-facts">
@@ -246,13 +262,13 @@ function RecordingItem({ r, token, playing, onPlay }: { r: RecordingMeta; token:
             </span>
           </p>
           {status === 'finishing' && typeof r.progress === 'number' && (
-            <progress className="recording-progress" max={1} value={r.progress} aria-label={`Finishing the recording of ${title}`} data-testid="recording-progress" />
+            <progress className="recording-progress" max={1} value={r.progress} aria-label={t('recordings.finishingOf', { title })} data-testid="recording-progress" />
           )}
-          {r.startedByName && <p className="recording-people" data-testid="recording-started-by">Started by {r.startedByName}</p>}
+          {r.startedByName && <p className="recording-people" data-testid="recording-started-by">{t('recordings.startedBy', { name: r.startedByName })}</p>}
           {stopped && <p className="recording-people" data-testid="recording-stopped-by">{stopped}</p>}
           {names.length > 0 && (
             <p className="recording-people" data-testid="recording-participants">
-              With {names.join(', ')}
+              {t('recordings.with', { names: names.join(', ') })}
             </p>
           )}
           {status === 'failed' && r.error && <p className="recording-people">{r.error}</p>}
@@ -261,10 +277,10 @@ function RecordingItem({ r, token, playing, onPlay }: { r: RecordingMeta; token:
       {ready && (
         <div className="recording-actions">
           <button type="button" className="small-btn" onClick={() => onPlay(!playing)} data-testid="recording-play">
-            {playing ? 'Hide' : 'Play'}
+            {playing ? t('recordings.hide') : t('recordings.play')}
           </button>
           <a className="download" href={url} download data-testid="recording-file-link">
-            Download
+            {t('recordings.download')}
           </a>
         </div>
       )}

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react'
+import { useTranslation } from 'react-i18next'
 import { PreJoin } from '../components/PreJoin'
 import { MeetingRoom } from '../components/MeetingRoom'
 import { adoptUrlToken, EMBED_READY_MESSAGE, embedTokenOf, roomPassword, saveJoinToken, tokenHints } from '../lib/access'
@@ -10,6 +11,7 @@ import { navigate } from '../router'
 /** /room/<id>: the pre-join screen (name, camera preview, microphone level, devices), then the
  * meeting. A ``?name=`` or a join token skips it (links made for one person, embedding). */
 export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; initialName: string | null; rawAudio: boolean }) {
+  const { t } = useTranslation()
   // A token in the address is taken out of it at once (lib/access.ts).
   const [token, setToken] = useState<string | null>(() => adoptUrlToken(roomId))
   const [name, setName] = useState<string | null>(() => (initialName ? cleanName(initialName) : null))
@@ -27,10 +29,10 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
   useEffect(() => {
     if (window.parent === window) return
     const onMessage = (e: MessageEvent) => {
-      const t = embedTokenOf(e.data, e.source === window.parent)
-      if (!t) return
-      saveJoinToken(roomId, t)
-      setToken(t)
+      const embedded = embedTokenOf(e.data, e.source === window.parent)
+      if (!embedded) return
+      saveJoinToken(roomId, embedded)
+      setToken(embedded)
     }
     window.addEventListener('message', onMessage)
     window.parent.postMessage({ type: EMBED_READY_MESSAGE, roomId }, '*')
@@ -40,8 +42,8 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
   if (left) {
     return (
       <main className="page center" data-testid="left-page">
-        <h1>You left the meeting</h1>
-        <p className="muted">Room {roomId}</p>
+        <h1>{t('roomPage.left')}</h1>
+        <p className="muted">{t('common.roomId', { id: roomId })}</p>
         <div className="consent-actions">
           <button
             type="button"
@@ -51,10 +53,10 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
             }}
             data-testid="rejoin-button"
           >
-            Rejoin
+            {t('roomPage.rejoin')}
           </button>
           <button type="button" onClick={() => navigate('/')} data-testid="home-button">
-            Go to the start page
+            {t('common.goHome')}
           </button>
         </div>
       </main>
@@ -67,7 +69,7 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
         key={`${token ?? ''}#${visit}`}
         roomId={roomId}
         userId={userId}
-        userName={token ? (tokenHints(token)?.name ?? name ?? 'Guest') : name!}
+        userName={token ? (tokenHints(token)?.name ?? name ?? t('roomPage.guest')) : name!}
         token={token}
         password={password}
         createAccess={password ? 'password' : undefined}
@@ -82,7 +84,7 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
   }
   return (
     <main className="page center">
-      <h1>Join room {roomId}</h1>
+      <h1>{t('roomPage.joinRoom', { id: roomId })}</h1>
       <form
         className="card join-form"
         data-testid="prejoin-form"
@@ -90,7 +92,7 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
           e.preventDefault()
           const n = cleanName(draft)
           if (!n) {
-            setError('Please enter your name (up to 64 characters).')
+            setError(t('common.nameRequired'))
             return
           }
           rememberName(n)
@@ -98,8 +100,8 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
         }}
       >
         <label className="field">
-          Your name
-          <input aria-label="Your name" autoFocus value={draft} maxLength={64} onChange={(e) => setDraft(e.target.value)} />
+          {t('common.yourName')}
+          <input aria-label={t('common.yourName')} autoFocus value={draft} maxLength={64} onChange={(e) => setDraft(e.target.value)} />
         </label>
         <PreJoin
           rawAudio={rawAudio}
@@ -116,7 +118,7 @@ export function RoomPage({ roomId, initialName, rawAudio }: { roomId: string; in
           </p>
         )}
         <button type="submit" data-testid="prejoin-join">
-          Join
+          {t('common.join')}
         </button>
       </form>
     </main>

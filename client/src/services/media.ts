@@ -88,7 +88,7 @@ export async function openLocalMedia(
     ] as const) {
       try {
         const stream = await getUserMedia(c)
-        return { stream, problem: `No ${missing} could be opened; joining without it.` }
+        return { stream, problem: missing === 'camera' ? t('media.noCamera') : t('media.noMicrophone') }
       } catch {
         /* try the next */
       }

@@ -10,6 +10,7 @@
 // each of its signals: a peer that receives a higher generation than its own replaces its
 // connection too, one of a lower generation is stale and ignored. Both sides may start the
 // same generation at once; their offers then meet in one perfect negotiation.
+import { t } from '../i18n'
 import type { ParticipantInfo, Signal } from './protocol'
 import { ConnectionRecovery, type RecoveryOptions } from './recovery'
 import { summarizeRemote, selectedPath } from './remoteStats'
@@ -176,7 +177,7 @@ export class MeshTransport implements MediaTransport {
       send: (signal) => {
         void signaling.sendSignal(selfId, userId, signal).then((ack) => {
           if (!ack.ok && !['unknown_target', 'not_in_room', 'timeout'].includes(ack.error) && !link.isClosed) {
-            callbacks.onNotice(`Signaling to a participant failed: ${ack.message ?? ack.error}`, 'error')
+            callbacks.onNotice(t('meeting.signalingFailed', { reason: ack.message ?? ack.error }), 'error')
           }
         })
       },

@@ -3,6 +3,7 @@
 // camera, microphone and screen to the server, whose recorder is its only receiver. The
 // mesh is never touched, so the call's quality and latency stay what they were; the cost
 // is one more upload while the recording runs.
+import { t } from '../i18n'
 import type { ParticipantInfo, Signal } from './protocol'
 import { MeshTransport } from './meshTransport'
 import { SfuTransport } from './sfuTransport'
@@ -47,7 +48,7 @@ export class RecordedMeshTransport implements MediaTransport {
             onRemoteStream: () => undefined,
             onRemoteStreamRemoved: () => undefined,
             onPeerState: (_peer, state) => console.info(`recording uplink: ${state}`),
-            onNotice: (message, kind) => callbacks.onNotice(`Recording: ${message}`, kind),
+            onNotice: (message, kind) => callbacks.onNotice(t('meeting.recordingNotice', { message }), kind),
           },
         },
         this.videoSource,

@@ -15,6 +15,7 @@
 // closed by the server, or a failed negotiation) is replaced by a new one: a new publish
 // offer (the server sees new ICE credentials and starts afresh) or `sfu-subscribe` (a new
 // session). ConnectionRecovery decides when, with backoff, for as long as the socket is up.
+import { t } from '../i18n'
 import type { ParticipantInfo, Signal } from './protocol'
 import { ConnectionRecovery, type RecoveryOptions } from './recovery'
 import { selectedPath, summarizeRemote } from './remoteStats'
@@ -24,7 +25,6 @@ import { SerialQueue } from './webrtc'
 import { simulcastEncodings } from './simulcast'
 import { boxesOf, tileViews, viewsChanged, type TileView } from './tileViews'
 
-export const SFU_UNAVAILABLE = 'SFU media is not available on this server yet'
 
 export interface SubscribeTrack {
   mid: string
@@ -76,8 +76,8 @@ export function rejectedMids(sdp: string | undefined): string[] {
 
 /** The user-facing text for a track of ours the server cannot take. */
 export function unsupportedNotice(u: { kind?: string; reason?: string }): string {
-  const what = u.kind === 'audio' ? 'microphone' : u.kind === 'video' ? 'video' : 'media'
-  return `The server cannot take your ${what}${u.reason ? `: ${u.reason}` : ''}`
+  const what = u.kind === 'audio' ? 'audio' : u.kind === 'video' ? 'video' : 'media'
+  return u.reason ? t(`meeting.unsupported.${what}Because`, { reason: u.reason }) : t(`meeting.unsupported.${what}`)
 }
 
 export class SfuTransport implements MediaTransport {
@@ -158,15 +158,15 @@ export class SfuTransport implements MediaTransport {
       return
     }
     if (ack.error === 'unknown_event') {
-      if (!this.unavailable) this.ctx.callbacks.onNotice(SFU_UNAVAILABLE, 'error')
+      if (!this.unavailable) this.ctx.callbacks.onNotice(t('meeting.sfuUnavailable'), 'error')
       this.unavailable = true
       return
     }
     // A server that never answers sfu-* at all (the guide's Node server) looks like this.
     if (ack.error === 'timeout' && !this.everAnswered && this.recovery[target].attempt === 0) {
-      this.ctx.callbacks.onNotice(SFU_UNAVAILABLE, 'error')
+      this.ctx.callbacks.onNotice(t('meeting.sfuUnavailable'), 'error')
     } else if (ack.error !== 'timeout' && this.recovery[target].attempt === 0) {
-      this.ctx.callbacks.onNotice(`SFU ${what} failed: ${ack.message ?? ack.error}`, 'error')
+      this.ctx.callbacks.onNotice(t('meeting.sfuFailed', { what, reason: ack.message ?? ack.error }), 'error')
     }
     this.recovery[target].broken(`${what}: ${ack.error}`)
   }
@@ -257,7 +257,7 @@ export class SfuTransport implements MediaTransport {
     } catch (err) {
       if (this.closed || pc !== this.publish) return
       console.warn('sfu publish', err)
-      if (this.recovery.publish.attempt === 0) this.ctx.callbacks.onNotice('SFU publish failed', 'error')
+      if (this.recovery.publish.attempt === 0) this.ctx.callbacks.onNotice(t('meeting.sfuPublishFailed'), 'error')
       this.recovery.publish.broken('publish negotiation failed')
     }
   }

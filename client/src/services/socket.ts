@@ -2,6 +2,7 @@
 // /socket.io/). It wraps the guide's events (join-room, signal-send, ...) with typed helpers
 // that resolve to the server's acknowledgement ({ok: true, ...} or {ok: false, error}).
 import { io, type Socket } from 'socket.io-client'
+import { t } from '../i18n'
 import type {
   Ack,
   ChatMessage,
@@ -170,9 +171,9 @@ export class SignalingClient {
     try {
       const answer = await this.socket.timeout(timeoutMs).emitWithAck(event, payload)
       if (answer && typeof answer === 'object' && 'ok' in answer) return answer as Ack<T>
-      return { ok: false, error: 'invalid_answer', message: 'The server sent an unexpected answer.' }
+      return { ok: false, error: 'invalid_answer', message: t('meeting.unexpectedAnswer') }
     } catch {
-      return { ok: false, error: 'timeout', message: `No answer from the server to ${event}.` }
+      return { ok: false, error: 'timeout', message: t('meeting.noAnswer', { event }) }
     }
   }
 

@@ -1,6 +1,7 @@
 // The server recording's UI state (SFU rooms) as a pure reducer: is the room being recorded,
 // since when and by whom, the room's download token, and whether a start/stop is in flight.
 // The toasts a change deserves come from recordingToast() so they are testable too.
+import { t } from '../i18n'
 import type { RecordingStateEvent } from '../services/protocol'
 
 export interface RecordingUiState {
@@ -90,10 +91,10 @@ export function recordingToast(
   if (e.recording) {
     if (before.recording && before.recordingId === (e.recordingId ?? null)) return null
     const who = e.startedBy ? nameOf(e.startedBy) : null
-    return { kind: 'info', message: who ? `Recording started by ${who}` : 'Recording started' }
+    return { kind: 'info', message: who ? t('recording.startedBy', { who }) : t('recording.started') }
   }
   if (!before.recording) return null
   if (before.recordingId && e.recordingId && before.recordingId !== e.recordingId) return null
-  if (e.error) return { kind: 'error', message: `Recording failed${e.reason ? `: ${e.reason}` : ''}` }
-  return { kind: 'info', message: `Recording stopped${e.reason ? ` (${e.reason})` : ''}` }
+  if (e.error) return { kind: 'error', message: e.reason ? t('recording.failedBecause', { reason: e.reason }) : t('recording.failed') }
+  return { kind: 'info', message: e.reason ? t('recording.stoppedBecause', { reason: e.reason }) : t('recording.stopped') }
 }

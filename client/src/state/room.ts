@@ -13,6 +13,7 @@ import type {
 } from '../services/protocol'
 import { normalizeMedia } from '../services/protocol'
 import { ALL_GRANTS, normalizeGrants } from '../lib/access'
+import { t } from '../i18n'
 
 export interface Participant extends ParticipantInfo {
   isLocal: boolean
@@ -156,7 +157,7 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
       if (a.participant.userId === s.selfId) return s
       const known = !!s.participants[a.participant.userId]
       const next = addParticipant(s, a.participant, false)
-      return known ? next : withToast(next, 'info', `${a.participant.userName} joined`)
+      return known ? next : withToast(next, 'info', t('events.joined', { name: a.participant.userName }))
     }
     case 'user-left': {
       const p = s.participants[a.userId]
@@ -169,7 +170,7 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
         order: s.order.filter((id) => id !== a.userId),
         reactions: s.reactions.filter((r) => r.userId !== a.userId),
       }
-      return withToast(next, 'info', `${p.userName} left`)
+      return withToast(next, 'info', t('events.left', { name: p.userName }))
     }
     case 'media-state': {
       const p = s.participants[a.userId]
@@ -181,14 +182,14 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
       const p = s.participants[a.userId]
       if (!p || (p.handRaisedAt ?? null) === a.at) return s
       const next = { ...s, participants: { ...s.participants, [a.userId]: { ...p, handRaisedAt: a.at } } }
-      return a.at !== null && !p.isLocal ? withToast(next, 'info', `${p.userName} raised their hand`) : next
+      return a.at !== null && !p.isLocal ? withToast(next, 'info', t('events.raisedHand', { name: p.userName })) : next
     }
     case 'local-recording': {
       const p = s.participants[a.userId]
       if (!p || (p.localRecording ?? false) === a.recording) return s
       const next = { ...s, participants: { ...s.participants, [a.userId]: { ...p, localRecording: a.recording } } }
       if (p.isLocal) return next
-      return withToast(next, 'info', a.recording ? `${p.userName} is recording this meeting on their computer` : `${p.userName} stopped recording`)
+      return withToast(next, 'info', a.recording ? t('events.recordingLocally', { name: p.userName }) : t('events.stoppedRecording', { name: p.userName }))
     }
     case 'chat-message': {
       if (s.chat.some((m) => m.id === a.message.id)) return s
@@ -206,7 +207,7 @@ export function roomReducer(s: RoomState, a: RoomAction): RoomState {
     case 'toast':
       return withToast(s, a.kind, a.message)
     case 'toast-dismiss':
-      return { ...s, toasts: s.toasts.filter((t) => t.id !== a.id) }
+      return { ...s, toasts: s.toasts.filter((toast) => toast.id !== a.id) }
     case 'left':
       return { ...initialRoomState, toasts: s.toasts, nextToastId: s.nextToastId }
     case 'role-changed': {

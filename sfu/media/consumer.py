@@ -54,6 +54,21 @@ class Consumer:
     reason: Reason = "best"
     switched_at: float = 0.0
     trial_wait: float = 4.0  # seconds before a layer up is tried (router.py: _TRIAL_WAIT)
+    tried_at: float = 0.0  # when the last probe ended
+    congested_since: float | None = None  # the estimate is short of the layer since
+    # A probe for a bigger layer (router.py _choose_one): the layer, until when, how fast.
+    probe_target: int | None = None
+    probe_until: float = 0.0
+    probe_rate: int = 0
+    probe_sent_at: float = 0.0
+    probe_start: int = 0  # the estimate when the probe began, and its lowest since
+    probe_low: int = 0
+    probe_nacks: int = 0  # the track's NACKs when it began
+    nacks_seen: int = 0  # the track's NACK count at the last choice, and when it grew
+    last_nack_at: float = 0.0
+    rate: int = 0  # bit/s forwarded, over the last measure()
+    _octets_seen: int = 0
+    _measured_at: float = 0.0
 
     def describe(self) -> dict[str, Any]:
         assert self.transceiver is not None
@@ -67,6 +82,17 @@ class Consumer:
             "active": self.active,
             "rejected": self.rejected,
         }
+
+    def measure(self, now: float) -> None:
+        """Updates ``rate`` from the forwarding track's byte count (at most twice a second)."""
+        elapsed = now - self._measured_at
+        if elapsed < 0.5:
+            return
+        octets = self.track.octets
+        if self._measured_at:
+            rate = int((octets - self._octets_seen) * 8 / elapsed)
+            self.rate = rate if not self.rate else (self.rate + rate) // 2
+        self._octets_seen, self._measured_at = octets, now
 
     def describe_layer(self) -> dict[str, Any]:
         """The layer forwarded, the one chosen, and why (for sfu rooms show)."""

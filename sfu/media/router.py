@@ -25,7 +25,7 @@ from ..settings import Settings
 from . import ice
 from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, encodes_attempted, sender_running
 from .consumer import Consumer
-from .layer_selector import View, choose
+from .layer_selector import UP_MARGIN, View, choose
 from .observer import Ended, FrameObserver, Sink, audio_levels
 from .producer import LayerState, Producer
 from .session import (
@@ -54,9 +54,12 @@ _ANSWER_APPLY_SECONDS = 10.0  # longest an sfu-subscribe-answer's ack waits for 
 # undone within TRIAL_WAIT seconds.
 _NO_CONGESTION = 1.3
 _TRIAL_WAIT = 4.0
-_TRIAL_WAIT_MAX = 64.0
+_TRIAL_WAIT_MAX = 16.0
 _SETTLE = 2.0
-_AUDIO_SHARE = 40_000  # bit/s kept for each audio track out of a subscriber's estimate
+_PROBE_SECONDS = 4.0
+_QUIET = 8.0  # seconds without a NACK: the link is not congested, whatever the REMB says
+_CONGESTED_FOR = 1.0
+_PROBE_HELD = 0.9  # a probe succeeds if the estimate never fell below this share of its start
 _MAX_VIEWS = 200
 
 
@@ -204,6 +207,11 @@ class Router:
                     "waitingKeyframe": o.track.waiting_keyframe,
                     "paused": o.paused,
                     "layerSwitches": o.track.layer_switches,
+                    "probeBytes": o.track.probe_bytes,
+                    "rate": o.rate,
+                    "remb": o.remb,
+                    "trialWait": o.trial_wait,
+                    "nacked": o.track.nacked,
                     **(o.describe_layer() if self._layered(o) else {}),
                     "sending": o.transceiver is not None and sender_running(o.transceiver.sender),
                     "rejected": o.rejected,
@@ -518,26 +526,24 @@ class Router:
             consumer.track.pause_until_keyframe()
             self.request_keyframe(producer)
 
-    def _estimates(self) -> dict[str, int]:
-        """Each subscriber's estimate for one of its visible video tracks (bit/s): its
-        latest REMB less a share for audio, split evenly between its visible videos."""
-        out: dict[str, int] = {}
+    def _estimates(self, now: float) -> dict[str, tuple[int, int]]:
+        """Each subscriber's latest REMB and what is forwarded to it now (bit/s, every
+        track), measuring each consumer's rate on the way (``Consumer.measure``)."""
+        out: dict[str, tuple[int, int]] = {}
         for participant in self.participants.values():
             session = participant.subscribe
             if session is None:
                 continue
             lines = [o for o in session.lines if o.active]
+            for consumer in lines:
+                consumer.measure(now)
             rembs = [o.remb for o in lines if o.remb]
-            if not rembs:
-                continue
-            videos = sum(o.kind == "video" and not o.paused for o in lines)
-            audio = sum(o.kind == "audio" for o in lines)
-            budget = max(0, max(rembs) - _AUDIO_SHARE * audio)
-            out[participant.user_id] = budget // max(1, videos)
+            if rembs:
+                out[participant.user_id] = (max(rembs), sum(o.rate for o in lines))
         return out
 
     def _choose_layers(
-        self, producer: Producer, now: float, estimates: dict[str, int] | None = None
+        self, producer: Producer, now: float, estimates: dict[str, tuple[int, int]] | None = None
     ) -> None:
         """Each consumer's layer (sfu/media/layer_selector.py), and the observers'."""
         for layer in producer.layers:
@@ -547,9 +553,11 @@ class Router:
         if best is not None:
             producer.observer_target = best
         forced = self.settings.sfu.simulcast_switch_seconds
-        estimates = estimates if estimates is not None else self._estimates()
+        estimates = estimates if estimates is not None else self._estimates(now)
+        self._send_probes(producer, now)
         for subscriber, consumer in producer.consumers.items():
             if consumer.paused:
+                consumer.probe_target = None
                 continue
             target: int | None
             if forced:
@@ -557,7 +565,12 @@ class Router:
                 step = int(now / forced)
                 target, reason = usable[step % len(usable)], "forced"
             else:
-                target, reason = self._choose_one(consumer, layers, estimates.get(subscriber), now)
+                # What is left for this track if every other one keeps what it gets.
+                known = estimates.get(subscriber)
+                if consumer.track.nacked != consumer.nacks_seen:
+                    consumer.nacks_seen, consumer.last_nack_at = consumer.track.nacked, now
+                estimate = known[0] - (known[1] - consumer.rate) if known else None
+                target, reason = self._choose_one(consumer, layers, estimate, now)
             if target != consumer.target:
                 if (
                     consumer.target is not None
@@ -598,17 +611,73 @@ class Router:
             current=current,
         )
         if fits.spatial is not None and fits.spatial < current:
-            return fits.spatial, "bandwidth"
+            # Down once the estimate stays short for a second (one low REMB on a busy
+            # machine is not congestion).
+            if consumer.congested_since is None:
+                consumer.congested_since = now
+            if now - consumer.congested_since >= _CONGESTED_FOR:
+                consumer.probe_target = None
+                return fits.spatial, "bandwidth"
+            return consumer.target, consumer.reason
+        consumer.congested_since = None
+        if consumer.probe_target is not None:
+            return self._probe_result(consumer, layers, estimate, now)
         if free.spatial > current:
-            if (
-                estimate >= _NO_CONGESTION * layers[current].bitrate
-                and now - consumer.switched_at >= consumer.trial_wait
-            ):
+            # No congestion: the estimate is well above the layer, or (libwebrtc's REMB
+            # recovers slowly after congestion) nothing was lost for a while.
+            quiet = now - consumer.last_nack_at >= _QUIET
+            if (estimate >= _NO_CONGESTION * layers[current].bitrate or quiet) and now - max(
+                consumer.switched_at, consumer.tried_at
+            ) >= consumer.trial_wait:
                 above = [i for i in range(current + 1, free.spatial + 1) if layers[i].active]
                 if above:
-                    return above[0], "probing"
+                    # Probe first: padding at the step's rate, and the estimate decides.
+                    consumer.probe_target = above[0]
+                    consumer.probe_until = now + _PROBE_SECONDS
+                    consumer.probe_sent_at = now
+                    consumer.probe_start = consumer.probe_low = estimate
+                    consumer.probe_nacks = consumer.track.nacked
+                    step = layers[above[0]].bitrate - layers[current].bitrate
+                    consumer.probe_rate = max(int(step * UP_MARGIN), 50_000)
+                    return current, "probing"
             return current, "bandwidth"
         return current, free.reason
+
+    def _probe_result(
+        self, consumer: Consumer, layers: list[Any], estimate: int, now: float
+    ) -> tuple[int | None, str]:
+        """While a probe runs the layer stays; when it ends, the next layer fits if the
+        link carried the probe (the step's rate on top of what it had) without loss (no
+        NACK from the subscriber) and without the estimate falling (a queue growing under
+        the probe makes libwebrtc's delay-based estimate drop within about a second).
+        Waiting for the estimate to *rise* to the next layer would take tens of seconds:
+        after congestion it climbs additively."""
+        target = consumer.probe_target
+        assert target is not None and consumer.layer is not None
+        consumer.probe_low = min(consumer.probe_low, estimate)
+        if now < consumer.probe_until:
+            return consumer.layer, "probing"
+        consumer.probe_target = None
+        consumer.tried_at = now
+        carried = (
+            consumer.track.nacked == consumer.probe_nacks
+            and consumer.probe_low >= _PROBE_HELD * consumer.probe_start
+        )
+        if target < len(layers) and carried:
+            consumer.trial_wait = _TRIAL_WAIT
+            return target, "probing"
+        consumer.trial_wait = min(consumer.trial_wait * 2, _TRIAL_WAIT_MAX)
+        return consumer.layer, "bandwidth"
+
+    def _send_probes(self, producer: Producer, now: float) -> None:
+        """Each probing consumer's padding since the last tick (sfu/media/aiortc/sender.py:
+        ``send_probe``)."""
+        for consumer in producer.consumers.values():
+            if consumer.probe_target is None or now >= consumer.probe_until:
+                continue
+            elapsed = min(now - consumer.probe_sent_at, 0.25)
+            consumer.probe_sent_at = now
+            consumer.track.send_probe(int(consumer.probe_rate * elapsed / 8))
 
     def _packet_arrived(self) -> None:
         """Every packet of every producer: packets wake the router's periodic work."""
@@ -760,7 +829,7 @@ class Router:
             self._last_rtcp = now
             self._rtcp_clock.tick()  # the subscribers' sender reports
         interval = self.settings.sfu.keyframe_min_interval_ms / 1000
-        estimates = self._estimates()
+        estimates = self._estimates(now)
         for producer in list(self.producers.values()):
             lost = producer.tap.expire_losses()
             if producer.kind != "video":

@@ -63,6 +63,8 @@ class Host:
     address: str  # its own address (private, when behind a NAT)
     public_address: str  # the address others see: its own, or its NAT's
     router: str | None = None
+    # Its veth's end on the bridge, in the server segment (a public host's only).
+    link: str | None = None
     _cut: bool = field(default=False, repr=False)
 
     def command(self, *cmd: str) -> list[str]:
@@ -99,6 +101,18 @@ class Host:
             self.name,
         )
         self._cut = True
+
+    def throttle(self, kbit: int, burst_bytes: int = 16_000, latency_ms: int = 200) -> None:
+        """Limits what reaches this host to ``kbit`` kbit/s (a token bucket, ``tc tbf``, on
+        its link's end in the server segment: the host's downlink)."""
+        assert self.link is not None, "only a public host can be throttled"
+        _run("tc", "qdisc", "replace", "dev", self.link, "root", "tbf", "rate", f"{kbit}kbit",
+             "burst", str(burst_bytes), "latency", f"{latency_ms}ms")  # fmt: skip
+
+    def unthrottle(self) -> None:
+        """Undoes :meth:`throttle`."""
+        assert self.link is not None
+        _run("tc", "qdisc", "del", "dev", self.link, "root", check=False)
 
     def restore(self) -> None:
         """Undoes :meth:`cut`."""
@@ -184,7 +198,7 @@ class Topology:
         """A host with a public address on the server segment."""
         netns = self._namespace(role)
         address = self._public_link(netns)
-        return Host(netns, address, address)
+        return Host(netns, address, address, link=self.links[-1])
 
     def behind_nat(self, role: str, block_udp: bool = False) -> Host:
         """A host on a LAN of its own behind a masquerading NAT (not symmetric: Linux keeps

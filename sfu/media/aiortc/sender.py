@@ -287,10 +287,17 @@ class ForwardingTrack(MediaStreamTrack):
         self._switching = False  # the next keyframe starts another layer
         self._last_time = 0.0  # arrival time of the newest packet sent (Unix)
         self.layer_switches = 0
+        self.probe_bytes = 0
+        self.nacked = 0  # packets the subscriber asked for again (a sign of loss)
 
     @property
     def waiting_keyframe(self) -> bool:
         return self._awaiting_keyframe and not self._audio
+
+    @property
+    def octets(self) -> int:
+        """Payload bytes sent so far."""
+        return self._octets
 
     @property
     def depth(self) -> int:
@@ -531,6 +538,7 @@ class ForwardingTrack(MediaStreamTrack):
 
     async def retransmit(self, sequence_number: int) -> None:
         """Resends a packet a subscriber NACKed (as RTX if negotiated), like aiortc."""
+        self.nacked += 1
         data = self.history.find(sequence_number)
         sender = self.sender
         if data is None or sender is None:
@@ -545,6 +553,38 @@ class ForwardingTrack(MediaStreamTrack):
             sender._RTCRtpSender__rtx_sequence_number = uint16_add(rtx_seq, 1)  # type: ignore[attr-defined]
             data = packet.serialize(ext_map)
         await sender.transport._send_rtp(data)
+
+    def send_probe(self, budget: int) -> int:
+        """Sends up to ``budget`` bytes of probe: the newest packets sent, again, as
+        retransmissions (RTX) stamped with the time now, as libwebrtc pads its own probes.
+        The subscriber's decoder drops them as duplicates; its bandwidth estimate counts
+        them, so a subscriber held on a small layer can show room for a bigger one. Returns
+        the bytes sent (0 without RTX, or before anything was sent)."""
+        sender = self.sender
+        if sender is None or not self._direct or self._audio:
+            return 0
+        rtx_payload_type = sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
+        if rtx_payload_type is None:
+            return 0
+        ext_map = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
+        abs_send_time = Arrival.now().abs_send_time
+        sent = 0
+        seq = (self.numbering.next_seq - 1) & 0xFFFF
+        for _ in range(64):
+            data = self.history.find(seq)
+            if data is None or sent >= budget:
+                break
+            packet = RtpPacket.parse(data, ext_map)
+            packet.extensions.abs_send_time = abs_send_time
+            rtx_seq = sender._RTCRtpSender__rtx_sequence_number  # type: ignore[attr-defined]
+            rtx = wrap_rtx(packet, rtx_payload_type, rtx_seq, sender._rtx_ssrc)
+            sender._RTCRtpSender__rtx_sequence_number = uint16_add(rtx_seq, 1)  # type: ignore[attr-defined]
+            out = rtx.serialize(ext_map)
+            self._send_now(out)
+            sent += len(out)
+            seq = (seq - 1) & 0xFFFF
+        self.probe_bytes += sent
+        return sent
 
     async def recv(self) -> Any:
         # Nothing pulls from a forwarding track (its sender's loop is replaced).

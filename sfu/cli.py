@@ -669,6 +669,38 @@ def rooms_show(
                 f"{media.get('forwardingEncodes')} forwarding encodes"
             )
         )
+        _print_layers(out, media)
+
+
+def _print_layers(out: Any, media: dict[str, Any]) -> None:
+    """Per simulcast consumer: the layer forwarded, the one chosen, and why (#17)."""
+    rids = {
+        (p.get("userId"), p.get("source")): [x.get("rid") for x in p.get("layers") or []]
+        for p in media.get("producers") or []
+        if p.get("layers")
+    }
+    rows = [c for c in media.get("consumerList") or [] if "layer" in c or c.get("paused")]
+    if not rows:
+        return
+    table = Table(title="video layers")
+    for column in ("subscriber", "publisher", "source", "layer", "target", "reason"):
+        table.add_column(column)
+
+    def rid(c: dict[str, Any], key: str) -> str:
+        names = rids.get((c.get("userId"), c.get("source"))) or []
+        index = c.get(key)
+        if c.get("paused"):
+            return "none"
+        return str(names[index]) if isinstance(index, int) and index < len(names) else "-"
+
+    for c in rows:
+        table.add_row(
+            *(Text(str(c.get(k))) for k in ("subscriber", "userId", "source")),
+            Text(rid(c, "layer")),
+            Text(rid(c, "targetLayer")),
+            Text("hidden" if c.get("paused") else str(c.get("layerReason", "-"))),
+        )
+    out.print(table)
 
 
 @rooms_app.command("close", epilog="\b\nExample:\n  sfu rooms close standup --token TOKEN")

@@ -211,6 +211,15 @@ describe('quality', () => {
     expect(qualityTooltip(r, 'relay')).toBe('Good connection: loss 1.0 %, round trip 42 ms, 15 fps, via TURN relay')
     expect(qualityTooltip(quality(null, null, true))).toBe('Connection quality unknown')
   })
+
+  it('says when the server sends a smaller simulcast layer for want of bandwidth', () => {
+    const reduced = { ...sample(199, 1, 42), reducedLayer: true }
+    const r = quality(sample(100, 0), reduced, true)
+    expect(r.quality).toBe('fair')
+    expect(qualityTooltip(r, undefined, true)).toBe(
+      'Fair connection: smaller picture for your connection, loss 1.0 %, round trip 42 ms, 15 fps',
+    )
+  })
 })
 
 describe('hasTurnServer', () => {

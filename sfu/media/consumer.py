@@ -53,6 +53,7 @@ class Consumer:
     target: int | None = None
     reason: Reason = "best"
     switched_at: float = 0.0
+    announced: tuple[int | None, str] | None = None  # the last sfu-layer sent: (layer, why)
     trial_wait: float = 4.0  # seconds before a layer up is tried (router.py: _TRIAL_WAIT)
     tried_at: float = 0.0  # when the last probe ended
     congested_since: float | None = None  # the estimate is short of the layer since

@@ -59,6 +59,8 @@ _SETTLE = 2.0
 _PROBE_SECONDS = 4.0
 _QUIET = 8.0  # seconds without a NACK: the link is not congested, whatever the REMB says
 _CONGESTED_FOR = 1.0
+_LOSS_RECENT = 2.0  # NACKs this recent mean the link is losing packets
+_FAR_SHORT = 0.6  # an estimate under this share of the layer is congestion even without loss
 _PROBE_HELD = 0.9  # a probe succeeds if the estimate never fell below this share of its start
 _MAX_VIEWS = 200
 
@@ -584,6 +586,27 @@ class Router:
                 if target is not None and target != consumer.layer:
                     self.request_keyframe(producer)
             consumer.reason = reason  # type: ignore[assignment]
+            self._announce_layer(subscriber, producer, consumer)
+
+    def _announce_layer(self, subscriber: str, producer: Producer, consumer: Consumer) -> None:
+        """Tells the subscriber's app which layer it gets of a track and why
+        (``sfu-layer``), when that changes, so that its tile can say it is reduced."""
+        reason = "bandwidth" if consumer.reason in ("bandwidth", "probing") else consumer.reason
+        key = (consumer.target, reason)
+        participant = self.participants.get(subscriber)
+        if key == consumer.announced or participant is None or consumer.transceiver is None:
+            return
+        consumer.announced = key
+        rids = [layer.rid for layer in producer.layers]
+        payload = {
+            "mid": consumer.transceiver.mid,
+            "userId": consumer.user_id,
+            "source": consumer.source,
+            "layer": rids[consumer.target] if consumer.target is not None else None,
+            "layers": rids,
+            "reason": reason,
+        }
+        self._spawn(_quiet(participant.send("sfu-layer", payload)))
 
     def _choose_one(
         self, consumer: Consumer, layers: list[Any], estimate: int | None, now: float
@@ -610,7 +633,12 @@ class Router:
             preference=consumer.preference,
             current=current,
         )
-        if fits.spatial is not None and fits.spatial < current:
+        # Short of the layer is congestion when packets are lost (NACKs) or the shortfall
+        # is large: right after an up-switch libwebrtc's REMB lags below the new rate for
+        # seconds while nothing is wrong.
+        lossy = now - consumer.last_nack_at < _LOSS_RECENT
+        far_short = estimate < _FAR_SHORT * layers[current].bitrate
+        if fits.spatial is not None and fits.spatial < current and (lossy or far_short):
             # Down once the estimate stays short for a second (one low REMB on a busy
             # machine is not congestion).
             if consumer.congested_since is None:
@@ -674,6 +702,9 @@ class Router:
         ``send_probe``)."""
         for consumer in producer.consumers.values():
             if consumer.probe_target is None or now >= consumer.probe_until:
+                continue
+            if consumer.track.nacked != consumer.probe_nacks:
+                consumer.probe_until = now  # loss: the probe failed, stop loading the link
                 continue
             elapsed = min(now - consumer.probe_sent_at, 0.25)
             consumer.probe_sent_at = now

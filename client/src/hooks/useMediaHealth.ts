@@ -123,7 +123,7 @@ export function useMediaHealth(input: MediaHealthInput): MediaHealth {
       tiles[r.userId] = {
         ...st,
         quality: reading?.quality ?? 'unknown',
-        qualityText: reading ? qualityTooltip(reading, tracker.sample?.candidateType) : '',
+        qualityText: reading ? qualityTooltip(reading, tracker.sample?.candidateType, tracker.sample?.reducedLayer) : '',
       }
       summary.push({ status: st.status, connection })
     }

@@ -109,6 +109,7 @@ export const de: Catalogue = {
     loss: 'Verlust {{pct}} %',
     roundTrip: 'Umlaufzeit {{ms}} ms',
     fps: '{{fps}} B/s',
+    reducedLayer: 'kleineres Bild wegen Ihrer Verbindung',
   },
   meeting: {
     couldNotJoin: 'Beitritt nicht möglich: {{reason}}',

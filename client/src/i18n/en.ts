@@ -105,6 +105,7 @@ export const en = {
     loss: 'loss {{pct}} %',
     roundTrip: 'round trip {{ms}} ms',
     fps: '{{fps}} fps',
+    reducedLayer: 'smaller picture for your connection',
   },
   meeting: {
     couldNotJoin: 'Could not join: {{reason}}',

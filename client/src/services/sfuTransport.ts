@@ -108,6 +108,8 @@ export class SfuTransport implements MediaTransport {
   private views: TileView[] = []
   private viewsSent = 0
   private viewTimer: ReturnType<typeof setInterval> | null = null
+  /** Whose camera the server sends on a smaller layer for want of bandwidth (sfu-layer). */
+  private readonly reduced = new Set<string>()
   /** When each subscribe m-line's track was first seen (for HIDDEN_AFTER_MS). */
   private readonly seenSince = new Map<string, number>()
 
@@ -142,6 +144,16 @@ export class SfuTransport implements MediaTransport {
     this.offs.push(
       signaling.onRaw('sfu-connection-closed', (d) => this.onConnectionClosed(d as { target?: string; reason?: string })),
     )
+    if (!this.options.publishOnly) {
+      this.offs.push(
+        signaling.onRaw('sfu-layer', (d) => {
+          const l = d as { userId?: string; source?: string; reason?: string }
+          if (typeof l?.userId !== 'string' || l.source !== 'camera') return
+          if (l.reason === 'bandwidth') this.reduced.add(l.userId)
+          else this.reduced.delete(l.userId)
+        }),
+      )
+    }
     if (!this.options.publishOnly && typeof document !== 'undefined') {
       this.viewTimer = setInterval(() => this.reportViews(), VIEW_INTERVAL_MS)
     }
@@ -497,7 +509,10 @@ export class SfuTransport implements MediaTransport {
       return null
     })
     const path = selectedPath(report)
-    for (const id of users) out[id] = summary[id] ?? { connectionState: state, ...path }
+    for (const id of users) {
+      out[id] = summary[id] ?? { connectionState: state, ...path }
+      if (this.reduced.has(id)) out[id].reducedLayer = true
+    }
     return out
   }
 

@@ -38,6 +38,9 @@ export interface RemoteMediaStats {
   rttMs?: number
   /** Local candidate type of the selected pair: host/srflx/prflx/relay. */
   candidateType?: string
+  /** SFU simulcast: the server sends a smaller layer of this person's camera than the tile
+   * could show, because of this browser's connection (`sfu-layer`). */
+  reducedLayer?: boolean
   connectionState: PeerState
 }
 

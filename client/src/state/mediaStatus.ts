@@ -203,13 +203,16 @@ export function quality(
   if (lossPct !== null) grades.push(lossPct < T.lossPct.good ? 'good' : lossPct < T.lossPct.fair ? 'fair' : 'poor')
   if (rttMs !== null) grades.push(rttMs < T.rttMs.good ? 'good' : rttMs < T.rttMs.fair ? 'fair' : 'poor')
   if (fps !== null) grades.push(fps >= T.fps.good ? 'good' : fps >= T.fps.fair ? 'fair' : 'poor')
+  // A smaller simulcast layer sent for want of bandwidth: the link is not good.
+  if (sample?.reducedLayer) grades.push('fair')
   return { quality: worst(grades), lossPct, rttMs, fps }
 }
 
 /** The indicator's tooltip: the numbers behind the grade. */
-export function qualityTooltip(r: QualityReading, candidateType?: string): string {
+export function qualityTooltip(r: QualityReading, candidateType?: string, reducedLayer = false): string {
   const label = t(`tile.quality.${r.quality}`)
   const parts = [
+    reducedLayer ? t('tile.reducedLayer') : null,
     r.lossPct !== null ? t('tile.loss', { pct: r.lossPct.toFixed(1) }) : null,
     r.rttMs !== null ? t('tile.roundTrip', { ms: Math.round(r.rttMs) }) : null,
     r.fps !== null ? t('tile.fps', { fps: Math.round(r.fps) }) : null,

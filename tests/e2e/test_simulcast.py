@@ -10,10 +10,12 @@ only from 540 lines up): "h" at 320x240 and "f" at 640x480.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sfu.loadtest import SfuPeer, SocketIORouter
+from sfu.media.aiortc.receiver import ReceiverTap
+from sfu.media.rtp import vp8
+from sfu.media.rtp.codecs import vp8_size
 from tests.e2e.conftest import (
     ADMIN_TOKEN,
     LaunchFn,
@@ -393,3 +399,90 @@ def test_a_weak_link_gets_a_smaller_picture_and_the_others_keep_the_full_one(
             for p in people:
                 p.close()
             stop_server(server)
+
+
+async def _observe(url: str, room_id: str, packets: list[tuple], seconds: float) -> None:
+    """An aiortc subscriber (sfu.loadtest's peer over Socket.IO) that records every video
+    packet it receives, as it arrives, through the server's own receive tap."""
+    router = SocketIORouter(url, room_id)
+    taps: list[ReceiverTap] = []
+
+    class Observer(SfuPeer):
+        def _on_track(self, track: Any) -> None:
+            assert self.subscribe_pc is not None
+            if track.kind != "video":
+                return
+            receiver = next(
+                t.receiver for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track
+            )
+
+            def on_packet(p: Any, key: bool) -> None:
+                packets.append((p.ssrc, p.sequence_number, p.timestamp, bytes(p.payload[:40]), key))
+
+            taps.append(ReceiverTap(receiver, "video", 1.0, on_packet))
+
+    peer = Observer(router, "observer")
+    try:
+        await peer.join()
+        await asyncio.sleep(seconds)
+    finally:
+        await peer.close()
+        await router.close()
+
+
+def test_an_aiortc_subscriber_sees_one_continuous_stream_through_switches(
+    netns: None, tmp_path: Path, launch: LaunchFn, busy_camera: list[str]
+) -> None:
+    # Every packet an aiortc subscriber gets while the test hook switches it between
+    # Alice's two layers every 2 s: one SSRC, sequence numbers without a gap, timestamps
+    # that never step back, VP8 picture ids that count up by one per picture and a
+    # TL0PICIDX that never jumps; and the pictures' sizes show both layers came.
+    server = start_server(tmp_path, {"SFU_SFU__SIMULCAST_SWITCH_SECONDS": "2"})
+    try:
+        room_id = server.create_room("sfu")
+        url = f"{server.url}/room/{room_id}?raw_audio=1&name=Alice"
+        alice = launch("Alice", path=url, extra_args=busy_camera)
+        alice.wait_joined()
+        packets: list[tuple] = []
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(_observe(server.url, room_id, packets, 16))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(60)
+        assert not errors and not thread.is_alive(), errors
+    finally:
+        close_launched(launch)
+        stop_server(server)
+    seen: set[int] = set()
+    stream = []
+    for packet in packets:  # retransmissions and probes come twice: the first counts
+        if packet[1] not in seen:
+            seen.add(packet[1])
+            stream.append(packet)
+    assert len(stream) > 300, len(stream)
+    assert {p[0] for p in stream} == {stream[0][0]}, "more than one SSRC"
+    gaps = [
+        (a[1], b[1])
+        for a, b in zip(stream, stream[1:], strict=False)
+        if (b[1] - a[1]) & 0xFFFF != 1
+    ]
+    assert not gaps, gaps[:10]
+    pictures = []
+    for _ssrc, seq, timestamp, head, key in stream:
+        d = vp8.parse(head)
+        if d is not None and d.starts_picture:
+            size = vp8_size(head[d.size :]) if key else None
+            pictures.append((seq, timestamp, d.picture_id, d.tl0picidx, size))
+    assert pictures[0][4] is not None, "the stream does not start at a keyframe"
+    for a, b in zip(pictures, pictures[1:], strict=False):
+        assert (b[2] - a[2]) & 0x7FFF == 1, ("picture id", a, b)
+        assert (b[3] - a[3]) & 0xFF in (0, 1), ("TL0PICIDX", a, b)
+        assert 0 < (b[1] - a[1]) & 0xFFFFFFFF < 90_000, ("timestamp", a, b)
+    widths = {p[4][0] for p in pictures if p[4]}
+    assert {320, 640} <= widths, widths

@@ -342,6 +342,7 @@ SPECS: dict[str, Spec] = {
     "sfu-publish": Spec({"description": ("offer", True), "sources": ("sources", False)}),
     "sfu-subscribe-answer": Spec({"session": ("session", False), "description": ("answer", True)}),
     "sfu-candidate": Spec({"target": ("target", True), "candidate": ("candidate", True)}),
+    "sfu-view": Spec({"views": ("views", True)}),
     "sfu-unpublish": Spec({}, none_ok=True),
     "sfu-subscribe": Spec({}, none_ok=True),
     # Moderation (#13): the attacker is the room's moderator, so only the payload stops it.
@@ -387,6 +388,7 @@ def base_payload(event: str, w: World, sender: str) -> dict[str, Any]:
             "description": {"type": "answer", "sdp": w.answer_sdp},
         },
         "sfu-candidate": {"target": "publish", "candidate": dict(CANDIDATE)},
+        "sfu-view": {"views": [dict(VIEW)]},
         "sfu-unpublish": {},
         "sfu-subscribe": {},
         "set-role": {"userId": PEER, "role": "moderator"},
@@ -436,6 +438,31 @@ NON_OBJECT = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=30),
     st.lists(JSON, max_size=4),
+)
+NON_LIST = st.one_of(
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+    st.dictionaries(st.text(max_size=6), LEAF, max_size=3),
+)
+VIEW = {"mid": "0", "height": 360, "visible": True}
+# A view with one field the server refuses (sfu-view: docs/sfu.md).
+BAD_VIEW = st.one_of(
+    NON_OBJECT.filter(lambda v: not isinstance(v, dict)),
+    st.builds(lambda m: {**VIEW, "mid": m}, NON_STR),
+    st.builds(lambda h: {**VIEW, "height": h}, st.one_of(st.text(max_size=5), st.booleans())),
+    st.builds(
+        lambda h: {**VIEW, "height": h},
+        st.one_of(st.integers(max_value=-1), st.integers(min_value=20001)),
+    ),
+    # (Any float: heights are whole pixels, and JSON's 360.0 is not an integer.)
+    st.builds(lambda h: {**VIEW, "height": h}, st.floats(allow_nan=False, allow_infinity=False)),
+    st.builds(lambda v: {**VIEW, "visible": v}, NON_BOOL),
+    st.builds(
+        lambda p: {**VIEW, "preference": p},
+        st.text(max_size=8).filter(lambda t: t not in ("auto", "low")),
+    ),
 )
 NON_INT = st.one_of(
     st.text(max_size=10),
@@ -537,6 +564,8 @@ def wrong_type(kind: str, required: bool) -> st.SearchStrategy[Any]:
         return st.one_of(NON_OBJECT, *null)
     if kind == "session":
         return st.one_of(NON_INT, *null)
+    if kind == "views":
+        return st.one_of(NON_LIST, *null)
     return st.one_of(NON_STR, *null)
 
 
@@ -567,6 +596,10 @@ def bad_value(kind: str, w: World) -> st.SearchStrategy[Any] | None:
         "offer": bad_description("offer", w.offer_sdp),
         "answer": bad_description("answer", w.answer_sdp),
         "session": st.one_of(st.integers(-(10**30), -1), st.integers(10**6, 10**30)),
+        "views": st.one_of(
+            st.lists(BAD_VIEW, min_size=1, max_size=3),
+            st.lists(st.just(dict(VIEW)), min_size=201, max_size=203),  # over the limit
+        ),
         "candidate": st.one_of(
             st.just({}),
             st.builds(lambda c: {**CANDIDATE, "candidate": c}, NON_STR),
@@ -866,6 +899,8 @@ async def check_accepted(w: World, event: str) -> None:
         assert (await a.call(event, base_payload(event, w, "attacker")))["ok"]
         end = {"target": "subscribe", "candidate": {"candidate": "", "sdpMid": "0"}}
         assert (await a.call(event, end))["ok"]
+    elif event == "sfu-view":
+        assert (await a.call(event, base_payload(event, w, "attacker"))) == {"ok": True}
     elif event == "sfu-unpublish":
         router = w.running.server.rooms.rooms[ROOM].router
         assert any(k.startswith(f"{ATTACKER}/") for k in router.producers)

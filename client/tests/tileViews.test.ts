@@ -23,6 +23,12 @@ describe('tileViews', () => {
     expect(tileViews([{ mid: '3', boxes, since: 0 }], viewport, dpr, 10_000)).toEqual([{ mid: '3', ...want }])
   })
 
+  it('asks for the lowest layer in low bandwidth mode', () => {
+    expect(tileViews([{ mid: '3', boxes: [box(10, 90)], since: 0 }], viewport, 1, 10_000, true)).toEqual([
+      { mid: '3', height: 90, visible: true, preference: 'low' },
+    ])
+  })
+
   it('waits before calling a new track hidden (its tile is drawn a moment later)', () => {
     expect(tileViews([{ mid: '3', boxes: [], since: 0 }], viewport, 1, HIDDEN_AFTER_MS - 1)).toEqual([])
   })
@@ -37,6 +43,7 @@ describe('viewsChanged', () => {
     ['hidden', [{ mid: '1', height: 0, visible: false }], true],
     ['another track', [{ mid: '2', height: 200, visible: true }], true],
     ['one more', [...a, { mid: '2', height: 10, visible: true }], true],
+    ['low bandwidth mode', [{ mid: '1', height: 200, visible: true, preference: 'low' as const }], true],
   ])('%s', (_what, next, want) => {
     expect(viewsChanged(a, next)).toBe(want)
   })

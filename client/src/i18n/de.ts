@@ -226,6 +226,7 @@ export const de: Catalogue = {
     devices: 'Geräte',
     closeSettings: 'Einstellungen schließen',
     crop: 'Kacheln füllen (schneidet die Ränder der Bilder ab)',
+    lowBandwidth: 'Datensparmodus (kleinere Videos der anderen)',
     pages: 'Seiten der Teilnehmenden',
     previousPage: 'Vorherige Seite',
     nextPage: 'Nächste Seite',

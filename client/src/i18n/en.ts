@@ -222,6 +222,7 @@ export const en = {
     devices: 'Devices',
     closeSettings: 'Close settings',
     crop: 'Fill the tiles (crops the edges of the pictures)',
+    lowBandwidth: 'Low bandwidth mode (smaller video from the others)',
     pages: 'Pages of participants',
     previousPage: 'Previous page',
     nextPage: 'Next page',

@@ -23,7 +23,7 @@ import type { MediaTransport, PeerDebugInfo, PeerState, RemoteMediaStats, TrackS
 import { updateIceServers } from './transport'
 import { SerialQueue } from './webrtc'
 import { simulcastEncodings } from './simulcast'
-import { boxesOf, tileViews, viewsChanged, type TileView } from './tileViews'
+import { boxesOf, lowBandwidth, tileViews, viewsChanged, type TileView } from './tileViews'
 
 
 export interface SubscribeTrack {
@@ -456,7 +456,8 @@ export class SfuTransport implements MediaTransport {
       if (!this.seenSince.has(key)) this.seenSince.set(key, now)
       shown.push({ mid: tr.mid, boxes: boxesOf(tr.receiver.track), since: this.seenSince.get(key)! })
     }
-    const views = tileViews(shown, { width: window.innerWidth, height: window.innerHeight }, window.devicePixelRatio || 1, now)
+    const viewport = { width: window.innerWidth, height: window.innerHeight }
+    const views = tileViews(shown, viewport, window.devicePixelRatio || 1, now, lowBandwidth())
     if (!viewsChanged(this.views, views) && now - this.viewsSent < VIEW_REPEAT_MS) return
     this.views = views
     this.viewsSent = now

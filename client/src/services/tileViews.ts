@@ -7,6 +7,28 @@ export interface TileView {
   mid: string
   height: number
   visible: boolean
+  /** "low": the lowest layer will do (the user's low bandwidth mode). */
+  preference?: 'low'
+}
+
+const LOW_BANDWIDTH_KEY = 'sfu.lowBandwidth'
+
+/** Whether the user asked for low bandwidth mode (kept in this browser). */
+export function lowBandwidth(): boolean {
+  try {
+    return globalThis.localStorage?.getItem(LOW_BANDWIDTH_KEY) === '1'
+  } catch {
+    return false // storage blocked: the mode is off
+  }
+}
+
+export function setLowBandwidth(on: boolean): void {
+  try {
+    if (on) globalThis.localStorage?.setItem(LOW_BANDWIDTH_KEY, '1')
+    else globalThis.localStorage?.removeItem(LOW_BANDWIDTH_KEY)
+  } catch {
+    // storage blocked: the choice lasts for this page only (the caller keeps it in state)
+  }
 }
 
 export interface Box {
@@ -35,6 +57,7 @@ export function tileViews(
   viewport: { width: number; height: number },
   devicePixelRatio: number,
   now: number,
+  low = false,
 ): TileView[] {
   const out: TileView[] = []
   for (const s of shown) {
@@ -46,7 +69,9 @@ export function tileViews(
       continue
     }
     const height = Math.max(...onScreen.map((b) => b.height))
-    out.push({ mid: s.mid, height: Math.round(height * devicePixelRatio), visible: true })
+    const view: TileView = { mid: s.mid, height: Math.round(height * devicePixelRatio), visible: true }
+    if (low) view.preference = 'low'
+    out.push(view)
   }
   return out
 }
@@ -58,7 +83,12 @@ export function viewsChanged(before: TileView[], after: TileView[]): boolean {
   const old = new Map(before.map((v) => [v.mid, v]))
   return after.some((v) => {
     const o = old.get(v.mid)
-    return !o || o.visible !== v.visible || Math.abs(o.height - v.height) > 0.1 * Math.max(o.height, 1)
+    return (
+      !o ||
+      o.visible !== v.visible ||
+      o.preference !== v.preference ||
+      Math.abs(o.height - v.height) > 0.1 * Math.max(o.height, 1)
+    )
   })
 }
 

@@ -47,11 +47,11 @@ _TICK = 0.1
 _IDLE_TICK = 1.0
 _RTCP_INTERVAL = 1.0  # aiortc's mean
 _ANSWER_APPLY_SECONDS = 10.0  # longest an sfu-subscribe-answer's ack waits for aiortc
-# Simulcast layer choice (docs/sfu.md#simulcast): a subscriber's estimate this far above
-# what its layer costs shows no congestion (libwebrtc's REMB is capped at 1.5x what it
-# receives, so it never shows room for the next layer): then the next layer is tried,
-# after TRIAL_WAIT seconds, doubled (up to TRIAL_WAIT_MAX) each time a trial had to be
-# undone within TRIAL_WAIT seconds.
+# Simulcast layer choice (docs/sfu.md#simulcast, Router._choose_one): a subscriber's
+# estimate this far above what its layer costs shows no congestion (libwebrtc's REMB is
+# capped at 1.5x what it receives, so it never shows room for the next layer); the next
+# layer is then probed, after TRIAL_WAIT seconds, doubled (up to TRIAL_WAIT_MAX) by each
+# failed probe or each down-switch within TRIAL_WAIT seconds of a switch.
 _NO_CONGESTION = 1.3
 _TRIAL_WAIT = 4.0
 _TRIAL_WAIT_MAX = 16.0
@@ -860,7 +860,7 @@ class Router:
             self._last_rtcp = now
             self._rtcp_clock.tick()  # the subscribers' sender reports
         interval = self.settings.sfu.keyframe_min_interval_ms / 1000
-        estimates = self._estimates(now)
+        estimates = self._estimates(now)  # also each consumer's rate, shown in stats()
         for producer in list(self.producers.values()):
             lost = producer.tap.expire_losses()
             if producer.kind != "video":

@@ -245,63 +245,70 @@ JS_INBOUND_VIDEO = """async () => {
 }"""
 
 
+@pytest.fixture
+def switching(
+    tmp_path: Path, launch: LaunchFn, busy_camera: list[str]
+) -> Iterator[tuple[ServerProcess, str, Participant]]:
+    """A server whose test hook moves every simulcast subscriber to another layer every
+    two seconds, an SFU room on it, and Alice publishing her busy camera there."""
+    server = start_server(tmp_path, {"SFU_SFU__SIMULCAST_SWITCH_SECONDS": "2"})
+    try:
+        room_id = server.create_room("sfu")
+        url = f"{server.url}/room/{room_id}?raw_audio=1&name=Alice"
+        alice = launch("Alice", path=url, extra_args=busy_camera)
+        alice.wait_joined()
+        yield server, room_id, alice
+    finally:
+        close_launched(launch)
+        stop_server(server)
+
+
 # Timing on a loaded 2-core machine (publisher CPU, libwebrtc's estimates) makes this and the
 # weak-link test fail now and then on thresholds, not on function: a second try is allowed.
 @pytest.mark.flaky(reruns=2)
 def test_forced_layer_switches_are_invisible_to_the_decoder(
-    netns: None, tmp_path: Path, launch: LaunchFn, busy_camera: list[str]
+    netns: None, switching: tuple[ServerProcess, str, Participant], launch: LaunchFn
 ) -> None:
-    # A server whose test hook moves every simulcast subscriber to another layer every two
-    # seconds (every second, the keyframes each switch needs cost a publisher on this
-    # 2-core machine half its frames).
-    server = start_server(tmp_path, {"SFU_SFU__SIMULCAST_SWITCH_SECONDS": "2"})
-    try:
-        room_id = server.create_room("sfu")
-        url = f"{server.url}/room/{room_id}?raw_audio=1&name="
-        alice = launch("Alice", path=url + "Alice", extra_args=busy_camera)
-        alice.wait_joined()
-        bob = launch("Bob", path=url + "Bob", init_scripts=(KEEP_PEER_CONNECTIONS,))
-        bob.wait_joined()
-        wait_until(lambda: (tile(bob, "Alice") or {}).get("frames"), what="Bob's tile of Alice")
-        widths: set[int] = set()
+    # (Every 2 s: every second, the keyframes each switch needs cost a publisher on this
+    # 2-core machine half its frames.)
+    server, room_id, alice = switching
+    url = f"{server.url}/room/{room_id}?raw_audio=1&name="
+    bob = launch("Bob", path=url + "Bob", init_scripts=(KEEP_PEER_CONNECTIONS,))
+    bob.wait_joined()
+    wait_until(lambda: (tile(bob, "Alice") or {}).get("frames"), what="Bob's tile of Alice")
+    widths: set[int] = set()
 
-        def both_layers_seen() -> bool:
-            t = tile(bob, "Alice")
-            if t:
-                widths.add(t["width"])
-            return {320, 640} <= widths
+    def both_layers_seen() -> bool:
+        t = tile(bob, "Alice")
+        if t:
+            widths.add(t["width"])
+        return {320, 640} <= widths
 
-        wait_until(both_layers_seen, timeout=40, interval=0.1, what="both layers on Bob's tile")
-        before = bob.eval(JS_INBOUND_VIDEO)[0]
-        switches_before = consumer_of(server, room_id, bob.user_id(), alice.user_id())
-        bob.page.wait_for_timeout(10_000)
-        after = bob.eval(JS_INBOUND_VIDEO)[0]
-        consumer = consumer_of(server, room_id, bob.user_id(), alice.user_id())
-        switches = consumer["layerSwitches"] - switches_before["layerSwitches"]
-        decoded = after["framesDecoded"] - before["framesDecoded"]
-        # About five switches in ten seconds, each at a keyframe of the other layer (fewer
-        # when the publisher, short of CPU or uplink, pauses its top layer a moment).
-        assert switches >= 2, (switches, consumer)
-        # The picture kept moving (the clip is 15 fps) and the decoder took every frame:
-        # no freeze, nothing dropped, nothing lost (numbering without a gap), and no
-        # keyframe asked for by Bob (the decoder never lost its reference).
-        forwarded = consumer["forwarded"] - switches_before["forwarded"]
-        # The picture kept moving: nothing lost (the numbering has no gap), no keyframe
-        # asked for by Bob (his decoder never lost its reference). Measured (2 cores, 2 s
-        # switches): from 95 of 108 to 20 of 133 frames decoded in six runs. Not all: each
-        # switch cuts one frame (the old layer's keyframe, made with the new one's), and
-        # after the keyframes every switch asks for, the publisher's encoder sends upper
-        # temporal-layer frames not marked as layer sync, which libwebrtc's VP8 reference
-        # finder holds back (seen in the forwarded descriptors; it would do the same for
-        # a subscriber that never switched).
-        assert decoded >= 15 and forwarded >= 20, (forwarded, before, after)
-        assert after["packetsLost"] == before["packetsLost"] == 0, (before, after)
-        assert after["pliCount"] == before["pliCount"], (before, after)
-        assert after["framesDropped"] - before["framesDropped"] <= 3 * switches, (before, after)
-        assert after["freezeCount"] - before["freezeCount"] <= 2 * switches, (before, after)
-    finally:
-        close_launched(launch)
-        stop_server(server)
+    wait_until(both_layers_seen, timeout=40, interval=0.1, what="both layers on Bob's tile")
+    before = bob.eval(JS_INBOUND_VIDEO)[0]
+    switches_before = consumer_of(server, room_id, bob.user_id(), alice.user_id())
+    bob.page.wait_for_timeout(10_000)
+    after = bob.eval(JS_INBOUND_VIDEO)[0]
+    consumer = consumer_of(server, room_id, bob.user_id(), alice.user_id())
+    switches = consumer["layerSwitches"] - switches_before["layerSwitches"]
+    decoded = after["framesDecoded"] - before["framesDecoded"]
+    # About five switches in ten seconds, each at a keyframe of the other layer (fewer
+    # when the publisher, short of CPU or uplink, pauses its top layer a moment).
+    assert switches >= 2, (switches, consumer)
+    forwarded = consumer["forwarded"] - switches_before["forwarded"]
+    # The picture kept moving: nothing lost (the numbering has no gap), no keyframe
+    # asked for by Bob (his decoder never lost its reference). Measured (2 cores, 2 s
+    # switches): from 95 of 108 to 20 of 133 frames decoded in six runs. Not all: each
+    # switch cuts one frame (the old layer's keyframe, made with the new one's), and
+    # after the keyframes every switch asks for, the publisher's encoder sends upper
+    # temporal-layer frames not marked as layer sync, which libwebrtc's VP8 reference
+    # finder holds back (seen in the forwarded descriptors; it would do the same for
+    # a subscriber that never switched).
+    assert decoded >= 15 and forwarded >= 20, (forwarded, before, after)
+    assert after["packetsLost"] == before["packetsLost"] == 0, (before, after)
+    assert after["pliCount"] == before["pliCount"], (before, after)
+    assert after["framesDropped"] - before["framesDropped"] <= 3 * switches, (before, after)
+    assert after["freezeCount"] - before["freezeCount"] <= 2 * switches, (before, after)
 
 
 # Carol's downlink while throttled (kbit/s). Alice's lowest layer (320x240 of moving stripes)
@@ -443,34 +450,26 @@ async def _observe(url: str, room_id: str, packets: list[tuple], seconds: float)
 
 @pytest.mark.flaky(reruns=2)  # Alice's browser may stall on a busy machine (see above)
 def test_an_aiortc_subscriber_sees_one_continuous_stream_through_switches(
-    netns: None, tmp_path: Path, launch: LaunchFn, busy_camera: list[str]
+    netns: None, switching: tuple[ServerProcess, str, Participant]
 ) -> None:
     # Every packet an aiortc subscriber gets while the test hook switches it between
     # Alice's two layers every 2 s: one SSRC, sequence numbers without a gap, timestamps
     # that never step back, VP8 picture ids that count up by one per picture and a
     # TL0PICIDX that never jumps; and the pictures' sizes show both layers came.
-    server = start_server(tmp_path, {"SFU_SFU__SIMULCAST_SWITCH_SECONDS": "2"})
-    try:
-        room_id = server.create_room("sfu")
-        url = f"{server.url}/room/{room_id}?raw_audio=1&name=Alice"
-        alice = launch("Alice", path=url, extra_args=busy_camera)
-        alice.wait_joined()
-        packets: list[tuple] = []
-        errors: list[BaseException] = []
+    server, room_id, alice = switching
+    packets: list[tuple] = []
+    errors: list[BaseException] = []
 
-        def run() -> None:
-            try:
-                asyncio.run(_observe(server.url, room_id, packets, 16))
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
+    def run() -> None:
+        try:
+            asyncio.run(_observe(server.url, room_id, packets, 16))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
 
-        thread = threading.Thread(target=run)
-        thread.start()
-        thread.join(60)
-        assert not errors and not thread.is_alive(), errors
-    finally:
-        close_launched(launch)
-        stop_server(server)
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    assert not errors and not thread.is_alive(), errors
     seen: set[int] = set()
     stream = []
     for packet in packets:  # retransmissions and probes come twice: the first counts

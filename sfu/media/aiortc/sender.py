@@ -423,9 +423,9 @@ class ForwardingTrack(MediaStreamTrack):
         counted (per frame: what aiortc's RTCP sender reports read)."""
         marker = packet.marker
         payload = packet.payload
-        if self.munger is not None:
+        if self.munger is not None:  # a simulcast consumer: only it switches layers
             payload = self.munger.munge(payload) or payload
-        self._last_time = arrival.time
+            self._last_time = arrival.time
         header = pack_header(
             self._first_byte, marker << 7 | self.payload_type, seq, timestamp, self._ssrc
         )

@@ -353,7 +353,7 @@ class SfuSettings(Section):
         ge=0,
         le=60,
         description="Testing: every this many seconds each simulcast subscriber is moved "
-        "to another layer (0: never).",
+        "to the next of: each layer, then the top one's base temporal layer only (0: never).",
     )
 
     @model_validator(mode="after")

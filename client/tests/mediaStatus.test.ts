@@ -213,11 +213,14 @@ describe('quality', () => {
   })
 
   it('says when the server sends a smaller simulcast layer for want of bandwidth', () => {
-    const reduced = { ...sample(199, 1, 42), reducedLayer: true }
+    const reduced = { ...sample(199, 1, 42), reducedLayer: 'picture' as const }
     const r = quality(sample(100, 0), reduced, true)
     expect(r.quality).toBe('fair')
-    expect(qualityTooltip(r, undefined, true)).toBe(
+    expect(qualityTooltip(r, undefined, 'picture')).toBe(
       'Fair connection: smaller picture for your connection, loss 1.0 %, round trip 42 ms, 15 fps',
+    )
+    expect(qualityTooltip(r, undefined, 'frameRate')).toBe(
+      'Fair connection: lower frame rate for your connection, loss 1.0 %, round trip 42 ms, 15 fps',
     )
   })
 })

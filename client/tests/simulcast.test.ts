@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { simulcastEncodings } from '../src/services/simulcast'
+import { reducedBy, simulcastEncodings } from '../src/services/simulcast'
 
 const server = [
   { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
@@ -30,5 +30,19 @@ describe('simulcastEncodings', () => {
   it('is off when the server sends no list or one layer', () => {
     expect(simulcastEncodings(undefined, 720)).toBeUndefined()
     expect(simulcastEncodings(server.slice(2), 720)).toBeUndefined()
+  })
+})
+
+describe('reducedBy (sfu-layer)', () => {
+  const layers = ['h', 'f']
+  it.each([
+    ['the top layer, whole', { layer: 'f', layers, reason: 'best', frameRate: 'full' }, undefined],
+    ['a smaller layer for bandwidth', { layer: 'h', layers, reason: 'bandwidth', frameRate: 'full' }, 'picture'],
+    ['the top layer at a lower frame rate', { layer: 'f', layers, reason: 'bandwidth', frameRate: 'reduced' }, 'frameRate'],
+    ['a smaller layer at a lower frame rate', { layer: 'h', layers, reason: 'bandwidth', frameRate: 'reduced' }, 'picture'],
+    ['a small tile: the viewer chose it', { layer: 'h', layers, reason: 'tile', frameRate: 'full' }, undefined],
+    ['an old server without frameRate', { layer: 'h', layers, reason: 'bandwidth' }, 'picture'],
+  ] as const)('%s', (_name, event, want) => {
+    expect(reducedBy(event)).toBe(want)
   })
 })

@@ -17,7 +17,7 @@ from typing import Any
 from aiortc import RTCRtpTransceiver
 
 from .aiortc.sender import ForwardingTrack, Packer, RtcpClock
-from .layer_selector import Preference, Reason, View
+from .layer_selector import ALL_TEMPORAL, Preference, Reason, View
 
 
 @dataclass(eq=False)
@@ -53,12 +53,19 @@ class Consumer:
     target: int | None = None
     reason: Reason = "best"
     switched_at: float = 0.0
-    announced: tuple[int | None, str] | None = None  # the last sfu-layer sent: (layer, why)
-    trial_wait: float = 4.0  # seconds before a layer up is tried (router.py: _TRIAL_WAIT)
+    # The last sfu-layer sent: (layer, why, upper temporal layers dropped).
+    announced: tuple[int | None, str, bool] | None = None
+    # The highest VP8 temporal layer forwarded (layer_selector.ALL_TEMPORAL: all), since when.
+    temporal: int = ALL_TEMPORAL
+    temporal_at: float = 0.0
+    raised_at: float = float("-inf")  # the last step up (layer or temporal layers)
+    trial_wait: float = 4.0  # seconds before a layer up is tried (layer_choice.TRIAL_WAIT)
     tried_at: float = 0.0  # when the last probe ended
     congested_since: float | None = None  # the estimate is short of the layer since
-    # A probe for a bigger layer (router.py _choose_one): the layer, until when, how fast.
+    # A probe for the next step up (layer_choice.py): the layer and temporal limit, until
+    # when, how fast.
     probe_target: int | None = None
+    probe_temporal: int = ALL_TEMPORAL
     probe_until: float = 0.0
     probe_rate: int = 0
     probe_sent_at: float = 0.0
@@ -97,4 +104,9 @@ class Consumer:
 
     def describe_layer(self) -> dict[str, Any]:
         """The layer forwarded, the one chosen, and why (for sfu rooms show)."""
-        return {"layer": self.layer, "targetLayer": self.target, "layerReason": self.reason}
+        return {
+            "layer": self.layer,
+            "targetLayer": self.target,
+            "temporalLayer": None if self.temporal == ALL_TEMPORAL else self.temporal,
+            "layerReason": self.reason,
+        }

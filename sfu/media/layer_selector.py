@@ -13,8 +13,15 @@ arriving now), the subscriber's downlink estimate, the size at which its app sho
   ``UP_MARGIN`` of room more than the layer's bitrate, going down happens as soon as the
   layer does not fit: an estimate that hovers at a layer's bitrate does not flip the
   subscriber between two layers with every report.
-- When not even the lowest layer fits, the subscriber keeps it (a picture that keeps moving)
-  with the upper temporal layers dropped, about half its bitrate.
+- Temporal layers before spatial ones: layers and their temporal layers form one ladder,
+  spatial first (f all, f up to TID 1, f TID 0 only, h all, ...), as mediasoup's and
+  LiveKit's consumers order them. Going down, the current layer's upper temporal layers go
+  first (at once, no keyframe needed), then the next layer down. A new consumer, and any
+  layer other than the current one, is taken only whole (except the lowest: when not even
+  it fits, it is kept with temporal layers dropped: a picture that keeps moving).
+- A temporal layer's share of its encoding's bitrate is libwebrtc's allocation for three
+  temporal layers (``simulcast_rate_allocator.cc``: TID 0 40 %, TID 0-1 60 %); it is not
+  measured per temporal layer, which would mean parsing every packet's descriptor.
 """
 
 from __future__ import annotations
@@ -31,6 +38,13 @@ Preference = Literal["auto", "low"]
 UP_MARGIN = 1.15
 ALL_TEMPORAL = 0xFF  # every temporal layer
 BASE_TEMPORAL = 0
+# Each temporal limit's share of the encoding's bitrate, highest first.
+TEMPORAL_SHARES = ((ALL_TEMPORAL, 1.0), (1, 0.6), (BASE_TEMPORAL, 0.4))
+
+
+def temporal_share(temporal: int) -> float:
+    """The share of an encoding's bitrate its temporal layers up to ``temporal`` carry."""
+    return next((share for limit, share in TEMPORAL_SHARES if temporal >= limit), 0.4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +81,10 @@ def choose(
     view: View | None = None,
     preference: Preference = "auto",
     current: int | None = None,
+    temporal: int = ALL_TEMPORAL,
 ) -> Choice:
-    """The layer for one subscriber now; ``current`` is the one it gets (for hysteresis)."""
+    """The layer for one subscriber now; ``current`` and ``temporal`` are what it gets (for
+    hysteresis, and to drop its temporal layers before the layer)."""
     if view is not None and not view.visible:
         return Choice(None, ALL_TEMPORAL, "hidden")
     usable = [i for i, layer in enumerate(layers) if layer.active]
@@ -84,10 +100,12 @@ def choose(
         top, reason = usable[0], "preference"
     if estimate is None:
         return Choice(top, ALL_TEMPORAL, reason)
-    for i in reversed([i for i in usable if i <= top]):
-        need = layers[i].bitrate * (UP_MARGIN if current is None or i > current else 1.0)
-        if need <= estimate:
-            return Choice(i, ALL_TEMPORAL, reason if i == top else "bandwidth")
     lowest = usable[0]
-    temporal = ALL_TEMPORAL if layers[lowest].bitrate <= estimate else BASE_TEMPORAL
-    return Choice(lowest, temporal, "bandwidth")
+    for i in reversed([i for i in usable if i <= top]):
+        limits = TEMPORAL_SHARES if i in (current, lowest) else TEMPORAL_SHARES[:1]
+        for limit, share in limits:
+            up = current is None or i > current or (i == current and limit > temporal)
+            if layers[i].bitrate * share * (UP_MARGIN if up else 1.0) <= estimate:
+                whole = i == top and limit == ALL_TEMPORAL
+                return Choice(i, limit, reason if whole else "bandwidth")
+    return Choice(lowest, BASE_TEMPORAL, "bandwidth")

@@ -22,10 +22,10 @@ from typing import Any
 
 from ..refusal import Refusal
 from ..settings import Settings
-from . import ice
+from . import ice, layer_choice
 from .aiortc.sender import ForwardingTrack, Packer, RtcpClock, encodes_attempted, sender_running
 from .consumer import Consumer
-from .layer_selector import UP_MARGIN, View, choose
+from .layer_selector import ALL_TEMPORAL, View
 from .observer import Ended, FrameObserver, Sink, audio_levels
 from .producer import LayerState, Producer
 from .session import (
@@ -47,21 +47,6 @@ _TICK = 0.1
 _IDLE_TICK = 1.0
 _RTCP_INTERVAL = 1.0  # aiortc's mean
 _ANSWER_APPLY_SECONDS = 10.0  # longest an sfu-subscribe-answer's ack waits for aiortc
-# Simulcast layer choice (docs/sfu.md#simulcast, Router._choose_one): a subscriber's
-# estimate this far above what its layer costs shows no congestion (libwebrtc's REMB is
-# capped at 1.5x what it receives, so it never shows room for the next layer); the next
-# layer is then probed, after TRIAL_WAIT seconds, doubled (up to TRIAL_WAIT_MAX) by each
-# failed probe or each down-switch within TRIAL_WAIT seconds of a switch.
-_NO_CONGESTION = 1.3
-_TRIAL_WAIT = 4.0
-_TRIAL_WAIT_MAX = 16.0
-_SETTLE = 2.0
-_PROBE_SECONDS = 4.0
-_QUIET = 8.0  # seconds without a NACK: the link is not congested, whatever the REMB says
-_CONGESTED_FOR = 1.0
-_LOSS_RECENT = 2.0  # NACKs this recent mean the link is losing packets
-_FAR_SHORT = 0.6  # an estimate under this share of the layer is congestion even without loss
-_PROBE_HELD = 0.9  # a probe succeeds if the estimate never fell below this share of its start
 _MAX_VIEWS = 200
 
 
@@ -209,6 +194,7 @@ class Router:
                     "waitingKeyframe": o.track.waiting_keyframe,
                     "paused": o.paused,
                     "layerSwitches": o.track.layer_switches,
+                    "temporalDrops": o.track.munger.dropped_pictures if o.track.munger else 0,
                     "probeBytes": o.track.probe_bytes,
                     "rate": o.rate,
                     "remb": o.remb,
@@ -556,43 +542,30 @@ class Router:
             producer.observer_target = best
         forced = self.settings.sfu.simulcast_switch_seconds
         estimates = estimates if estimates is not None else self._estimates(now)
-        self._send_probes(producer, now)
+        layer_choice.send_probes(list(producer.consumers.values()), now)
         for subscriber, consumer in producer.consumers.items():
             if consumer.paused:
                 consumer.probe_target = None
                 continue
-            target: int | None
             if forced:
-                usable = [i for i, layer in enumerate(layers) if layer.active] or [0]
-                step = int(now / forced)
-                target, reason = usable[step % len(usable)], "forced"
+                choice = layer_choice.forced(layers, now, forced)
             else:
                 # What is left for this track if every other one keeps what it gets.
                 known = estimates.get(subscriber)
                 if consumer.track.nacked != consumer.nacks_seen:
                     consumer.nacks_seen, consumer.last_nack_at = consumer.track.nacked, now
                 estimate = known[0] - (known[1] - consumer.rate) if known else None
-                target, reason = self._choose_one(consumer, layers, estimate, now)
-            if target != consumer.target:
-                if (
-                    consumer.target is not None
-                    and target is not None
-                    and target < consumer.target
-                    and reason == "bandwidth"
-                    and now - consumer.switched_at < _TRIAL_WAIT
-                ):
-                    consumer.trial_wait = min(consumer.trial_wait * 2, _TRIAL_WAIT_MAX)
-                consumer.target = target
-                if target is not None and target != consumer.layer:
-                    self.request_keyframe(producer)
-            consumer.reason = reason  # type: ignore[assignment]
+                choice = layer_choice.decide(consumer, layers, estimate, now)
+            if layer_choice.apply(consumer, choice, now):
+                self.request_keyframe(producer)
             self._announce_layer(subscriber, producer, consumer)
 
     def _announce_layer(self, subscriber: str, producer: Producer, consumer: Consumer) -> None:
         """Tells the subscriber's app which layer it gets of a track and why
         (``sfu-layer``), when that changes, so that its tile can say it is reduced."""
         reason = "bandwidth" if consumer.reason in ("bandwidth", "probing") else consumer.reason
-        key = (consumer.target, reason)
+        reduced_rate = consumer.temporal != ALL_TEMPORAL
+        key = (consumer.target, reason, reduced_rate)
         participant = self.participants.get(subscriber)
         if key == consumer.announced or participant is None or consumer.transceiver is None:
             return
@@ -605,110 +578,9 @@ class Router:
             "layer": rids[consumer.target] if consumer.target is not None else None,
             "layers": rids,
             "reason": reason,
+            "frameRate": "reduced" if reduced_rate else "full",
         }
         self._spawn(_quiet(participant.send("sfu-layer", payload)))
-
-    def _choose_one(
-        self, consumer: Consumer, layers: list[Any], estimate: int | None, now: float
-    ) -> tuple[int | None, str]:
-        """One consumer's layer. The tile and the preference cap it; the subscriber's
-        estimate only brings it down: a REMB says at most 1.5x what the subscriber gets, so
-        it shows congestion, never room for more. Room is tried instead (``probing``: the
-        next layer, after ``trial_wait``). A layer just switched to is kept for
-        ``_SETTLE`` seconds, while the estimate catches up with it."""
-        free = choose(layers, view=consumer.view, preference=consumer.preference)
-        current = consumer.layer
-        if free.spatial is None or current is None or not layers[current].active:
-            return free.spatial, free.reason
-        if free.spatial < current:
-            return free.spatial, free.reason  # a smaller tile, a preference: at once
-        if estimate is None:
-            return free.spatial, free.reason
-        if now - consumer.switched_at < _SETTLE:
-            return consumer.target, consumer.reason
-        fits = choose(
-            layers,
-            estimate=estimate,
-            view=consumer.view,
-            preference=consumer.preference,
-            current=current,
-        )
-        # Short of the layer is congestion when packets are lost (NACKs) or the shortfall
-        # is large: right after an up-switch libwebrtc's REMB lags below the new rate for
-        # seconds while nothing is wrong.
-        lossy = now - consumer.last_nack_at < _LOSS_RECENT
-        far_short = estimate < _FAR_SHORT * layers[current].bitrate
-        if fits.spatial is not None and fits.spatial < current and (lossy or far_short):
-            # Down once the estimate stays short for a second (one low REMB on a busy
-            # machine is not congestion).
-            if consumer.congested_since is None:
-                consumer.congested_since = now
-            if now - consumer.congested_since >= _CONGESTED_FOR:
-                consumer.probe_target = None
-                return fits.spatial, "bandwidth"
-            return consumer.target, consumer.reason
-        consumer.congested_since = None
-        if consumer.probe_target is not None:
-            return self._probe_result(consumer, layers, estimate, now)
-        if free.spatial > current:
-            # No congestion: the estimate is well above the layer, or (libwebrtc's REMB
-            # recovers slowly after congestion) nothing was lost for a while.
-            quiet = now - consumer.last_nack_at >= _QUIET
-            if (estimate >= _NO_CONGESTION * layers[current].bitrate or quiet) and now - max(
-                consumer.switched_at, consumer.tried_at
-            ) >= consumer.trial_wait:
-                above = [i for i in range(current + 1, free.spatial + 1) if layers[i].active]
-                if above:
-                    # Probe first: padding at the step's rate, and the estimate decides.
-                    consumer.probe_target = above[0]
-                    consumer.probe_until = now + _PROBE_SECONDS
-                    consumer.probe_sent_at = now
-                    consumer.probe_start = consumer.probe_low = estimate
-                    consumer.probe_nacks = consumer.track.nacked
-                    step = layers[above[0]].bitrate - layers[current].bitrate
-                    consumer.probe_rate = max(int(step * UP_MARGIN), 50_000)
-                    return current, "probing"
-            return current, "bandwidth"
-        return current, free.reason
-
-    def _probe_result(
-        self, consumer: Consumer, layers: list[Any], estimate: int, now: float
-    ) -> tuple[int | None, str]:
-        """While a probe runs the layer stays; when it ends, the next layer fits if the
-        link carried the probe (the step's rate on top of what it had) without loss (no
-        NACK from the subscriber) and without the estimate falling (a queue growing under
-        the probe makes libwebrtc's delay-based estimate drop within about a second).
-        Waiting for the estimate to *rise* to the next layer would take tens of seconds:
-        after congestion it climbs additively."""
-        target = consumer.probe_target
-        assert target is not None and consumer.layer is not None
-        consumer.probe_low = min(consumer.probe_low, estimate)
-        if now < consumer.probe_until:
-            return consumer.layer, "probing"
-        consumer.probe_target = None
-        consumer.tried_at = now
-        carried = (
-            consumer.track.nacked == consumer.probe_nacks
-            and consumer.probe_low >= _PROBE_HELD * consumer.probe_start
-        )
-        if target < len(layers) and carried:
-            consumer.trial_wait = _TRIAL_WAIT
-            return target, "probing"
-        consumer.trial_wait = min(consumer.trial_wait * 2, _TRIAL_WAIT_MAX)
-        return consumer.layer, "bandwidth"
-
-    def _send_probes(self, producer: Producer, now: float) -> None:
-        """Each probing consumer's padding since the last tick (sfu/media/aiortc/sender.py:
-        ``send_probe``)."""
-        for consumer in producer.consumers.values():
-            if consumer.probe_target is None or now >= consumer.probe_until:
-                continue
-            if consumer.track.nacked != consumer.probe_nacks:
-                consumer.probe_until = now  # loss: the probe failed, stop loading the link
-                continue
-            elapsed = min(now - consumer.probe_sent_at, 0.25)
-            consumer.probe_sent_at = now
-            consumer.track.send_probe(int(consumer.probe_rate * elapsed / 8))
 
     def _packet_arrived(self) -> None:
         """Every packet of every producer: packets wake the router's periodic work."""

@@ -295,6 +295,8 @@ def test_forced_layer_switches_are_invisible_to_the_decoder(
     # About five switches in ten seconds, each at a keyframe of the other layer (fewer
     # when the publisher, short of CPU or uplink, pauses its top layer a moment).
     assert switches >= 2, (switches, consumer)
+    # A third of the time the hook forwards the full layer's base temporal layer only.
+    assert consumer["temporalDrops"] > switches_before["temporalDrops"], consumer
     forwarded = consumer["forwarded"] - switches_before["forwarded"]
     # The picture kept moving: nothing lost (the numbering has no gap), no keyframe
     # asked for by Bob (his decoder never lost its reference). Measured (2 cores, 2 s
@@ -452,10 +454,13 @@ async def _observe(url: str, room_id: str, packets: list[tuple], seconds: float)
 def test_an_aiortc_subscriber_sees_one_continuous_stream_through_switches(
     netns: None, switching: tuple[ServerProcess, str, Participant]
 ) -> None:
-    # Every packet an aiortc subscriber gets while the test hook switches it between
-    # Alice's two layers every 2 s: one SSRC, sequence numbers without a gap, timestamps
-    # that never step back, VP8 picture ids that count up by one per picture and a
-    # TL0PICIDX that never jumps; and the pictures' sizes show both layers came.
+    # Every packet an aiortc subscriber gets while the test hook switches it every 2 s
+    # between Alice's two layers and the top one's base temporal layer (layer_choice.forced):
+    # one SSRC, sequence numbers without a gap, timestamps that never step back, VP8
+    # picture ids that count up by one per picture and a TL0PICIDX that never jumps
+    # (across dropped pictures too); the pictures' sizes show both layers came, and runs
+    # of base-layer pictures (TID 0, which the encoder never sends twice in a row: its
+    # pattern is 0 2 1 2) show the upper temporal layers were dropped.
     server, room_id, alice = switching
     packets: list[tuple] = []
     errors: list[BaseException] = []
@@ -489,7 +494,7 @@ def test_an_aiortc_subscriber_sees_one_continuous_stream_through_switches(
         d = vp8.parse(head)
         if d is not None and d.starts_picture:
             size = vp8_size(head[d.size :]) if key else None
-            pictures.append((seq, timestamp, d.picture_id, d.tl0picidx, size))
+            pictures.append((seq, timestamp, d.picture_id, d.tl0picidx, size, d.tid))
     assert pictures[0][4] is not None, "the stream does not start at a keyframe"
     for a, b in zip(pictures, pictures[1:], strict=False):
         assert (b[2] - a[2]) & 0x7FFF == 1, ("picture id", a, b)
@@ -498,3 +503,9 @@ def test_an_aiortc_subscriber_sees_one_continuous_stream_through_switches(
         assert 0 < (b[1] - a[1]) & 0xFFFFFFFF < 3 * 90_000, ("timestamp", a, b)
     widths = {p[4][0] for p in pictures if p[4]}
     assert {320, 640} <= widths, widths
+    assert {p[5] for p in pictures} >= {0, 1, 2}, "the publisher sends no temporal layers"
+    run = longest = 0
+    for p in pictures:
+        run = run + 1 if p[5] == 0 and p[4] is None else 0
+        longest = max(longest, run)
+    assert longest >= 4, ("no run of base-layer pictures", [p[5] for p in pictures])

@@ -1,7 +1,8 @@
-"""The router's choice of a simulcast layer for one consumer over time (Router._choose_one):
-the tile caps at once, the estimate brings a layer down only with loss or a large
-shortfall held for a second, and a bigger layer is probed before it is taken. Pure: no
-network; the consumer's track is a real ForwardingTrack that is never started."""
+"""A simulcast consumer's layer over time (sfu/media/layer_choice.py): the tile caps at
+once, the estimate brings the consumer down only with loss or a large shortfall held for a
+second (its upper temporal layers first, then the layer), and the next step up is probed
+before it is taken. Pure: no network; the consumer's track is a real ForwardingTrack that
+is never started."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 
 import pytest
 
+from sfu.media import layer_choice
 from sfu.media.aiortc.sender import ForwardingTrack, Packer
 from sfu.media.consumer import Consumer
-from sfu.media.layer_selector import Layer, View
+from sfu.media.layer_selector import ALL_TEMPORAL, Choice, Layer, View
+
+ALL = ALL_TEMPORAL
 
 H, F = Layer("h", 240, 400_000), Layer("f", 480, 1_000_000)
 LAYERS = [H, F]
@@ -26,67 +30,101 @@ def consumer(layer: int | None = 1, **state: Any) -> Consumer:
     return c
 
 
-@pytest.fixture
-def choose(make_router: Any) -> Any:
-    router = make_router()
-    return lambda c, estimate, now: router._choose_one(c, LAYERS, estimate, now)
+def choose(c: Consumer, estimate: int | None, now: float) -> tuple[Any, ...]:
+    got = layer_choice.decide(c, LAYERS, estimate, now)
+    return got.spatial, got.temporal, got.reason
 
 
-def test_a_new_consumer_takes_the_best_the_tile_allows(choose: Any) -> None:
-    assert choose(consumer(None), 50_000, 100.0) == (1, "best")
-    assert choose(consumer(None, view=View(200)), None, 100.0) == (0, "tile")
+def test_a_new_consumer_takes_the_best_the_tile_allows() -> None:
+    assert choose(consumer(None), 50_000, 100.0) == (1, ALL, "best")
+    assert choose(consumer(None, view=View(200)), None, 100.0) == (0, ALL, "tile")
 
 
-def test_a_smaller_tile_moves_down_at_once_even_while_settling(choose: Any) -> None:
+def test_a_smaller_tile_moves_down_at_once_even_while_settling() -> None:
     c = consumer(1, switched_at=99.5, view=View(180))
-    assert choose(c, 5_000_000, 100.0) == (0, "tile")
+    assert choose(c, 5_000_000, 100.0) == (0, ALL, "tile")
 
 
-def test_a_layer_just_switched_to_is_kept_while_the_estimate_catches_up(choose: Any) -> None:
+def test_a_layer_just_switched_to_is_kept_while_the_estimate_catches_up() -> None:
     c = consumer(1, switched_at=99.0, reason="probing")
-    assert choose(c, 100_000, 100.0) == (1, "probing")
+    assert choose(c, 100_000, 100.0) == (1, ALL, "probing")
 
 
 @pytest.mark.parametrize(
     ("estimate", "nack_ago", "held", "want"),
     [
-        (800_000, 1.0, 0.0, (1, "best")),  # short, lossy, but not for a second yet
-        (800_000, 1.0, 1.5, (0, "bandwidth")),  # short and lossy for over a second
-        (800_000, 5.0, 1.5, (1, "best")),  # short without loss: the REMB lags, stay
-        (500_000, 5.0, 1.5, (0, "bandwidth")),  # far short (under 60 %), loss or not
-        (1_200_000, 1.0, 1.5, (1, "best")),  # enough
+        (800_000, 1.0, 0.0, (1, ALL, "best")),  # short, lossy, but not for a second yet
+        (800_000, 1.0, 1.5, (1, 1, "bandwidth")),  # short and lossy for a second: TID 0-1
+        (800_000, 5.0, 1.5, (1, ALL, "best")),  # short without loss: the REMB lags, stay
+        (500_000, 5.0, 1.5, (1, 0, "bandwidth")),  # far short (under 60 %): TID 0 only
+        (350_000, 5.0, 1.5, (0, 1, "bandwidth")),  # not even that: the lower layer, TID 0-1
+        (1_200_000, 1.0, 1.5, (1, ALL, "best")),  # enough
     ],
 )
-def test_down_only_with_loss_or_a_large_shortfall_held_a_second(
-    choose: Any, estimate: int, nack_ago: float, held: float, want: tuple[int, str]
+def test_down_only_with_loss_or_a_large_shortfall_held_a_second_temporal_first(
+    estimate: int, nack_ago: float, held: float, want: tuple[Any, ...]
 ) -> None:
     now = 100.0
     c = consumer(1, last_nack_at=now - nack_ago, congested_since=now - held if held else None)
     assert choose(c, estimate, now) == want
 
 
-def test_a_bigger_layer_is_probed_then_taken_when_the_link_carried_the_probe(
-    choose: Any,
-) -> None:
+def test_a_bigger_layer_is_probed_then_taken_when_the_link_carried_the_probe() -> None:
     c = consumer(0, last_nack_at=0.0, tried_at=0.0)
-    assert choose(c, 700_000, 100.0) == (0, "probing")  # 700k >= 1.3 x 400k: probe
+    assert choose(c, 700_000, 100.0) == (0, ALL, "probing")  # 700k >= 1.3 x 400k: probe
     assert c.probe_target == 1 and c.probe_rate == int(600_000 * 1.15)
-    assert choose(c, 690_000, 102.0) == (0, "probing")  # still probing
-    assert choose(c, 900_000, 104.5) == (1, "probing")  # ended, nothing lost: up
+    assert choose(c, 690_000, 102.0) == (0, ALL, "probing")  # still probing
+    assert choose(c, 900_000, 104.5) == (1, ALL, "probing")  # ended, nothing lost: up
     assert c.probe_target is None and c.trial_wait == 4.0
 
 
-def test_a_probe_with_loss_fails_and_the_next_waits_twice_as_long(choose: Any) -> None:
+def test_a_probe_with_loss_fails_and_the_next_waits_twice_as_long() -> None:
     c = consumer(0, last_nack_at=0.0, tried_at=0.0)
-    assert choose(c, 700_000, 100.0) == (0, "probing")
+    assert choose(c, 700_000, 100.0) == (0, ALL, "probing")
     c.track.nacked += 1  # the subscriber lost packets under the probe
-    assert choose(c, 700_000, 104.5) == (0, "bandwidth")
+    assert choose(c, 700_000, 104.5) == (0, ALL, "bandwidth")
     assert c.trial_wait == 8.0
-    assert choose(c, 700_000, 110.0) == (0, "bandwidth")  # 5.5 s later: not yet
-    assert choose(c, 700_000, 113.0)[1] == "probing"
+    assert choose(c, 700_000, 110.0) == (0, ALL, "bandwidth")  # 5.5 s later: not yet
+    assert choose(c, 700_000, 113.0)[2] == "probing"
 
 
-def test_no_probe_while_the_estimate_is_low_and_packets_were_lost(choose: Any) -> None:
+def test_no_probe_while_the_estimate_is_low_and_packets_were_lost() -> None:
     c = consumer(0, last_nack_at=99.0, tried_at=0.0)
-    assert choose(c, 450_000, 100.0) == (0, "bandwidth")
+    assert choose(c, 450_000, 100.0) == (0, ALL, "bandwidth")
     assert c.probe_target is None
+
+
+def test_temporal_layers_come_back_by_a_probe() -> None:
+    c = consumer(1, temporal=0, last_nack_at=0.0, tried_at=0.0)
+    assert choose(c, 700_000, 100.0) == (1, 0, "probing")  # 700k >= 1.3 x 400k (40 %)
+    assert (c.probe_target, c.probe_temporal) == (1, ALL)
+    assert c.probe_rate == int(600_000 * 1.15)  # the step: 1M - 400k
+    assert choose(c, 690_000, 104.5) == (1, ALL, "probing")
+
+
+def test_a_consumer_is_not_settled_while_its_temporal_limit_just_changed() -> None:
+    c = consumer(1, temporal=1, temporal_at=99.0, reason="bandwidth")
+    assert choose(c, 100_000, 100.0) == (1, 1, "bandwidth")
+
+
+def test_apply_drops_temporal_layers_at_once_and_asks_a_keyframe_only_for_a_layer() -> None:
+    c = consumer(1)
+    assert layer_choice.apply(c, Choice(1, 1, "bandwidth"), 100.0) is False
+    assert (c.temporal, c.track.max_temporal, c.temporal_at) == (1, 1, 100.0)
+    assert layer_choice.apply(c, Choice(0, ALL, "bandwidth"), 101.0) is True
+    assert (c.target, c.layer, c.track.max_temporal) == (0, 1, ALL)
+
+
+def test_a_fall_soon_after_a_rise_makes_the_next_trial_wait_longer() -> None:
+    c = consumer(0)
+    layer_choice.apply(c, Choice(1, ALL, "probing"), 100.0)
+    assert c.raised_at == 100.0
+    layer_choice.apply(c, Choice(1, 1, "bandwidth"), 102.0)  # 2 s after the rise
+    assert c.trial_wait == 8.0
+    layer_choice.apply(c, Choice(1, 0, "bandwidth"), 110.0)  # long after: no penalty
+    assert c.trial_wait == 8.0
+
+
+def test_the_forced_hook_cycles_layers_then_the_base_temporal_layer() -> None:
+    steps = [layer_choice.forced(LAYERS, t, 2.0) for t in (0.0, 2.0, 4.0, 6.0)]
+    assert [(c.spatial, c.temporal) for c in steps] == [(0, ALL), (1, ALL), (1, 0), (0, ALL)]

@@ -61,10 +61,46 @@ ROWS: list[tuple[str, list[Layer], dict[str, Any], Choice]] = [
         Choice(2, ALL_TEMPORAL, "best"),
     ),
     (
-        "down as soon as the layer does not fit",
+        "short of the layer: its upper temporal layer goes first (60 %)",
         THREE,
         {"estimate": 1_400_000, "current": 2},
+        Choice(2, 1, "bandwidth"),
+    ),
+    (
+        "shorter: its base temporal layer only (40 %)",
+        THREE,
+        {"estimate": 700_000, "current": 2},
+        Choice(2, BASE_TEMPORAL, "bandwidth"),
+    ),
+    (
+        "shorter still: the next layer down, whole",
+        THREE,
+        {"estimate": 550_000, "current": 2, "temporal": BASE_TEMPORAL},
         Choice(1, ALL_TEMPORAL, "bandwidth"),
+    ),
+    (
+        "a temporal layer comes back only with the margin",
+        THREE,
+        {"estimate": 1_000_000, "current": 2, "temporal": BASE_TEMPORAL},
+        Choice(2, BASE_TEMPORAL, "bandwidth"),
+    ),
+    (
+        "and with it",
+        THREE,
+        {"estimate": 1_100_000, "current": 2, "temporal": BASE_TEMPORAL},
+        Choice(2, 1, "bandwidth"),
+    ),
+    (
+        "a new consumer takes a layer whole: half, not the full layer's base",
+        THREE,
+        {"estimate": 1_000_000},
+        Choice(1, ALL_TEMPORAL, "bandwidth"),
+    ),
+    (
+        "nor a layer below the current one in part",
+        THREE,
+        {"estimate": 450_000, "current": 2},
+        Choice(0, ALL_TEMPORAL, "bandwidth"),
     ),
     (
         "not even the lowest fits: it, without the upper temporal layers",

@@ -110,6 +110,7 @@ export const de: Catalogue = {
     roundTrip: 'Umlaufzeit {{ms}} ms',
     fps: '{{fps}} B/s',
     reducedLayer: 'kleineres Bild wegen Ihrer Verbindung',
+    reducedFrameRate: 'niedrigere Bildrate wegen Ihrer Verbindung',
   },
   meeting: {
     couldNotJoin: 'Beitritt nicht möglich: {{reason}}',

@@ -106,6 +106,7 @@ export const en = {
     roundTrip: 'round trip {{ms}} ms',
     fps: '{{fps}} fps',
     reducedLayer: 'smaller picture for your connection',
+    reducedFrameRate: 'lower frame rate for your connection',
   },
   meeting: {
     couldNotJoin: 'Could not join: {{reason}}',

@@ -19,10 +19,18 @@ import { t } from '../i18n'
 import type { ParticipantInfo, Signal } from './protocol'
 import { ConnectionRecovery, type RecoveryOptions } from './recovery'
 import { selectedPath, summarizeRemote } from './remoteStats'
-import type { MediaTransport, PeerDebugInfo, PeerState, RemoteMediaStats, TrackSource, TransportContext } from './transport'
+import type {
+  MediaTransport,
+  PeerDebugInfo,
+  PeerState,
+  Reduced,
+  RemoteMediaStats,
+  TrackSource,
+  TransportContext,
+} from './transport'
 import { updateIceServers } from './transport'
 import { SerialQueue } from './webrtc'
-import { simulcastEncodings } from './simulcast'
+import { reducedBy, simulcastEncodings, type SfuLayer } from './simulcast'
 import { boxesOf, lowBandwidth, tileViews, viewsChanged, type TileView } from './tileViews'
 
 
@@ -108,8 +116,8 @@ export class SfuTransport implements MediaTransport {
   private views: TileView[] = []
   private viewsSent = 0
   private viewTimer: ReturnType<typeof setInterval> | null = null
-  /** Whose camera the server sends on a smaller layer for want of bandwidth (sfu-layer). */
-  private readonly reduced = new Set<string>()
+  /** Whose camera the server sends reduced for want of bandwidth, and how (sfu-layer). */
+  private readonly reduced = new Map<string, Reduced>()
   /** When each subscribe m-line's track was first seen (for HIDDEN_AFTER_MS). */
   private readonly seenSince = new Map<string, number>()
 
@@ -147,9 +155,10 @@ export class SfuTransport implements MediaTransport {
     if (!this.options.publishOnly) {
       this.offs.push(
         signaling.onRaw('sfu-layer', (d) => {
-          const l = d as { userId?: string; source?: string; reason?: string }
+          const l = d as SfuLayer
           if (typeof l?.userId !== 'string' || l.source !== 'camera') return
-          if (l.reason === 'bandwidth') this.reduced.add(l.userId)
+          const reduced = reducedBy(l)
+          if (reduced) this.reduced.set(l.userId, reduced)
           else this.reduced.delete(l.userId)
         }),
       )
@@ -512,7 +521,8 @@ export class SfuTransport implements MediaTransport {
     const path = selectedPath(report)
     for (const id of users) {
       out[id] = summary[id] ?? { connectionState: state, ...path }
-      if (this.reduced.has(id)) out[id].reducedLayer = true
+      const reduced = this.reduced.get(id)
+      if (reduced) out[id].reducedLayer = reduced
     }
     return out
   }

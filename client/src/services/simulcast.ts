@@ -17,3 +17,25 @@ export function simulcastEncodings(
   if (count < 2) return undefined
   return configured.slice(configured.length - count).map((e) => ({ ...e }))
 }
+
+/** The server's `sfu-layer`: which layer of a track this browser gets, and why. */
+export interface SfuLayer {
+  mid?: string
+  userId?: string
+  source?: string
+  layer?: string | null
+  layers?: string[]
+  reason?: string
+  frameRate?: 'full' | 'reduced'
+}
+
+/** How a track is reduced for this browser's connection: a smaller layer than its tile
+ * could show (`picture`), or the top one with its upper temporal layers dropped
+ * (`frameRate`); undefined when it is not reduced for bandwidth (a small tile, a
+ * preference: the viewer's own choice). */
+export function reducedBy(l: SfuLayer): 'picture' | 'frameRate' | undefined {
+  if (l.reason !== 'bandwidth') return undefined
+  const top = l.layers?.[l.layers.length - 1]
+  if (l.frameRate === 'reduced' && l.layer != null && l.layer === top) return 'frameRate'
+  return 'picture'
+}

@@ -4,6 +4,9 @@
 import type { ParticipantInfo, Signal } from './protocol'
 import type { SignalingClient } from './socket'
 
+/** How a simulcast camera is reduced for this browser's connection (sfu-layer). */
+export type Reduced = 'picture' | 'frameRate'
+
 export type PeerState = RTCPeerConnectionState | 'new'
 
 /** What a local track carries (the SFU tells subscribers; a mesh does not need it). */
@@ -39,8 +42,9 @@ export interface RemoteMediaStats {
   /** Local candidate type of the selected pair: host/srflx/prflx/relay. */
   candidateType?: string
   /** SFU simulcast: the server sends a smaller layer of this person's camera than the tile
-   * could show, because of this browser's connection (`sfu-layer`). */
-  reducedLayer?: boolean
+   * could show (`picture`), or the full one at a lower frame rate (`frameRate`: its upper
+   * temporal layers dropped), because of this browser's connection (`sfu-layer`). */
+  reducedLayer?: Reduced
   connectionState: PeerState
 }
 

@@ -3,7 +3,7 @@
 // Pure functions of stats samples (MediaTransport.remoteStats(), polled every POLL_MS) and a
 // clock, so they are table-tested; hooks/useMediaHealth.ts keeps the trackers between polls.
 import { t } from '../i18n'
-import type { PeerState, RemoteMediaStats } from '../services/transport'
+import type { PeerState, Reduced, RemoteMediaStats } from '../services/transport'
 
 export const POLL_MS = 2000
 /** A tile that has waited this long for its media (camera on, no decoded frame) says the
@@ -209,10 +209,10 @@ export function quality(
 }
 
 /** The indicator's tooltip: the numbers behind the grade. */
-export function qualityTooltip(r: QualityReading, candidateType?: string, reducedLayer = false): string {
+export function qualityTooltip(r: QualityReading, candidateType?: string, reducedLayer?: Reduced): string {
   const label = t(`tile.quality.${r.quality}`)
   const parts = [
-    reducedLayer ? t('tile.reducedLayer') : null,
+    reducedLayer === 'frameRate' ? t('tile.reducedFrameRate') : reducedLayer ? t('tile.reducedLayer') : null,
     r.lossPct !== null ? t('tile.loss', { pct: r.lossPct.toFixed(1) }) : null,
     r.rttMs !== null ? t('tile.roundTrip', { ms: Math.round(r.rttMs) }) : null,
     r.fps !== null ? t('tile.fps', { fps: Math.round(r.fps) }) : null,

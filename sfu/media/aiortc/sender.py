@@ -284,6 +284,8 @@ class ForwardingTrack(MediaStreamTrack):
         self._wakeup = asyncio.Event()
         # A simulcast consumer's VP8 picture numbering across layers (None: one encoding).
         self.munger: Vp8Munger | None = None
+        # The highest VP8 temporal layer forwarded (a simulcast consumer's; 0xFF: all).
+        self.max_temporal = 0xFF
         self._switching = False  # the next keyframe starts another layer
         self._last_time = 0.0  # arrival time of the newest packet sent (Unix)
         self.layer_switches = 0
@@ -308,10 +310,10 @@ class ForwardingTrack(MediaStreamTrack):
 
     def forward(self, packet: RtpPacket, starts_keyframe: bool, arrival: Arrival) -> None:
         """Sends (or queues) one of the producer's packets; never blocks, never raises."""
-        if self._direct and not self._awaiting_keyframe:
+        if self._direct and not self._awaiting_keyframe and self.munger is None:
             mapped = self.numbering.in_order(packet.sequence_number, packet.timestamp)
             if mapped is not None:  # the next packet in order, the common case
-                self._send_now(self._packed(packet, mapped[0], mapped[1], arrival))
+                self._send_now(self._packed(packet, packet.payload, mapped[0], mapped[1], arrival))
                 return
         if self._awaiting_keyframe:
             if not starts_keyframe or self.readyState != "live":
@@ -399,33 +401,46 @@ class ForwardingTrack(MediaStreamTrack):
     def _rewrite(self, packet: RtpPacket, restart: bool, arrival: Arrival) -> bytes | None:
         """The packet as this subscriber's sender sends it, or None if it came too late."""
         numbering = self.numbering
+        munger = self.munger  # a simulcast consumer's: only it switches layers and drops
+        payload = packet.payload
         if restart and self._switching:
             self._switching = False
             self.layer_switches += 1
-            assert self.munger is not None  # switch_layer made it
-            self.munger.switch()
+            assert munger is not None  # switch_layer made it
+            munger.switch()
+            payload = munger.munge(payload, self.max_temporal) or payload  # a keyframe: TID 0
             clock = 90000
             step = int((arrival.time - self._last_time) * clock) if self._last_time else 0
             # At least one frame interval (30 fps): the new picture is a new instant.
             step = min(max(step, clock // 30), 10 * clock)
             seq, timestamp = numbering.switch(packet.sequence_number, packet.timestamp, step)
         elif restart:
+            if munger is not None:
+                payload = munger.munge(payload, self.max_temporal) or payload
             seq, timestamp = numbering.restart(packet.sequence_number, packet.timestamp)
         else:
+            if munger is not None:
+                late = not numbering.newer(packet.sequence_number)
+                munged = munger.munge(payload, self.max_temporal, late)
+                if munged is None:  # a picture of a temporal layer not forwarded
+                    if not late:
+                        numbering.drop(packet.sequence_number)
+                    return None
+                payload = munged
             mapped = numbering.map(packet.sequence_number, packet.timestamp)
             if mapped is None:
                 return None  # from before the last skip: the subscriber never expects it
             seq, timestamp = mapped
-        return self._packed(packet, seq, timestamp, arrival)
+        if munger is not None:
+            self._last_time = arrival.time
+        return self._packed(packet, payload, seq, timestamp, arrival)
 
-    def _packed(self, packet: RtpPacket, seq: int, timestamp: int, arrival: Arrival) -> bytes:
+    def _packed(
+        self, packet: RtpPacket, payload: bytes, seq: int, timestamp: int, arrival: Arrival
+    ) -> bytes:
         """The packet with this subscriber's header and extensions, kept for NACKs and
         counted (per frame: what aiortc's RTCP sender reports read)."""
         marker = packet.marker
-        payload = packet.payload
-        if self.munger is not None:  # a simulcast consumer: only it switches layers
-            payload = self.munger.munge(payload) or payload
-            self._last_time = arrival.time
         header = pack_header(
             self._first_byte, marker << 7 | self.payload_type, seq, timestamp, self._ssrc
         )

@@ -5,16 +5,26 @@ which numbers stay contiguous however the producer's stream is cut: a subscriber
 (and restarts after a loss or an overflow) at a keyframe, so the producer's packets between
 are never sent, and the numbering closes the gap instead of showing a loss.
 
+A packet the consumer does not forward (a picture of a temporal layer it drops) is
+:meth:`SeqMap.drop`-ped: the numbers after it close up, and a late packet from before the
+drop (reordered, or the publisher's retransmission) still gets the number it would have
+had, as mediasoup's ``SeqManager`` keeps its dropped set.
+
 All arithmetic is modulo 2**16 (sequence numbers) and 2**32 (timestamps), RFC 3550.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 # A packet this far behind the newest is not late: the producer's numbering started over.
 MAX_GAP = 1000
 # The start follows a quarter of the number space behind the newest packet, so "before the
 # start" keeps its meaning as the numbers wrap.
 _START_LAG = 0x4000
+# Drops remembered for late packets: more than a NACK history's worth of packets back is
+# too late to matter (the subscriber gave the packet up).
+_DROPS_KEPT = 128
 
 
 def seq_after(a: int, b: int) -> bool:
@@ -40,6 +50,7 @@ class SeqMap:
         "last_timestamp",
         "started",
         "_ts_origin",
+        "_dropped",
     )
 
     def __init__(self, first_seq: int, ts_origin: int) -> None:
@@ -51,6 +62,8 @@ class SeqMap:
         self.started = False  # no segment yet: only restart() begins one
         self._ts_origin = ts_origin & 0xFFFFFFFF  # the subscriber's first timestamp
         self.last_timestamp = 0
+        # The producer's numbers dropped in this segment, oldest first.
+        self._dropped: deque[int] = deque(maxlen=_DROPS_KEPT)
 
     def restart(self, seq_in: int, ts_in: int) -> tuple[int, int]:
         """A new segment begins with the producer's packet (``seq_in``, ``ts_in``): it gets
@@ -58,6 +71,7 @@ class SeqMap:
         self.offset = (self.next_seq - seq_in) & 0xFFFF
         self.start = seq_in
         self.segment_start = self.next_seq
+        self._dropped.clear()
         if not self.started:
             self.ts_offset = (self._ts_origin - ts_in) & 0xFFFFFFFF
             self.started = True
@@ -95,9 +109,42 @@ class SeqMap:
         if MAX_GAP < behind < 0x8000:
             self.offset = (self.next_seq - seq_in) & 0xFFFF
             self.start = seq_in
+            self._dropped.clear()
         elif not seq_after(seq_in, self.start):
             return None
+        elif self._dropped and behind < 0x8000:
+            return self._late(seq_in, ts_in)
         return self._advance(seq_in, ts_in)
+
+    def newer(self, seq_in: int) -> bool:
+        """Whether the producer's ``seq_in`` is newer than every packet mapped or dropped
+        (not a late or repeated one)."""
+        newest = self.newest_in()
+        return seq_in != newest and seq_after(seq_in, newest)
+
+    def drop(self, seq_in: int) -> None:
+        """The producer's packet ``seq_in`` (newer than any so far: :meth:`newer`) is not
+        forwarded: the next packet takes its number. A hole before it (packets not yet
+        arrived) keeps its numbers."""
+        if not self.started or not self.newer(seq_in):
+            return  # a late packet dropped: its number stays a hole
+        self.offset = (self.offset - 1) & 0xFFFF
+        self.next_seq = (seq_in + self.offset + 1) & 0xFFFF
+        self._dropped.append(seq_in)
+        if (seq_in - self.start) & 0xFFFF > _START_LAG:
+            self.start = (seq_in - _START_LAG) & 0xFFFF
+
+    def _late(self, seq_in: int, ts_in: int) -> tuple[int, int] | None:
+        """A packet older than the newest, after drops: numbered as it was before the drops
+        that came after it; None if it is itself dropped, or older than the drops kept."""
+        dropped = self._dropped
+        if seq_in in dropped:
+            return None
+        if len(dropped) == dropped.maxlen and seq_after(dropped[0], seq_in):
+            return None
+        later = sum(1 for d in dropped if seq_after(d, seq_in))
+        seq = (seq_in + self.offset + later) & 0xFFFF
+        return seq, (ts_in + self.ts_offset) & 0xFFFFFFFF
 
     def _advance(self, seq_in: int, ts_in: int) -> tuple[int, int]:
         seq = (seq_in + self.offset) & 0xFFFF

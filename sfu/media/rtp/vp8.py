@@ -19,10 +19,13 @@ Descriptor layout::
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 _X, _S, _PID = 0x80, 0x10, 0x07
 _I, _L, _T, _K = 0x80, 0x40, 0x20, 0x10
+# Pictures dropped remembered for late packets (a second of video and more).
+_DROPS_KEPT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +128,9 @@ class Vp8Munger:
     picture that may be decoded from the base layer alone (Y bit, or TID 0).
 
     Packets of a picture dropped for its temporal layer are dropped alike, and the pictures
-    after it are renumbered to close the gap. A retransmission of a picture older than the
-    latest drop is numbered with the newer offset; the decoder then sees it as late and
-    drops it, which costs a frame, not the stream.
+    after it are renumbered to close the gap. A late packet (reordered, or retransmitted by
+    the publisher: ``late=True``) changes nothing: it is dropped if its picture was, and
+    otherwise numbered as its picture was, before the drops that came after it.
     """
 
     __slots__ = (
@@ -139,6 +142,7 @@ class Vp8Munger:
         "_dropping",
         "_tid_limit",
         "_resync",
+        "_dropped_pids",
         "switches",
         "dropped_pictures",
     )
@@ -152,6 +156,7 @@ class Vp8Munger:
         self._dropping = False  # that picture is being dropped
         self._tid_limit = 0xFF  # the temporal layers now forwarded (up to and including)
         self._resync = False
+        self._dropped_pids: deque[int] = deque(maxlen=_DROPS_KEPT)  # the publisher's ids
         self.switches = 0
         self.dropped_pictures = 0
 
@@ -160,19 +165,22 @@ class Vp8Munger:
         self._resync = True
         self._last_in_pid = None
         self._dropping = False
+        self._dropped_pids.clear()
         self.switches += 1
 
     @property
     def temporal_layer(self) -> int:
         return self._tid_limit
 
-    def munge(self, payload: bytes, max_tid: int = 0xFF) -> bytes | None:
+    def munge(self, payload: bytes, max_tid: int = 0xFF, late: bool = False) -> bytes | None:
         """The payload to send (the publisher's own object when nothing changes), or None to
         drop the packet (its picture's temporal layer is not forwarded)."""
         d = parse(payload)
         if d is None or d.picture_id is None:
             return payload  # no picture id: nothing to keep continuous
         pid_mask = 0x7FFF if d.long_picture_id else 0x7F
+        if late and not self._resync:
+            return self._late(payload, d, pid_mask)
         if self._resync:
             self._resync = False
             last_pid = self._last_pid if self._last_pid is not None else d.picture_id - 1
@@ -190,6 +198,7 @@ class Vp8Munger:
             self._dropping = tid > self._tid_limit
             if self._dropping:
                 self._pid_offset = (self._pid_offset - 1) & 0x7FFF
+                self._dropped_pids.append(d.picture_id)
                 self.dropped_pictures += 1
         if self._dropping:
             return None
@@ -199,5 +208,25 @@ class Vp8Munger:
         if tl0 is not None:
             self._last_tl0 = tl0
         if pid == d.picture_id and tl0 == d.tl0picidx:
+            return payload
+        return rewrite(payload, d, pid, tl0)
+
+    def _late(self, payload: bytes, d: Vp8Descriptor, pid_mask: int) -> bytes | None:
+        pid_in = d.picture_id
+        assert pid_in is not None
+        if pid_in == self._last_in_pid:
+            later = 0
+            if self._dropping:
+                return None
+        else:
+            dropped = self._dropped_pids
+            tid = d.tid if d.tid is not None else 0
+            if pid_in in dropped or tid > self._tid_limit:
+                return None
+            half = pid_mask >> 1
+            later = sum(1 for p in dropped if 0 < (p - pid_in) & pid_mask <= half)
+        pid = (pid_in + self._pid_offset + later) & pid_mask
+        tl0 = None if d.tl0picidx is None else (d.tl0picidx + self._tl0_offset) & 0xFF
+        if pid == pid_in and tl0 == d.tl0picidx:
             return payload
         return rewrite(payload, d, pid, tl0)

@@ -82,6 +82,38 @@ TABLES: dict[str, list[Row]] = {
         ("restart", 1, 0xFFFFFFFF - 1000, (100, 5000)),
         ("switch", 9, 123, (101, 8000)),
     ],
+    # "drop": the consumer does not forward the packet (a dropped temporal layer).
+    "dropped packets leave no gap": [
+        ("restart", 10, 0, (100, 5000)),
+        ("drop", 11, 3000, None),
+        ("drop", 12, 3000, None),
+        ("next", 13, 6000, (101, 11000)),
+        ("next", 14, 6000, (102, 11000)),
+    ],
+    "a hole before a drop keeps its numbers, filled late": [
+        ("restart", 10, 0, (100, 5000)),
+        ("drop", 13, 3000, None),  # 11 and 12 not here yet
+        ("next", 14, 6000, (103, 11000)),
+        ("next", 11, 0, (101, 5000)),  # late: numbered as before the drop
+        ("next", 12, 0, (102, 5000)),
+        ("next", 13, 3000, None),  # a dropped packet again (retransmitted): dropped
+        ("next", 15, 6000, (104, 11000)),
+    ],
+    "late packets between two drops": [
+        ("restart", 10, 0, (100, 5000)),
+        ("drop", 12, 3000, None),  # 11 not here yet: it keeps 101
+        ("next", 13, 6000, (102, 11000)),
+        ("drop", 15, 9000, None),  # 14 keeps 103
+        ("next", 16, 12000, (104, 17000)),
+        ("next", 14, 6000, (103, 11000)),
+        ("next", 11, 0, (101, 5000)),
+    ],
+    "a restart forgets the drops": [
+        ("restart", 10, 0, (100, 5000)),
+        ("drop", 11, 3000, None),
+        ("restart", 50, 12000, (101, 17000)),
+        ("next", 51, 12000, (102, 17000)),
+    ],
     "timestamps wrap": [
         ("restart", 1, 0xFFFFFFFF - 1000, (100, 5000)),
         ("next", 2, 2000, (101, 8001)),
@@ -94,6 +126,10 @@ def run(rows: list[Row], first: int = FIRST, origin: int = ORIGIN) -> SeqMap:
     for i, (op, seq, ts, want) in enumerate(rows):
         if op == "switch":
             got = numbering.switch(seq, ts, STEP)
+        elif op == "drop":
+            assert numbering.newer(seq)
+            numbering.drop(seq)
+            got = None
         else:
             got = numbering.restart(seq, ts) if op == "restart" else numbering.map(seq, ts)
         assert got == want, f"row {i}: {op} {seq}/{ts}: got {got}, want {want}"
@@ -120,6 +156,10 @@ def test_in_order_agrees_with_map(name: str) -> None:
             continue
         if op == "switch":
             assert a.switch(seq, ts, STEP) == b.switch(seq, ts, STEP)
+            continue
+        if op == "drop":
+            a.drop(seq)
+            b.drop(seq)
             continue
         fast = a.in_order(seq, ts) if a.started else None
         slow = b.map(seq, ts)

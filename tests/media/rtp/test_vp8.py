@@ -117,6 +117,29 @@ TABLES: dict[str, list[Row]] = {
         ("munge", packet(11, 1, 1), 0, None),
         ("munge", packet(12, 1, 1, sync=True), 1, (11, 1)),
     ],
+    # "late": a reordered or retransmitted packet; it changes nothing.
+    "a late packet of a kept picture gets the numbers it had before later drops": [
+        ("munge", packet(10, 1, 0), 0, (10, 1)),
+        ("munge", packet(11, 1, 2), 0, None),
+        ("munge", packet(12, 2, 0), 0, (11, 2)),
+        ("late", packet(10, 1, 0, start=False), 0, (10, 1)),
+        ("late", packet(11, 1, 2, start=False), 0, None),  # its picture was dropped
+        ("munge", packet(13, 2, 2), 0, None),
+        ("munge", packet(14, 3, 0), 0, (12, 3)),  # late packets moved nothing
+    ],
+    "a late packet of the current picture follows it": [
+        ("munge", packet(10, 1, 0), 0, (10, 1)),
+        ("munge", packet(11, 1, 2), 0, None),
+        ("late", packet(11, 1, 2, start=False), 0, None),
+        ("munge", packet(12, 2, 0), 0, (11, 2)),
+        ("late", packet(12, 2, 0, start=False), 0, (11, 2)),
+    ],
+    "a late picture never seen is judged by its temporal layer": [
+        ("munge", packet(10, 1, 0), 0, (10, 1)),
+        ("munge", packet(12, 2, 0), 0, (12, 2)),  # 11 lost on the way
+        ("late", packet(11, 1, 2), 0, None),  # TID 2: not forwarded
+        ("late", packet(11, 1, 0), 0, (11, 1)),  # (a TID 0 one would be)
+    ],
     "no descriptor fields: forwarded as it is": [
         ("munge", packet(None), 0, (None, None)),
     ],
@@ -131,7 +154,7 @@ def test_munger(name: str) -> None:
             munger.switch()
             continue
         assert payload is not None
-        out = munger.munge(payload, max_tid)
+        out = munger.munge(payload, max_tid, late=op == "late")
         got = None if out is None else fields(out)
         assert got == want, f"{name}, row {step}"
         if out is not None:

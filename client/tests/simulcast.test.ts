@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { reducedBy, simulcastEncodings } from '../src/services/simulcast'
+import { raiseForSimulcast, reducedBy, simulcastEncodings, SIMULCAST_CAPTURE } from '../src/services/simulcast'
 
 const server = [
   { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
@@ -44,5 +44,45 @@ describe('reducedBy (sfu-layer)', () => {
     ['an old server without frameRate', { layer: 'h', layers, reason: 'bandwidth' }, 'picture'],
   ] as const)('%s', (_name, event, want) => {
     expect(reducedBy(event)).toBe(want)
+  })
+})
+
+describe('raiseForSimulcast', () => {
+  const three: RTCRtpEncodingParameters[] = [{ rid: 'q' }, { rid: 'h' }, { rid: 'f' }]
+  function camera(height: number, refuse = false) {
+    const applied: MediaTrackConstraints[] = []
+    const track = {
+      kind: 'video',
+      getSettings: () => ({ height }),
+      getConstraints: () => ({ deviceId: { exact: 'cam1' }, frameRate: { ideal: 24 } }),
+      applyConstraints: (c: MediaTrackConstraints) => {
+        applied.push(c)
+        return refuse ? Promise.reject(new Error('OverconstrainedError')) : Promise.resolve()
+      },
+    } as unknown as MediaStreamTrack
+    return { track, applied }
+  }
+
+  it('asks a 480-line camera for 720 lines, keeping its device and frame rate', async () => {
+    const { track, applied } = camera(480)
+    await raiseForSimulcast(track, three)
+    expect(applied).toEqual([{ deviceId: { exact: 'cam1' }, frameRate: { ideal: 24 }, ...SIMULCAST_CAPTURE }])
+  })
+
+  it('leaves a camera alone without simulcast or when it is big enough', async () => {
+    for (const [height, layers] of [
+      [480, undefined],
+      [480, [{ rid: 'f' }]],
+      [720, three],
+    ] as const) {
+      const { track, applied } = camera(height)
+      await raiseForSimulcast(track, layers as RTCRtpEncodingParameters[] | undefined)
+      expect(applied).toEqual([])
+    }
+  })
+
+  it('never throws when the camera refuses', async () => {
+    const { track } = camera(480, true)
+    await expect(raiseForSimulcast(track, three)).resolves.toBeUndefined()
   })
 })

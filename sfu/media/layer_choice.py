@@ -6,15 +6,19 @@ router for each consumer every tick (:func:`decide`, then :func:`apply`):
 
 - The tile and the preference cap at once.
 - A subscriber's REMB says at most 1.5x what it receives (libwebrtc), so it shows
-  congestion, never room for more. Down: the estimate is short of what the consumer gets
-  and packets are lost (NACKs in the last ``LOSS_RECENT`` s) or the shortfall is large
-  (under ``FAR_SHORT``), held ``CONGESTED_FOR`` s; the current layer's upper temporal
-  layers go first (no keyframe needed), then the layer.
+  congestion, never room for more. Down: the REMB is short of what the subscriber is sent
+  and packets are lost (NACKs in the last ``LOSS_RECENT`` s), or the shortfall is large
+  (under ``FAR_SHORT``), held ``CONGESTED_FOR`` s; then the track gets what fits in its
+  share of the REMB, the current layer's upper temporal layers first (no keyframe
+  needed), then the layer.
 - Up: room is tried (``probing``): padding at the step's rate for ``PROBE_SECONDS``
   (:func:`send_probes`, the forwarding track's ``send_probe``), after ``trial_wait``
   seconds (``TRIAL_WAIT``, doubled up to ``TRIAL_WAIT_MAX`` by each failed probe and each
   fall within ``TRIAL_WAIT`` of a rise). The next step up is the current layer's
-  temporal layers, then the next layer, whole.
+  temporal layers, then the next layer, whole; taken without a probe when the estimate
+  already covers it (layers that cost little).
+- A switch chosen waits for its layer's keyframe: the choice holds meanwhile (unless the
+  tile or the preference now wants less).
 - A layer or temporal limit just taken is kept ``SETTLE`` s while the estimate catches up.
 """
 
@@ -58,14 +62,31 @@ def forced(layers: list[Layer], now: float, period: float) -> Choice:
     return Choice(spatial, temporal, "forced")
 
 
-def decide(consumer: Consumer, layers: list[Layer], estimate: int | None, now: float) -> Choice:
-    """One consumer's layer and temporal limit now (the module's docstring)."""
+def decide(
+    consumer: Consumer,
+    layers: list[Layer],
+    estimate: int | None,
+    now: float,
+    link: float | None = None,
+) -> Choice:
+    """One consumer's layer and temporal limit now (the module's docstring).
+
+    ``estimate`` is what the subscriber's REMB leaves for this track (its other tracks
+    keeping what they get); ``link`` the REMB over everything forwarded to it now (None:
+    this track alone, ``estimate`` over its cost). A link that carries what it is sent is
+    not congested however the REMB splits: libwebrtc's REMB is capped at 1.5x what it
+    receives, so a subscriber that receives little (cheap pictures, mostly audio) shows
+    little room for any one track."""
     free = choose(layers, view=consumer.view, preference=consumer.preference)
     current, temporal = consumer.layer, consumer.temporal
     if free.spatial is None or current is None or not layers[current].active:
         return free
     if free.spatial < current:
         return free  # a smaller tile, a preference: at once
+    target = consumer.target
+    if target is not None and target != current and target <= free.spatial:
+        if layers[target].active:  # a switch waits for its keyframe: keep it
+            return Choice(target, temporal, consumer.reason)
     if estimate is None:
         return free
     if now - max(consumer.switched_at, consumer.temporal_at) < SETTLE:
@@ -81,8 +102,10 @@ def decide(consumer: Consumer, layers: list[Layer], estimate: int | None, now: f
     # Short of the layer is congestion when packets are lost (NACKs) or the shortfall is
     # large: right after an up-switch libwebrtc's REMB lags below the new rate for seconds
     # while nothing is wrong.
-    lossy = now - consumer.last_nack_at < LOSS_RECENT
-    far_short = estimate < FAR_SHORT * cost(layers, current, temporal)
+    if link is None:
+        link = estimate / max(cost(layers, current, temporal), 1)
+    lossy = now - consumer.last_nack_at < LOSS_RECENT and link < 1.0
+    far_short = link < FAR_SHORT
     lower = fits.spatial is not None and (fits.spatial, fits.temporal) < (current, temporal)
     if lower and (lossy or far_short):
         # Down once the estimate stays short for a second (one low REMB on a busy machine
@@ -104,6 +127,11 @@ def decide(consumer: Consumer, layers: list[Layer], estimate: int | None, now: f
         waited = now - max(consumer.switched_at, consumer.tried_at) >= consumer.trial_wait
         if (roomy or quiet) and waited:
             step = _next_step(layers, current, temporal, free.spatial)
+            if step is not None and estimate >= UP_MARGIN * cost(layers, *step):
+                # The estimate shows room for the step itself (cheap layers: a still
+                # picture's): up without a probe.
+                whole = step == (free.spatial, ALL_TEMPORAL)
+                return Choice(*step, free.reason if whole else "bandwidth")
             if step is not None:
                 _start_probe(consumer, layers, step, estimate, now)
                 return Choice(current, temporal, "probing")

@@ -200,6 +200,7 @@ class Router:
                     "remb": o.remb,
                     "trialWait": o.trial_wait,
                     "nacked": o.track.nacked,
+                    "resent": o.track.resent,
                     **(o.describe_layer() if self._layered(o) else {}),
                     "sending": o.transceiver is not None and sender_running(o.transceiver.sender),
                     "rejected": o.rejected,
@@ -555,7 +556,8 @@ class Router:
                 if consumer.track.nacked != consumer.nacks_seen:
                     consumer.nacks_seen, consumer.last_nack_at = consumer.track.nacked, now
                 estimate = known[0] - (known[1] - consumer.rate) if known else None
-                choice = layer_choice.decide(consumer, layers, estimate, now)
+                link = known[0] / known[1] if known and known[1] > 0 else None
+                choice = layer_choice.decide(consumer, layers, estimate, now, link)
             if layer_choice.apply(consumer, choice, now):
                 self.request_keyframe(producer)
             self._announce_layer(subscriber, producer, consumer)

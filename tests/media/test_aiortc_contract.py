@@ -615,6 +615,16 @@ async def test_forwarding_track_retransmits_as_rtx() -> None:
         assert rtx.payload == original.sequence_number.to_bytes(2) + original.payload
         assert rtx.timestamp == original.timestamp
         assert rtx.extensions.mid == "0"
+        # The same NACK again at once (a congested link repeats them every round trip):
+        # not resent within the interval, then at most three times in all.
+        lost = [original.sequence_number]
+        nack.lost = lost
+        await sender._handle_rtcp_packet(nack)
+        assert len(sent) == count + 1
+        for _ in range(4):
+            await asyncio.sleep(0.11)
+            await sender._handle_rtcp_packet(nack)
+        assert len(sent) == count + 3
     finally:
         await pc.close()
 

@@ -128,3 +128,35 @@ def test_a_fall_soon_after_a_rise_makes_the_next_trial_wait_longer() -> None:
 def test_the_forced_hook_cycles_layers_then_the_base_temporal_layer() -> None:
     steps = [layer_choice.forced(LAYERS, t, 2.0) for t in (0.0, 2.0, 4.0, 6.0)]
     assert [(c.spatial, c.temporal) for c in steps] == [(0, ALL), (1, ALL), (1, 0), (0, ALL)]
+
+
+def test_a_switch_waiting_for_its_keyframe_is_kept() -> None:
+    # The probe succeeded (target 1), the keyframe of layer 1 has not come yet: the next
+    # tick keeps the target instead of choosing from the layer still forwarded.
+    c = consumer(0, target=1, reason="probing", last_nack_at=0.0, tried_at=99.9)
+    assert choose(c, 700_000, 100.0) == (1, ALL, "probing")
+    c.view = View(200)  # unless the tile now wants less
+    assert choose(c, 700_000, 100.1) == (0, ALL, "tile")
+
+
+def test_a_step_the_estimate_already_covers_is_taken_without_a_probe() -> None:
+    cheap = [Layer("q", 135, 5_000), Layer("h", 270, 7_000), Layer("f", 540, 15_000)]
+    c = consumer(0, last_nack_at=0.0, tried_at=0.0)
+    got = layer_choice.decide(c, cheap, 100_000, 100.0)
+    assert (got.spatial, got.temporal, got.reason) == (1, ALL, "bandwidth")
+    assert c.probe_target is None
+    c.layer = c.target = 1
+    got = layer_choice.decide(c, cheap, 100_000, 105.0)
+    assert (got.spatial, got.reason) == (2, "best")
+
+
+def test_a_link_that_carries_what_it_is_sent_is_not_congested_however_the_remb_splits() -> None:
+    # A subscriber receiving little (two voices, still pictures) has a small REMB (1.5x
+    # what it receives): this track's share looks far short, the link is not.
+    c = consumer(1, last_nack_at=99.5, congested_since=98.0)
+    assert choose(c, 100_000, 100.0)[2] == "bandwidth"  # alone, 10 % of the layer: down
+    got = layer_choice.decide(c, LAYERS, 100_000, 100.0, link=1.1)
+    assert (got.spatial, got.temporal) == (1, ALL)
+    c = consumer(1, last_nack_at=99.5, congested_since=98.0)
+    got = layer_choice.decide(c, LAYERS, 100_000, 100.0, link=0.5)  # the link is short
+    assert got.reason == "bandwidth" and (got.spatial, got.temporal) < (1, ALL)

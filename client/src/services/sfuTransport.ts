@@ -30,7 +30,7 @@ import type {
 } from './transport'
 import { updateIceServers } from './transport'
 import { SerialQueue } from './webrtc'
-import { reducedBy, simulcastEncodings, type SfuLayer } from './simulcast'
+import { raiseForSimulcast, reducedBy, simulcastEncodings, type SfuLayer } from './simulcast'
 import { boxesOf, lowBandwidth, tileViews, viewsChanged, type TileView } from './tileViews'
 
 
@@ -240,6 +240,8 @@ export class SfuTransport implements MediaTransport {
     for (const kind of have) {
       if (![...this.pubKinds.values()].includes(kind)) {
         const track = this.localTracks[kind].track!
+        const camera = kind === 'video' && this.localTracks.video.source === 'camera'
+        if (camera) await raiseForSimulcast(track, this.options.simulcast)
         const layers = kind === 'video' ? simulcastEncodings(this.options.simulcast, track.getSettings?.().height) : undefined
         const t = pc.addTransceiver(track, {
           direction: 'sendonly',
@@ -428,6 +430,7 @@ export class SfuTransport implements MediaTransport {
     this.localStream = stream
     const t = [...this.pubKinds].find(([, k]) => k === kind)?.[0]
     if (t) {
+      if (track && kind === 'video' && newSource === 'camera') await raiseForSimulcast(track, this.options.simulcast)
       await t.sender.replaceTrack(track)
       if (sourceChanged && kind === 'video') await this.setLayersActive(t)
       if (!sourceChanged) return

@@ -5,6 +5,25 @@
 // computeVideoEncodings, the app asks for the top layers the size allows: the full picture
 // is always among them, and one layer means no simulcast at all.
 
+/** The capture size a camera is raised to in a simulcast room (the app captures 640x480
+ * elsewhere): 720 lines let Chromium send all three layers (a 320x180, 640x360 and 1280x720
+ * picture with the default settings), as LiveKit's and Jitsi's apps capture. A camera
+ * that cannot give it keeps what it gives (only `ideal` is asked). */
+export const SIMULCAST_CAPTURE = { width: { ideal: 1280 }, height: { ideal: 720 } } as const
+
+/** Raises a camera track to SIMULCAST_CAPTURE when the room sends simulcast (its device,
+ * frame rate and other constraints kept). Never throws: a camera that refuses keeps its
+ * size, and the layers follow from the size it has. */
+export async function raiseForSimulcast(
+  track: MediaStreamTrack,
+  configured: RTCRtpEncodingParameters[] | undefined,
+): Promise<void> {
+  if (!configured || configured.length < 2 || track.kind !== 'video') return
+  if ((track.getSettings?.().height ?? 0) >= SIMULCAST_CAPTURE.height.ideal) return
+  const constraints = { ...(track.getConstraints?.() ?? {}), ...SIMULCAST_CAPTURE }
+  await track.applyConstraints?.(constraints).catch((err: unknown) => console.warn('camera size', err))
+}
+
 /** Encodings for a track of this height, from the server's list (lowest first). */
 export function simulcastEncodings(
   configured: RTCRtpEncodingParameters[] | undefined,

@@ -206,6 +206,8 @@ class ReceiverTap:
         if index is None:
             return  # an SSRC no RID has named yet: which layer it is is unknown
         newest = self._layer_losses[index].add(packet.sequence_number)
+        if newest is None:
+            return  # a duplicate: every consumer has it
         start = False
         if newest and packet.timestamp != self._layer_last_ts[index]:
             start = payload_starts_keyframe(self._codec_name(packet.payload_type), packet.payload)
@@ -225,6 +227,8 @@ class ReceiverTap:
             self._layer_packet(packet)
             return
         newest = self.losses.add(packet.sequence_number)
+        if newest is None:
+            return  # a duplicate: every consumer has it
         if self.kind == "audio":
             self._on_packet(packet, True)
             return

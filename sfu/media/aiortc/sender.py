@@ -209,6 +209,9 @@ async def _run_sender_rtcp(sender: RTCRtpSender, clock: RtcpClock) -> None:
 # Bytes a subscriber's UDP socket may hold back (the kernel refused them) before the
 # subscriber counts as too slow and drops to the next keyframe.
 _SOCKET_BACKLOG_LIMIT = 512 * 1024
+# A packet a subscriber NACKs is resent at most this many times, this far apart (s).
+_MAX_RESENDS = 3
+_RESEND_INTERVAL = 0.1
 
 _DTLS_CONNECTED = DtlsState.CONNECTED
 
@@ -291,6 +294,8 @@ class ForwardingTrack(MediaStreamTrack):
         self.layer_switches = 0
         self.probe_bytes = 0
         self.nacked = 0  # packets the subscriber asked for again (a sign of loss)
+        self.resent = 0  # and those resent
+        self._resends: dict[int, tuple[int, float]] = {}  # seq -> (times resent, when)
 
     @property
     def waiting_keyframe(self) -> bool:
@@ -552,12 +557,25 @@ class ForwardingTrack(MediaStreamTrack):
         sender._RTCRtpSender__rtp_exited.set()  # type: ignore[attr-defined]
 
     async def retransmit(self, sequence_number: int) -> None:
-        """Resends a packet a subscriber NACKed (as RTX if negotiated), like aiortc."""
+        """Resends a packet a subscriber NACKed (as RTX if negotiated), like aiortc; but
+        each packet at most ``_MAX_RESENDS`` times and not again within
+        ``_RESEND_INTERVAL`` (LiveKit's sequencer, mediasoup's retransmission buffer): a
+        congested link NACKs the same packets every round trip, and resending them all
+        would fill it with retransmissions."""
         self.nacked += 1
         data = self.history.find(sequence_number)
         sender = self.sender
         if data is None or sender is None:
             return
+        now = time.monotonic()
+        resends = self._resends
+        count, at = resends.get(sequence_number, (0, 0.0))
+        if count >= _MAX_RESENDS or now - at < _RESEND_INTERVAL:
+            return
+        if len(resends) >= 2 * RTP_HISTORY_SIZE:
+            resends.clear()  # entries older than the history are for packets long gone
+        resends[sequence_number] = (count + 1, now)
+        self.resent += 1
         rtx_payload_type = sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_payload_type is not None:
             ext_map = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]

@@ -24,8 +24,11 @@ class LossTracker:
         self.lost = 0  # numbers expired unrecovered
         self._clock = clock
 
-    def add(self, seq: int) -> bool:
-        """Notes an arrival; True if it is the newest packet (not late, not retransmitted)."""
+    def add(self, seq: int) -> bool | None:
+        """Notes an arrival: True if it is the newest packet, False if it fills a hole (late,
+        or retransmitted after a NACK), None if it came before (a duplicate: a publisher
+        pads its uplink with retransmissions nobody asked for, and a subscriber who lost a
+        packet asks the server's history, so it is never forwarded again)."""
         expected = self.next_seq
         if expected is None or seq == expected:
             self.next_seq = (seq + 1) & 0xFFFF
@@ -44,7 +47,7 @@ class LossTracker:
         if 0x10000 - ahead > MAX_GAP:  # the numbering started over further back
             self.next_seq = (seq + 1) & 0xFFFF
             return True
-        return False  # late (reordered, or a duplicate)
+        return None  # a duplicate (or from before a hole given up as lost)
 
     def expire(self, timeout: float) -> list[int]:
         """Forgets numbers missing for longer than ``timeout`` seconds; returns them."""

@@ -19,8 +19,8 @@ class Clock:
         return self.now
 
 
-# (arriving seq, newest?, missing afterwards)
-LOSS_TABLES: dict[str, list[tuple[int, bool, set[int]]]] = {
+# (arriving seq, newest? (None: a duplicate, not forwarded), missing afterwards)
+LOSS_TABLES: dict[str, list[tuple[int, bool | None, set[int]]]] = {
     "in order": [(10, True, set()), (11, True, set()), (12, True, set())],
     "a gap, then the retransmission": [
         (10, True, set()),
@@ -28,11 +28,18 @@ LOSS_TABLES: dict[str, list[tuple[int, bool, set[int]]]] = {
         (12, False, {11}),  # retransmitted: not the newest
         (11, False, set()),
     ],
-    "a duplicate and a late packet": [
+    "a duplicate, and one from before the stream": [
         (10, True, set()),
         (11, True, set()),
-        (11, False, set()),
-        (9, False, set()),
+        (11, None, set()),  # a publisher's padding by retransmission, or a repeat
+        (9, None, set()),
+    ],
+    "a hole filled once, then a duplicate": [
+        (10, True, set()),
+        (12, True, {11}),
+        (11, False, set()),  # reordered or retransmitted: wanted
+        (11, None, set()),
+        (12, None, set()),
     ],
     "across the wrap": [(65534, True, set()), (1, True, {65535, 0}), (0, False, {65535})],
     "a jump past the gap limit is a restart, not loss": [

@@ -83,8 +83,17 @@ class FrameObserver:
             self._emit(producer, assembler.lost(seqs, producer.sender_report))
 
     def wants_keyframe(self, producer: Producer) -> bool:
+        """Whether the producer's frames wait for a keyframe: a loss broke them, or the
+        observers are to move to another simulcast layer (the best one arriving changed),
+        which they can only enter at a keyframe of it. Publishers send those only when
+        asked: unasked, a recording whose publisher's top layer paused and came back kept
+        the lower layer while no subscriber took the top one."""
+        if producer.kind != "video":
+            return False
+        if producer.observer_target not in (None, producer.observer_layer):
+            return True
         assembler = self._assemblers.get(producer)
-        return assembler is not None and assembler.broken and producer.kind == "video"
+        return assembler is not None and assembler.broken
 
     def switched(self, producer: Producer) -> None:
         """Another simulcast layer starts at its keyframe: a new assembler (its own

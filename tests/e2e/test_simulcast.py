@@ -591,4 +591,6 @@ def test_an_aiortc_subscriber_sees_one_continuous_stream_through_switches(
     for p in pictures:
         run = run + 1 if p[5] == 0 and p[4] is None else 0
         longest = max(longest, run)
-    assert longest >= 4, ("no run of base-layer pictures", [p[5] for p in pictures])
+    # (Three in a row never happen without drops; a 2 s phase at 3.75 base pictures a
+    # second holds about seven, fewer when the publisher's encoder is short of CPU.)
+    assert longest >= 3, ("no run of base-layer pictures", [p[5] for p in pictures])

@@ -55,9 +55,7 @@ class Consumer:
     switched_at: float = 0.0
     # The last sfu-layer sent: (layer, why, upper temporal layers dropped).
     announced: tuple[int | None, str, bool] | None = None
-    # The highest VP8 temporal layer forwarded (layer_selector.ALL_TEMPORAL: all), since when.
-    temporal: int = ALL_TEMPORAL
-    temporal_at: float = 0.0
+    temporal_at: float = 0.0  # when the temporal limit (``temporal``) last changed
     raised_at: float = float("-inf")  # the last step up (layer or temporal layers)
     trial_wait: float = 4.0  # seconds before a layer up is tried (layer_choice.TRIAL_WAIT)
     tried_at: float = 0.0  # when the last probe ended
@@ -101,6 +99,16 @@ class Consumer:
             rate = int((octets - self._octets_seen) * 8 / elapsed)
             self.rate = rate if not self.rate else (self.rate + rate) // 2
         self._octets_seen, self._measured_at = octets, now
+
+    @property
+    def temporal(self) -> int:
+        """The highest VP8 temporal layer forwarded (layer_selector.ALL_TEMPORAL: all): the
+        forwarding track's, which applies it to every packet."""
+        return self.track.max_temporal
+
+    @temporal.setter
+    def temporal(self, value: int) -> None:
+        self.track.max_temporal = value
 
     def describe_layer(self) -> dict[str, Any]:
         """The layer forwarded, the one chosen, and why (for sfu rooms show)."""

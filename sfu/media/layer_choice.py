@@ -99,9 +99,9 @@ def decide(
         current=current,
         temporal=temporal,
     )
-    # Short of the layer is congestion when packets are lost (NACKs) or the shortfall is
-    # large: right after an up-switch libwebrtc's REMB lags below the new rate for seconds
-    # while nothing is wrong.
+    # A link short of what it is sent is congested when packets are lost (NACKs) or the
+    # shortfall is large: right after an up-switch libwebrtc's REMB lags below the new rate
+    # for seconds while nothing is wrong.
     if link is None:
         link = estimate / max(cost(layers, current, temporal), 1)
     lossy = now - consumer.last_nack_at < LOSS_RECENT and link < 1.0
@@ -204,9 +204,8 @@ def apply(consumer: Consumer, choice: Choice, now: float) -> bool:
         consumer.target = choice.spatial
         keyframe = choice.spatial is not None and choice.spatial != consumer.layer
     if choice.temporal != consumer.temporal:
-        consumer.temporal = choice.temporal
+        consumer.temporal = choice.temporal  # the track's, applied from its next packet
         consumer.temporal_at = now
-        consumer.track.max_temporal = choice.temporal
     consumer.reason = choice.reason
     return keyframe
 

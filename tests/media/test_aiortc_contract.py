@@ -263,6 +263,12 @@ async def test_receiver_tap_forwards_packets_as_they_arrive() -> None:
         await receiver._handle_rtp_packet(rtx, arrival_time_ms=0)
         assert got[-1] == (lost.sequence_number, False)
         assert tap.expire_losses() == []  # it came back
+        # Packets that came before, again (a publisher pads its uplink with retransmissions
+        # nobody asked for): not forwarded.
+        count = len(got)
+        for n, again in enumerate([lost, packets[0]]):
+            await receiver._handle_rtp_packet(wrap_rtx(again, 98, 2 + n, 5678), arrival_time_ms=0)
+        assert len(got) == count
         # A packet that never comes is lost for good after the jitter timeout.
         more = rtp_packets([INTERFRAME] * 3, first_seq=packets[-1].sequence_number + 2)
         for packet in more:

@@ -5,6 +5,8 @@
 // computeVideoEncodings, the app asks for the top layers the size allows: the full picture
 // is always among them, and one layer means no simulcast at all.
 
+import type { Reduced } from './transport'
+
 /** The capture size a camera is raised to in a simulcast room (the app captures 640x480
  * elsewhere): 720 lines let Chromium send all three layers (a 320x180, 640x360 and 1280x720
  * picture with the default settings), as LiveKit's and Jitsi's apps capture. A camera
@@ -52,7 +54,7 @@ export interface SfuLayer {
  * could show (`picture`), or the top one with its upper temporal layers dropped
  * (`frameRate`); undefined when it is not reduced for bandwidth (a small tile, a
  * preference: the viewer's own choice). */
-export function reducedBy(l: SfuLayer): 'picture' | 'frameRate' | undefined {
+export function reducedBy(l: SfuLayer): Reduced | undefined {
   if (l.reason !== 'bandwidth') return undefined
   const top = l.layers?.[l.layers.length - 1]
   if (l.frameRate === 'reduced' && l.layer != null && l.layer === top) return 'frameRate'
